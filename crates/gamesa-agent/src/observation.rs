@@ -1,0 +1,63 @@
+//! What an agent sees at each tick: a read-only view assembled by the runtime.
+
+use gamesa_proto::{
+    AgentId, Credits, Fill, Lease, OrderId, OrderRequest, Price, Resource, Signal, TelemetryFrame,
+    Tick,
+};
+
+/// Public market data: the last trade price and best quotes of each resource, indexed
+/// by [`Resource::index`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MarketView {
+    pub last_price: [Option<Price>; Resource::ALL.len()],
+    pub best_bid: [Option<Price>; Resource::ALL.len()],
+    pub best_ask: [Option<Price>; Resource::ALL.len()],
+}
+
+impl MarketView {
+    pub fn last_price(&self, resource: Resource) -> Option<Price> {
+        self.last_price[resource.index()]
+    }
+}
+
+/// Everything an agent is told at one tick.
+#[derive(Debug, Clone, Copy)]
+pub struct Observation<'a> {
+    pub tick: Tick,
+    /// The agent being asked.
+    pub agent: AgentId,
+    /// Ticks per epoch: leases last one epoch by default, allowance is minted per epoch.
+    pub epoch_ticks: u64,
+    pub frame: &'a TelemetryFrame,
+    /// Live signals addressed to everyone, highest-ranked first.
+    pub signals: &'a [Signal],
+    /// Fills this agent took part in since its previous observation.
+    pub fills: &'a [Fill],
+    /// Live leases this agent holds or has granted.
+    pub leases: &'a [Lease],
+    /// This agent's resting orders, with their ids so it can cancel them.
+    pub open_orders: &'a [(OrderId, OrderRequest)],
+    /// Credits available to spend (escrow excluded).
+    pub balance: Credits,
+    pub market: &'a MarketView,
+}
+
+impl Observation<'_> {
+    /// Total quantity of `resource` this agent currently holds through leases.
+    pub fn held(&self, resource: Resource) -> u64 {
+        self.leases
+            .iter()
+            .filter(|lease| lease.holder == self.agent && lease.resource == resource)
+            .map(|lease| lease.quantity.0)
+            .sum()
+    }
+
+    /// Total quantity of `resource` this agent has leased out to others.
+    pub fn granted(&self, resource: Resource) -> u64 {
+        self.leases
+            .iter()
+            .filter(|lease| lease.seller == self.agent && lease.resource == resource)
+            .map(|lease| lease.quantity.0)
+            .sum()
+    }
+}

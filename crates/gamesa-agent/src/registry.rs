@@ -1,0 +1,176 @@
+//! The agent registry: kind name → factory, so config chooses and parametrises plugins.
+
+use std::{collections::BTreeMap, fmt, sync::Arc};
+
+use gamesa_proto::AgentId;
+use serde::de::DeserializeOwned;
+
+use crate::{Agent, AgentError};
+
+/// What config says about one agent: the factory builds the agent from this.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSpec {
+    pub id: AgentId,
+    /// The name in config (`gpu0`, `cpu`), unique per runtime.
+    pub name: String,
+    pub kind: String,
+    /// The agent's share of the minted allowance, relative to the others.
+    pub weight: u32,
+    /// The agent's own `params` table, interpreted by its factory.
+    pub params: toml::Table,
+}
+
+impl AgentSpec {
+    /// Deserializes `params` into the agent's own settings type. Declare that type with
+    /// `#[serde(deny_unknown_fields)]` so a typo in config is an error that names it.
+    pub fn params<T: DeserializeOwned>(&self) -> Result<T, AgentError> {
+        toml::Value::Table(self.params.clone())
+            .try_into()
+            .map_err(|err: toml::de::Error| AgentError::InvalidParams {
+                agent: self.name.clone(),
+                message: err.message().to_owned(),
+            })
+    }
+}
+
+/// Builds a fresh agent from its spec. Called again on every restart.
+pub type AgentFactory = Arc<dyn Fn(&AgentSpec) -> Result<Box<dyn Agent>, AgentError> + Send + Sync>;
+
+/// Kind name → factory.
+#[derive(Clone, Default)]
+pub struct AgentRegistry {
+    factories: BTreeMap<String, AgentFactory>,
+}
+
+impl fmt::Debug for AgentRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentRegistry")
+            .field("kinds", &self.factories.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl AgentRegistry {
+    pub fn new() -> AgentRegistry {
+        AgentRegistry::default()
+    }
+
+    /// Registers a factory under `kind`; a kind can be registered once.
+    pub fn register<F>(&mut self, kind: impl Into<String>, factory: F) -> Result<(), AgentError>
+    where
+        F: Fn(&AgentSpec) -> Result<Box<dyn Agent>, AgentError> + Send + Sync + 'static,
+    {
+        let kind = kind.into();
+        if self.factories.contains_key(&kind) {
+            return Err(AgentError::DuplicateKind(kind));
+        }
+        self.factories.insert(kind, Arc::new(factory));
+        Ok(())
+    }
+
+    pub fn contains(&self, kind: &str) -> bool {
+        self.factories.contains_key(kind)
+    }
+
+    /// The registered kinds, in name order.
+    pub fn kinds(&self) -> impl Iterator<Item = &str> {
+        self.factories.keys().map(String::as_str)
+    }
+
+    pub fn factory(&self, kind: &str) -> Result<AgentFactory, AgentError> {
+        self.factories
+            .get(kind)
+            .cloned()
+            .ok_or_else(|| AgentError::UnknownKind {
+                kind: kind.to_owned(),
+                known: self.kinds().collect::<Vec<_>>().join(", "),
+            })
+    }
+
+    /// Builds the agent `spec` describes.
+    pub fn create(&self, spec: &AgentSpec) -> Result<Box<dyn Agent>, AgentError> {
+        (self.factory(&spec.kind)?)(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::{Intent, Observation};
+
+    struct Quiet;
+
+    impl Agent for Quiet {
+        fn observe(&mut self, _: &Observation<'_>) -> Result<Vec<Intent>, AgentError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct QuietParams {
+        level: u32,
+    }
+
+    fn spec(kind: &str, params: &str) -> AgentSpec {
+        AgentSpec {
+            id: AgentId(1),
+            name: "quiet0".into(),
+            kind: kind.into(),
+            weight: 1,
+            params: params.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn registered_kinds_are_created_by_name() {
+        let mut registry = AgentRegistry::new();
+        registry
+            .register("quiet", |spec| {
+                spec.params::<QuietParams>()?;
+                Ok(Box::new(Quiet) as Box<dyn Agent>)
+            })
+            .unwrap();
+        assert!(registry.create(&spec("quiet", "level = 3")).is_ok());
+        assert_eq!(
+            registry.register("quiet", |_| Ok(Box::new(Quiet) as Box<dyn Agent>)),
+            Err(AgentError::DuplicateKind("quiet".into()))
+        );
+    }
+
+    #[test]
+    fn unknown_kind_lists_the_known_ones() {
+        let mut registry = AgentRegistry::new();
+        registry
+            .register("quiet", |_| Ok(Box::new(Quiet) as Box<dyn Agent>))
+            .unwrap();
+        let err = registry.create(&spec("loud", "")).err().unwrap();
+        assert_eq!(
+            err,
+            AgentError::UnknownKind {
+                kind: "loud".into(),
+                known: "quiet".into()
+            }
+        );
+    }
+
+    #[test]
+    fn bad_params_name_the_key() {
+        let mut registry = AgentRegistry::new();
+        registry
+            .register("quiet", |spec| {
+                spec.params::<QuietParams>()?;
+                Ok(Box::new(Quiet) as Box<dyn Agent>)
+            })
+            .unwrap();
+        let err = registry.create(&spec("quiet", "levle = 3")).err().unwrap();
+        let AgentError::InvalidParams { agent, message } = err else {
+            panic!("wrong error")
+        };
+        assert_eq!(agent, "quiet0");
+        assert!(message.contains("levle"), "{message}");
+    }
+}
