@@ -8,10 +8,18 @@
 //! Both have a real Linux implementation and a twin implementation, so `gamesa run` and
 //! `gamesa sim` drive the same code path.
 
+pub mod actuators;
 mod error;
+pub mod sensors;
+mod sysfs;
+pub mod twin;
 
+pub use actuators::{
+    ActuatorConfig, DryRunActuator, LinuxActuator, PowerLimitBinding, StartReport,
+};
 pub use error::HwError;
 use gamesa_proto::{Actuation, TelemetryFrame, Tick};
+pub use sensors::{LinuxSensors, LinuxSensorsOptions, NvmlReading, NvmlSource};
 
 /// One sample: the frame, plus every problem met while taking it. A problem with one
 /// source never loses the readings of the others.

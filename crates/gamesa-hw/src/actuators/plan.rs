@@ -1,0 +1,58 @@
+//! A plan: the knob writes one actuation comes down to, validated against the device
+//! before anything is recorded or written.
+
+use super::knob::{Compare, Knob};
+
+/// One knob to set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Step {
+    pub(crate) knob: Knob,
+    /// The text to write.
+    pub(crate) value: String,
+    pub(crate) compare: Compare,
+}
+
+/// How the main knob's value reads in [`crate::Applied`], to match
+/// `Actuation::value_text`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unit {
+    /// The text as it is, trimmed.
+    Raw,
+    /// A powercap value in µW, shown as `N mW`.
+    Microwatts,
+    /// An NVML value in mW, shown as `N mW`.
+    Milliwatts,
+}
+
+impl Unit {
+    pub(crate) fn present(self, value: &str) -> String {
+        let value = value.trim();
+        let number = value.parse::<u64>();
+        match (self, number) {
+            (Unit::Microwatts, Ok(uw)) => format!("{} mW", uw / 1000),
+            (Unit::Milliwatts, Ok(mw)) => format!("{mw} mW"),
+            _ => value.to_string(),
+        }
+    }
+}
+
+/// The writes for one actuation, in order; the last step carries the requested value
+/// (earlier ones prepare it, such as a powercap time window).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Plan {
+    pub(crate) steps: Vec<Step>,
+    pub(crate) unit: Unit,
+}
+
+impl Plan {
+    pub(crate) fn single(knob: Knob, value: String, compare: Compare, unit: Unit) -> Plan {
+        Plan {
+            steps: vec![Step {
+                knob,
+                value,
+                compare,
+            }],
+            unit,
+        }
+    }
+}
