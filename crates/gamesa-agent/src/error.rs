@@ -4,7 +4,7 @@ use thiserror::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AgentError {
-    /// The agent's `params` table is wrong; `key` is the offending key where known.
+    /// The agent's `params` table is wrong; the message names the offending key.
     #[error("agent `{agent}`: invalid params: {message}")]
     InvalidParams { agent: String, message: String },
     /// No factory is registered under this kind.

@@ -8,11 +8,30 @@
 //!
 //! Agent kinds are registered by name in an [`AgentRegistry`]; config picks kinds and
 //! passes each its parameter table, so a new plugin needs no change to the runtime.
+//!
+//! Beside the contract, the SDK holds the mechanics agents share, each in its module:
+//! - [`quote`]: orders that rest through the current tick only;
+//! - [`pricing`]: rounding utilities and reserves into valid book prices;
+//! - [`capacity`]: a capacity that moves with telemetry, re-declared past a deadband;
+//! - [`fixed_offer`]: a fixed capacity declared once and offered at a reserve that rises
+//!   with utilization;
+//! - [`hysteresis`]: latches that keep a signal raised until the reading clears a band;
+//! - [`power_demand`]: buying power budget and thermal headroom for one component at the
+//!   marginal utility of more power (the CPU and GPU agents' strategy);
+//! - `testkit` (feature `testkit`): hand-made worlds for agents' unit tests.
 
+pub mod capacity;
 mod error;
+pub mod fixed_offer;
+pub mod hysteresis;
 mod intent;
 mod observation;
+pub mod power_demand;
+pub mod pricing;
+pub mod quote;
 mod registry;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
 pub use error::AgentError;
 pub use gamesa_proto as proto;

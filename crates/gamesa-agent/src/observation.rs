@@ -1,8 +1,8 @@
 //! What an agent sees at each tick: a read-only view assembled by the runtime.
 
 use gamesa_proto::{
-    AgentId, Credits, Fill, Lease, OrderId, OrderRequest, Price, Resource, Signal, TelemetryFrame,
-    Tick,
+    AgentId, Credits, Fill, Lease, OrderId, OrderRequest, Price, Resource, Side, Signal,
+    TelemetryFrame, Tick,
 };
 
 /// Public market data: the last trade price and best quotes of each resource, indexed
@@ -59,5 +59,14 @@ impl Observation<'_> {
             .filter(|lease| lease.seller == self.agent && lease.resource == resource)
             .map(|lease| lease.quantity.0)
             .sum()
+    }
+
+    /// Total quantity of `resource` this agent is offering in asks that still rest.
+    pub fn resting_asks(&self, resource: Resource) -> u64 {
+        self.open_orders
+            .iter()
+            .filter(|(_, order)| order.resource == resource && order.side == Side::Ask)
+            .map(|(_, order)| order.quantity.0)
+            .fold(0, u64::saturating_add)
     }
 }

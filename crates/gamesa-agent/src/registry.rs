@@ -23,13 +23,26 @@ pub struct AgentSpec {
 impl AgentSpec {
     /// Deserializes `params` into the agent's own settings type. Declare that type with
     /// `#[serde(deny_unknown_fields)]` so a typo in config is an error that names it.
+    ///
+    /// Every error names the key it is about: a wrong-typed or out-of-range value is
+    /// reported with its dotted path (`` `t_max_mc.gpu0`: invalid type: … ``), since the
+    /// deserializer alone says only what it expected.
     pub fn params<T: DeserializeOwned>(&self) -> Result<T, AgentError> {
-        toml::Value::Table(self.params.clone())
-            .try_into()
-            .map_err(|err: toml::de::Error| AgentError::InvalidParams {
-                agent: self.name.clone(),
-                message: err.message().to_owned(),
-            })
+        serde_path_to_error::deserialize(toml::Value::Table(self.params.clone())).map_err(
+            |err: serde_path_to_error::Error<toml::de::Error>| {
+                let path = err.path().to_string();
+                let message = err.inner().message();
+                let named = path == "." || message.contains(&format!("`{path}`"));
+                AgentError::InvalidParams {
+                    agent: self.name.clone(),
+                    message: if named {
+                        message.to_owned()
+                    } else {
+                        format!("`{path}`: {message}")
+                    },
+                }
+            },
+        )
     }
 }
 
@@ -172,5 +185,40 @@ mod tests {
         };
         assert_eq!(agent, "quiet0");
         assert!(message.contains("levle"), "{message}");
+    }
+
+    #[test]
+    fn a_wrong_typed_value_names_its_key() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        #[allow(dead_code)]
+        struct StepParams {
+            step_mw: u64,
+            t_max_mc: BTreeMap<String, i32>,
+        }
+
+        impl Default for StepParams {
+            fn default() -> Self {
+                StepParams {
+                    step_mw: 1_000,
+                    t_max_mc: BTreeMap::new(),
+                }
+            }
+        }
+
+        for (params, key) in [
+            ("step_mw = \"x\"", "`step_mw`"),
+            ("step_mw = -5", "`step_mw`"),
+            ("t_max_mc = { gpu0 = 1.5 }", "`t_max_mc.gpu0`"),
+        ] {
+            let err = spec("quiet", params).params::<StepParams>().err().unwrap();
+            let AgentError::InvalidParams { agent, message } = err else {
+                panic!("wrong error for {params}")
+            };
+            assert_eq!(agent, "quiet0");
+            assert!(message.contains(key), "{params}: {message}");
+        }
+        let ok: StepParams = spec("quiet", "step_mw = 5").params().unwrap();
+        assert_eq!(ok.step_mw, 5);
     }
 }

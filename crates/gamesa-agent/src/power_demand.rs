@@ -1,0 +1,797 @@
+//! Demand for power and thermal headroom, shared by agents that buy power for one
+//! component (the CPU and GPU agents): bid the marginal utility of more power, buy the
+//! headroom its heat will use, and set the component's power limit from what is held.
+//!
+//! An agent builds a [`PowerDemandConfig`] from its params and weight, keeps one
+//! [`PowerDemand`] as state, and calls [`PowerDemand::decide`] every tick.
+//!
+//! The strategy, once per tick:
+//! 1. **Limit.** The limit the component should have is `baseline + held(power_budget_mw)`,
+//!    clamped to `[limit_min, max]`. When it differs from the enforced limit, ask for it
+//!    with [`Actuation::PowerLimit`]. Budget that is not renewed therefore lowers the limit
+//!    by itself as its leases expire. While a safety signal concerns the component the
+//!    agent only ever asks for a *lower* limit, so it never fights the guardian's safe
+//!    limit.
+//! 2. **Need.** Saturation `s` ramps from 0 at `idle_permille` utilization to 1 at
+//!    `saturated_permille`. The wanted limit is `baseline + s · (max − baseline)`; when the
+//!    component draws well under its limit (`power < limit · bound_permille`) the limit is
+//!    not what holds it back, so the wanted limit is capped at `power / bound`. The bid
+//!    quantity is the wanted limit minus baseline minus the budget held beyond this tick,
+//!    rounded up to `step_mw`, capped at `max`. Leases in their last tick do not count, so
+//!    the agent renews them on time.
+//! 3. **Price.** The marginal utility of one more mW, in credits:
+//!    `power_price · weight · signals · s · (baseline / limit)^(2/3)`. The last factor is
+//!    diminishing returns: performance grows roughly as the cube root of power.
+//!    `signals` is `(1 + boost · performance) · (1 − damping · efficiency) ·
+//!    (1 − damping · thermal_warning)`, taking the strongest live signal of each domain
+//!    that is global or names this component (`thermal_warning.gpu0`). Any such
+//!    safety-domain signal stops all buying.
+//! 4. **Heat.** Each mW costs `r` m°C of headroom, where `r` (°C per W, which is m°C per
+//!    mW) is the `r_c_per_w` param or, by default, an exponential average (weight 1/8) of
+//!    `(temp − ambient) / power` over the component's own samples. The headroom bid is
+//!    priced at `headroom_price` times the same utility, for `r · (budget held beyond this
+//!    tick + the power bid)` minus headroom already held beyond this tick. Without an
+//!    estimate yet, no headroom is bid.
+//! 5. **Money.** The power bid is cut so that it and its headroom fit in the balance.
+//!
+//! Missing telemetry never panics: without the component in the frame, or without a
+//! baseline or maximum (from params or telemetry), the agent does nothing this tick.
+
+use gamesa_proto::{Actuation, ComponentTelemetry, Domain, Resource, Side, Signal};
+
+use crate::{
+    AgentError, Intent, Observation, pricing::price_from_utility, quote::resting_this_tick,
+};
+
+/// How the demand side is configured, built from the agent's params and weight. The
+/// keys mean what the CPU and GPU agents' params of the same name do (`docs/agents.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PowerDemandConfig {
+    pub component: String,
+    pub baseline_mw: Option<u64>,
+    pub max_mw: Option<u64>,
+    pub power_price: u64,
+    pub headroom_price: u64,
+    pub step_mw: u64,
+    pub idle_permille: u16,
+    pub saturated_permille: u16,
+    pub bound_permille: u16,
+    pub r_c_per_w: Option<f64>,
+    pub ambient_mc: i32,
+    pub performance_boost_permille: u32,
+    pub efficiency_damping_permille: u32,
+    pub thermal_damping_permille: u32,
+    pub weight: u32,
+}
+
+impl PowerDemandConfig {
+    /// Checks the demand keys of agent `agent`'s params; the `InvalidParams` message
+    /// names the offending key.
+    pub fn validate(&self, agent: &str) -> Result<(), AgentError> {
+        self.check().map_err(|message| AgentError::InvalidParams {
+            agent: agent.to_owned(),
+            message,
+        })
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let name_ok = !self.component.is_empty()
+            && self
+                .component
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b));
+        if !name_ok {
+            return Err(format!(
+                "`component` must be a non-empty name of [a-z0-9_-], got `{}`",
+                self.component
+            ));
+        }
+        if let (Some(baseline), Some(max)) = (self.baseline_mw, self.max_mw)
+            && baseline >= max
+        {
+            return Err(format!(
+                "`baseline_mw` ({baseline}) must be below `max_mw` ({max})"
+            ));
+        }
+        if self.max_mw == Some(0) {
+            return Err("`max_mw` must be positive".into());
+        }
+        for (key, value) in [
+            ("power_price", self.power_price),
+            ("headroom_price", self.headroom_price),
+            ("step_mw", self.step_mw),
+        ] {
+            if value == 0 {
+                return Err(format!("`{key}` must be at least 1"));
+            }
+        }
+        if self.saturated_permille > 1000 || self.idle_permille >= self.saturated_permille {
+            return Err(format!(
+                "`idle_permille` ({}) must be below `saturated_permille` ({}), which is at \
+                 most 1000",
+                self.idle_permille, self.saturated_permille
+            ));
+        }
+        if !(1..=1000).contains(&self.bound_permille) {
+            return Err(format!(
+                "`bound_permille` must be in 1..=1000, got {}",
+                self.bound_permille
+            ));
+        }
+        if let Some(r) = self.r_c_per_w
+            && !(r.is_finite() && r > 0.0 && r <= 100.0)
+        {
+            return Err(format!("`r_c_per_w` must be in (0, 100] °C/W, got {r}"));
+        }
+        for (key, value) in [
+            (
+                "efficiency_damping_permille",
+                self.efficiency_damping_permille,
+            ),
+            ("thermal_damping_permille", self.thermal_damping_permille),
+        ] {
+            if value > 1000 {
+                return Err(format!("`{key}` must be at most 1000, got {value}"));
+            }
+        }
+        if self.performance_boost_permille > 100_000 {
+            return Err(format!(
+                "`performance_boost_permille` must be at most 100000, got {}",
+                self.performance_boost_permille
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How the live signals bear on this component's bids.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SignalPressure {
+    /// Multiplies the marginal utility: above 1 boosts, below 1 dampens.
+    pub factor: f64,
+    /// A safety signal concerns this component: buy nothing, never raise the limit.
+    pub safety: bool,
+}
+
+/// Below this draw a heat sample says little about thermal resistance.
+const MIN_SAMPLE_POWER_MW: u64 = 1_000;
+/// Weight of a new sample in the thermal-resistance average.
+const SAMPLE_WEIGHT: f64 = 1.0 / 8.0;
+
+/// The demand side's state: what it learned from telemetry and what it last asked for.
+#[derive(Debug, Clone)]
+pub struct PowerDemand {
+    config: PowerDemandConfig,
+    /// Smoothed °C per W from the component's own samples; `None` until one exists.
+    r_estimate: Option<f64>,
+    /// The last limit asked for, compared against when telemetry has no limit reading.
+    last_limit_mw: Option<u64>,
+}
+
+impl PowerDemand {
+    /// Demand from validated config (see [`PowerDemandConfig::validate`]), with nothing
+    /// learned yet.
+    pub fn new(config: PowerDemandConfig) -> PowerDemand {
+        PowerDemand {
+            config,
+            r_estimate: None,
+            last_limit_mw: None,
+        }
+    }
+
+    /// The intents of one tick: at most one power limit, one power bid, one headroom bid.
+    pub fn decide(&mut self, obs: &Observation<'_>) -> Vec<Intent> {
+        let mut intents = Vec::new();
+        let Some(component) = obs.frame.component(&self.config.component) else {
+            return intents;
+        };
+        self.observe_heat(component);
+        let baseline = self.config.baseline_mw.or(component.limit_min_mw);
+        let max = self.config.max_mw.or(component.limit_max_mw);
+        let (Some(baseline), Some(max)) = (baseline, max) else {
+            return intents;
+        };
+        if max <= baseline {
+            return intents;
+        }
+        let pressure = self.signal_pressure(obs.signals);
+        let held = obs.held(Resource::PowerBudgetMw);
+        let floor = component.limit_min_mw.unwrap_or(baseline).min(max);
+        let limit = baseline.saturating_add(held).max(floor).min(max);
+        intents.extend(self.limit_change(component.limit_mw, limit, pressure.safety));
+        if !pressure.safety {
+            intents.extend(self.bids(obs, component, baseline, max, pressure.factor));
+        }
+        intents
+    }
+
+    /// Strongest live signal per domain among those that concern this component.
+    pub fn signal_pressure(&self, signals: &[Signal]) -> SignalPressure {
+        let (mut performance, mut efficiency, mut thermal) = (0u16, 0u16, 0u16);
+        let mut safety = false;
+        for signal in signals.iter().filter(|s| self.concerns_me(s)) {
+            let strength = signal.strength.permille();
+            match signal.domain {
+                Domain::Safety => safety = true,
+                Domain::Thermal => thermal = thermal.max(strength),
+                Domain::Performance => performance = performance.max(strength),
+                Domain::Efficiency => efficiency = efficiency.max(strength),
+                Domain::Power | Domain::Background => {}
+            }
+        }
+        let scaled = |permille: u32, strength: u16| {
+            f64::from(permille) / 1000.0 * f64::from(strength) / 1000.0
+        };
+        let boost = 1.0 + scaled(self.config.performance_boost_permille, performance);
+        let efficiency =
+            (1.0 - scaled(self.config.efficiency_damping_permille, efficiency)).max(0.0);
+        let thermal = (1.0 - scaled(self.config.thermal_damping_permille, thermal)).max(0.0);
+        SignalPressure {
+            factor: boost * efficiency * thermal,
+            safety,
+        }
+    }
+
+    /// A signal concerns this component when it is global (`game_started`) or names it
+    /// after a dot (`thermal_warning.gpu0`).
+    fn concerns_me(&self, signal: &Signal) -> bool {
+        match signal.kind.as_str().split_once('.') {
+            None => true,
+            Some((_, target)) => target == self.config.component,
+        }
+    }
+
+    /// Saturation in `[0, 1]`: 0 up to `idle_permille`, 1 from `saturated_permille`.
+    pub fn saturation(&self, utilization_permille: u16) -> f64 {
+        let utilization = f64::from(utilization_permille.min(1000));
+        let idle = f64::from(self.config.idle_permille);
+        let saturated = f64::from(self.config.saturated_permille);
+        // Params validation guarantees idle < saturated, so the span is positive.
+        ((utilization - idle) / (saturated - idle)).clamp(0.0, 1.0)
+    }
+
+    /// Thermal resistance in use: the param, or the estimate from telemetry.
+    pub fn thermal_resistance(&self) -> Option<f64> {
+        self.config.r_c_per_w.or(self.r_estimate)
+    }
+
+    fn observe_heat(&mut self, component: &ComponentTelemetry) {
+        if self.config.r_c_per_w.is_some() {
+            return;
+        }
+        let (Some(temp_mc), Some(power_mw)) = (component.temp_mc, component.power_mw) else {
+            return;
+        };
+        let rise_mc = i64::from(temp_mc) - i64::from(self.config.ambient_mc);
+        if power_mw < MIN_SAMPLE_POWER_MW || rise_mc <= 0 {
+            return;
+        }
+        // m°C per mW is °C per W.
+        let sample = (rise_mc as f64 / power_mw as f64).clamp(0.001, 10.0);
+        self.r_estimate = Some(match self.r_estimate {
+            None => sample,
+            Some(estimate) => estimate + (sample - estimate) * SAMPLE_WEIGHT,
+        });
+    }
+
+    fn limit_change(
+        &mut self,
+        enforced_mw: Option<u64>,
+        limit_mw: u64,
+        safety: bool,
+    ) -> Option<Intent> {
+        let current = enforced_mw.or(self.last_limit_mw);
+        let wanted = match current {
+            _ if limit_mw == 0 => false,
+            Some(current) if safety => limit_mw < current,
+            Some(current) => limit_mw != current,
+            None => !safety,
+        };
+        if !wanted {
+            return None;
+        }
+        self.last_limit_mw = Some(limit_mw);
+        Some(Intent::Actuate(Actuation::PowerLimit {
+            component: self.config.component.clone(),
+            limit_mw,
+        }))
+    }
+
+    fn bids(
+        &self,
+        obs: &Observation<'_>,
+        component: &ComponentTelemetry,
+        baseline: u64,
+        max: u64,
+        signal_factor: f64,
+    ) -> Vec<Intent> {
+        let mut intents = Vec::new();
+        let saturation = self.saturation(component.utilization_permille);
+        if saturation <= 0.0 {
+            return intents;
+        }
+        let span = max - baseline;
+        let mut wanted_limit = baseline.saturating_add((saturation * span as f64).round() as u64);
+        if let (Some(power), Some(limit)) = (component.power_mw, component.limit_mw) {
+            let bound = u64::from(self.config.bound_permille);
+            if power.saturating_mul(1000) < limit.saturating_mul(bound) {
+                // Drawing well under the limit: more limit would not be used.
+                let useful = power.saturating_mul(1000) / bound;
+                wanted_limit = wanted_limit.min(useful.max(baseline));
+            }
+        }
+        let lasting_power = held_beyond_now(obs, Resource::PowerBudgetMw);
+        let need = wanted_limit.saturating_sub(baseline.saturating_add(lasting_power));
+        let room = span.saturating_sub(lasting_power);
+        let wanted = need
+            .div_ceil(self.config.step_mw)
+            .saturating_mul(self.config.step_mw)
+            .min(room);
+
+        let enforced = component
+            .limit_mw
+            .unwrap_or_else(|| baseline.saturating_add(obs.held(Resource::PowerBudgetMw)))
+            .max(baseline)
+            .max(1);
+        let diminishing = (baseline as f64 / enforced as f64).powf(2.0 / 3.0).min(1.0);
+        let utility = f64::from(self.config.weight) * signal_factor * saturation * diminishing;
+        let Some(power_price) = price_from_utility(self.config.power_price as f64 * utility) else {
+            return intents;
+        };
+        let headroom_price = price_from_utility(self.config.headroom_price as f64 * utility);
+        let resistance = self.thermal_resistance();
+
+        let per_mw = power_price.0 as f64
+            + match (resistance, headroom_price) {
+                (Some(r), Some(price)) => r * price.0 as f64,
+                _ => 0.0,
+            };
+        let affordable = (obs.balance.0 as f64 / per_mw).floor() as u64;
+        let power_quantity = wanted.min(affordable);
+        intents.extend(resting_this_tick(
+            obs,
+            Resource::PowerBudgetMw,
+            Side::Bid,
+            power_price,
+            power_quantity,
+        ));
+
+        if let (Some(r), Some(headroom_price)) = (resistance, headroom_price) {
+            let covered_mw = lasting_power.saturating_add(power_quantity);
+            let heat_mc = (covered_mw as f64 * r).ceil() as u64;
+            let need_mc = heat_mc.saturating_sub(held_beyond_now(obs, Resource::ThermalHeadroomMc));
+            let left = obs
+                .balance
+                .0
+                .saturating_sub(power_price.0.saturating_mul(power_quantity));
+            let headroom_quantity = need_mc.min(left / headroom_price.0);
+            intents.extend(resting_this_tick(
+                obs,
+                Resource::ThermalHeadroomMc,
+                Side::Bid,
+                headroom_price,
+                headroom_quantity,
+            ));
+        }
+        intents
+    }
+}
+
+/// What this agent holds of `resource` in leases that outlive the current tick: leases
+/// in their last tick are about to lapse and are renewed as if already gone.
+fn held_beyond_now(obs: &Observation<'_>, resource: Resource) -> u64 {
+    obs.leases
+        .iter()
+        .filter(|lease| {
+            lease.holder == obs.agent && lease.resource == resource && lease.expires_at > obs.tick
+        })
+        .map(|lease| lease.quantity.0)
+        .fold(0, u64::saturating_add)
+}
+
+#[cfg(test)]
+mod tests {
+    use gamesa_proto::{AgentId, ComponentKind, Credits, Price, Quantity, Tick, TimeInForce};
+
+    use super::*;
+    use crate::testkit::{World, component, component_with_limits, lease, signal};
+
+    const ME: AgentId = AgentId(1);
+
+    fn config() -> PowerDemandConfig {
+        PowerDemandConfig {
+            component: "gpu0".into(),
+            baseline_mw: None,
+            max_mw: None,
+            power_price: 4,
+            headroom_price: 2,
+            step_mw: 1_000,
+            idle_permille: 200,
+            saturated_permille: 900,
+            bound_permille: 900,
+            r_c_per_w: Some(0.2),
+            ambient_mc: 25_000,
+            performance_boost_permille: 1_000,
+            efficiency_damping_permille: 500,
+            thermal_damping_permille: 750,
+            weight: 1,
+        }
+    }
+
+    /// A GPU with limits 100..300 W, bound by its limit, at `utilization` ‰.
+    fn gpu(utilization: u16, limit_mw: u64) -> ComponentTelemetry {
+        ComponentTelemetry {
+            utilization_permille: utilization,
+            power_mw: Some(limit_mw),
+            limit_mw: Some(limit_mw),
+            ..component_with_limits("gpu0", ComponentKind::Gpu)
+        }
+    }
+
+    fn bid(intents: &[Intent], resource: Resource) -> Option<(Price, Quantity)> {
+        intents.iter().find_map(|intent| match intent {
+            Intent::Place(order) if order.resource == resource && order.side == Side::Bid => {
+                Some((order.price, order.quantity))
+            }
+            _ => None,
+        })
+    }
+
+    fn limit(intents: &[Intent]) -> Option<u64> {
+        intents.iter().find_map(|intent| match intent {
+            Intent::Actuate(Actuation::PowerLimit { limit_mw, .. }) => Some(*limit_mw),
+            _ => None,
+        })
+    }
+
+    fn decide(config: PowerDemandConfig, world: &World) -> Vec<Intent> {
+        PowerDemand::new(config).decide(&world.observation(ME))
+    }
+
+    #[test]
+    fn saturated_component_below_max_outbids_a_moderately_busy_one() {
+        let busy = World::with_components(vec![gpu(1000, 100_000)]);
+        let moderate = World::with_components(vec![gpu(500, 100_000)]);
+        let (busy_price, busy_quantity) =
+            bid(&decide(config(), &busy), Resource::PowerBudgetMw).unwrap();
+        let (moderate_price, moderate_quantity) =
+            bid(&decide(config(), &moderate), Resource::PowerBudgetMw).unwrap();
+        assert!(
+            busy_price > moderate_price,
+            "{busy_price} vs {moderate_price}"
+        );
+        assert!(busy_quantity > moderate_quantity);
+        // Saturated: wants the whole range up to max.
+        assert_eq!(busy_quantity, Quantity(200_000));
+    }
+
+    #[test]
+    fn bids_rest_through_the_current_tick_only() {
+        let world = World::with_components(vec![gpu(1000, 100_000)]);
+        let intents = decide(config(), &world);
+        for intent in &intents {
+            if let Intent::Place(order) = intent {
+                assert_eq!(
+                    order.time_in_force,
+                    TimeInForce::Limit {
+                        expires_at: Some(world.tick)
+                    }
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn idle_component_bids_nothing_and_its_limit_falls_as_leases_expire() {
+        let mut world = World::with_components(vec![gpu(50, 150_000)]);
+        world.leases = vec![lease(ME, Resource::PowerBudgetMw, 50_000, world.tick)];
+        let mut demand = PowerDemand::new(config());
+        // The lease is live this tick: limit 150 W, as enforced; nothing to bid.
+        let intents = demand.decide(&world.observation(ME));
+        assert_eq!(intents, vec![]);
+        // Next tick the lease has lapsed: the agent asks for its baseline.
+        world.tick = world.tick.next();
+        world.leases.clear();
+        let intents = demand.decide(&world.observation(ME));
+        assert_eq!(limit(&intents), Some(100_000));
+        assert_eq!(bid(&intents, Resource::PowerBudgetMw), None);
+        assert_eq!(bid(&intents, Resource::ThermalHeadroomMc), None);
+    }
+
+    #[test]
+    fn held_budget_raises_the_limit_up_to_max() {
+        let mut world = World::with_components(vec![gpu(1000, 100_000)]);
+        world.leases = vec![
+            lease(ME, Resource::PowerBudgetMw, 150_000, world.tick.plus(5)),
+            lease(ME, Resource::PowerBudgetMw, 150_000, world.tick.plus(5)),
+            // Someone else's lease does not count.
+            lease(
+                AgentId(9),
+                Resource::PowerBudgetMw,
+                50_000,
+                world.tick.plus(5),
+            ),
+        ];
+        let intents = decide(config(), &world);
+        assert_eq!(limit(&intents), Some(300_000));
+        // At max already: nothing more to buy.
+        assert_eq!(bid(&intents, Resource::PowerBudgetMw), None);
+    }
+
+    #[test]
+    fn a_lease_in_its_last_tick_is_renewed() {
+        let mut world = World::with_components(vec![gpu(1000, 300_000)]);
+        world.leases = vec![lease(ME, Resource::PowerBudgetMw, 200_000, world.tick)];
+        let intents = decide(config(), &world);
+        assert_eq!(limit(&intents), None, "the limit is already right");
+        let (_, quantity) = bid(&intents, Resource::PowerBudgetMw).unwrap();
+        assert_eq!(quantity, Quantity(200_000));
+    }
+
+    #[test]
+    fn performance_signal_raises_the_bid_and_efficiency_lowers_it() {
+        let plain = World::with_components(vec![gpu(800, 100_000)]);
+        let (plain_price, _) = bid(&decide(config(), &plain), Resource::PowerBudgetMw).unwrap();
+
+        let mut boosted = plain.clone();
+        boosted.signals = vec![signal("game_started", Domain::Performance, 1000)];
+        let (boosted_price, _) = bid(&decide(config(), &boosted), Resource::PowerBudgetMw).unwrap();
+        assert!(
+            boosted_price > plain_price,
+            "{boosted_price} vs {plain_price}"
+        );
+
+        let mut thrifty = plain.clone();
+        thrifty.signals = vec![signal("battery_saver", Domain::Efficiency, 1000)];
+        let (thrifty_price, _) = bid(&decide(config(), &thrifty), Resource::PowerBudgetMw).unwrap();
+        assert!(
+            thrifty_price < plain_price,
+            "{thrifty_price} vs {plain_price}"
+        );
+    }
+
+    #[test]
+    fn own_thermal_warning_dampens_but_another_components_does_not() {
+        let plain = World::with_components(vec![gpu(1000, 100_000)]);
+        let (plain_price, _) = bid(&decide(config(), &plain), Resource::PowerBudgetMw).unwrap();
+
+        let mut other = plain.clone();
+        other.signals = vec![signal("thermal_warning.cpu", Domain::Thermal, 1000)];
+        let (other_price, _) = bid(&decide(config(), &other), Resource::PowerBudgetMw).unwrap();
+        assert_eq!(other_price, plain_price);
+
+        let mut mine = plain.clone();
+        mine.signals = vec![signal("thermal_warning.gpu0", Domain::Thermal, 1000)];
+        let (mine_price, _) = bid(&decide(config(), &mine), Resource::PowerBudgetMw).unwrap();
+        assert!(mine_price < plain_price, "{mine_price} vs {plain_price}");
+    }
+
+    #[test]
+    fn safety_signal_stops_buying_and_never_raises_the_limit() {
+        let mut world = World::with_components(vec![gpu(1000, 100_000)]);
+        world.leases = vec![lease(
+            ME,
+            Resource::PowerBudgetMw,
+            50_000,
+            world.tick.plus(3),
+        )];
+        world.signals = vec![signal("thermal_critical.gpu0", Domain::Safety, 1000)];
+        // The guardian has cut the limit to 100 W; the agent must not push it back up.
+        let intents = decide(config(), &world);
+        assert_eq!(intents, vec![]);
+
+        // But a lower limit is still asked for when budget lapses.
+        world.components_mut()[0].limit_mw = Some(200_000);
+        let intents = decide(config(), &world);
+        assert_eq!(limit(&intents), Some(150_000));
+        assert_eq!(bid(&intents, Resource::PowerBudgetMw), None);
+    }
+
+    #[test]
+    fn weight_scales_the_price() {
+        let world = World::with_components(vec![gpu(1000, 100_000)]);
+        let (light, _) = bid(&decide(config(), &world), Resource::PowerBudgetMw).unwrap();
+        let heavy_config = PowerDemandConfig {
+            weight: 3,
+            ..config()
+        };
+        let (heavy, _) = bid(&decide(heavy_config, &world), Resource::PowerBudgetMw).unwrap();
+        assert_eq!(heavy.0, light.0 * 3);
+    }
+
+    #[test]
+    fn more_held_power_lowers_the_marginal_utility() {
+        let low = World::with_components(vec![gpu(1000, 100_000)]);
+        let high = World::with_components(vec![gpu(1000, 250_000)]);
+        let config = PowerDemandConfig {
+            power_price: 100,
+            ..config()
+        };
+        let (low_price, _) = bid(&decide(config.clone(), &low), Resource::PowerBudgetMw).unwrap();
+        let (high_price, _) = bid(&decide(config, &high), Resource::PowerBudgetMw).unwrap();
+        assert!(high_price < low_price, "{high_price} vs {low_price}");
+    }
+
+    #[test]
+    fn headroom_is_bid_for_the_heat_of_the_power() {
+        let world = World::with_components(vec![gpu(1000, 100_000)]);
+        let intents = decide(config(), &world);
+        let (_, power) = bid(&intents, Resource::PowerBudgetMw).unwrap();
+        let (_, heat) = bid(&intents, Resource::ThermalHeadroomMc).unwrap();
+        // 200 W at 0.2 °C/W is 40 °C.
+        assert_eq!(power, Quantity(200_000));
+        assert_eq!(heat, Quantity(40_000));
+    }
+
+    #[test]
+    fn thermal_resistance_is_estimated_from_telemetry() {
+        let mut world = World::with_components(vec![ComponentTelemetry {
+            temp_mc: Some(65_000),
+            ..gpu(1000, 100_000)
+        }]);
+        let mut demand = PowerDemand::new(PowerDemandConfig {
+            r_c_per_w: None,
+            ..config()
+        });
+        // 40 °C above ambient at 100 W: 0.4 °C/W.
+        let intents = demand.decide(&world.observation(ME));
+        assert_eq!(demand.thermal_resistance(), Some(0.4));
+        let (_, heat) = bid(&intents, Resource::ThermalHeadroomMc).unwrap();
+        assert_eq!(heat, Quantity(80_000));
+
+        // A hotter sample moves the estimate an eighth of the way.
+        world.components_mut()[0].temp_mc = Some(105_000);
+        demand.decide(&world.observation(ME));
+        let estimate = demand.thermal_resistance().unwrap();
+        assert!((estimate - 0.45).abs() < 1e-9, "{estimate}");
+    }
+
+    #[test]
+    fn no_headroom_bid_without_a_resistance_estimate() {
+        let world = World::with_components(vec![gpu(1000, 100_000)]);
+        let intents = decide(
+            PowerDemandConfig {
+                r_c_per_w: None,
+                ..config()
+            },
+            &world,
+        );
+        assert!(bid(&intents, Resource::PowerBudgetMw).is_some());
+        assert_eq!(bid(&intents, Resource::ThermalHeadroomMc), None);
+    }
+
+    #[test]
+    fn bids_are_bounded_by_the_balance() {
+        let mut world = World::with_components(vec![gpu(1000, 100_000)]);
+        world.balance = Credits(100_000);
+        let intents = decide(config(), &world);
+        let (power_price, power) = bid(&intents, Resource::PowerBudgetMw).unwrap();
+        let (heat_price, heat) = bid(&intents, Resource::ThermalHeadroomMc).unwrap();
+        let escrow = Credits::cost(power_price, power).0 + Credits::cost(heat_price, heat).0;
+        assert!(escrow <= 100_000, "{escrow}");
+        assert!(power.0 > 0 && power.0 < 200_000);
+
+        world.balance = Credits(0);
+        assert_eq!(decide(config(), &world), vec![]);
+    }
+
+    #[test]
+    fn a_component_drawing_well_under_its_limit_asks_for_no_more() {
+        let world = World::with_components(vec![ComponentTelemetry {
+            power_mw: Some(120_000),
+            ..gpu(1000, 200_000)
+        }]);
+        let mut config = config();
+        config.r_c_per_w = None;
+        let mut demand = PowerDemand::new(config);
+        let mut observed = world.clone();
+        observed.leases = vec![lease(
+            ME,
+            Resource::PowerBudgetMw,
+            100_000,
+            world.tick.plus(5),
+        )];
+        let intents = demand.decide(&observed.observation(ME));
+        assert_eq!(bid(&intents, Resource::PowerBudgetMw), None);
+        // Without the lease it only wants what its draw can use: 120 W / 0.9 ≈ 133.3 W.
+        let intents = demand.decide(&world.observation(ME));
+        assert_eq!(
+            bid(&intents, Resource::PowerBudgetMw).map(|(_, q)| q),
+            Some(Quantity(34_000))
+        );
+    }
+
+    #[test]
+    fn explicit_baseline_and_max_override_telemetry() {
+        let world = World::with_components(vec![gpu(1000, 100_000)]);
+        let config = PowerDemandConfig {
+            baseline_mw: Some(120_000),
+            max_mw: Some(160_000),
+            ..config()
+        };
+        let intents = decide(config, &world);
+        assert_eq!(limit(&intents), Some(120_000));
+        assert_eq!(
+            bid(&intents, Resource::PowerBudgetMw).map(|(_, q)| q),
+            Some(Quantity(40_000))
+        );
+    }
+
+    #[test]
+    fn missing_telemetry_gives_no_bid_and_no_panic() {
+        // No component at all.
+        assert_eq!(decide(config(), &World::with_components(vec![])), vec![]);
+        // No limits known: no baseline, no max.
+        let bare = World::with_components(vec![ComponentTelemetry {
+            utilization_permille: 1000,
+            ..component("gpu0", ComponentKind::Gpu)
+        }]);
+        assert_eq!(decide(config(), &bare), vec![]);
+        // Limits known but no readings: bids by utilization, and asks for its limit once.
+        let mut partial = bare.clone();
+        partial.components_mut()[0].limit_min_mw = Some(100_000);
+        partial.components_mut()[0].limit_max_mw = Some(300_000);
+        let mut demand = PowerDemand::new(config());
+        let intents = demand.decide(&partial.observation(ME));
+        assert_eq!(limit(&intents), Some(100_000));
+        assert!(bid(&intents, Resource::PowerBudgetMw).is_some());
+        assert_eq!(limit(&demand.decide(&partial.observation(ME))), None);
+    }
+
+    #[test]
+    fn extreme_telemetry_does_not_panic() {
+        let world = World::with_components(vec![ComponentTelemetry {
+            utilization_permille: u16::MAX,
+            power_mw: Some(u64::MAX),
+            temp_mc: Some(i32::MAX),
+            t_max_mc: Some(i32::MIN),
+            limit_mw: Some(u64::MAX),
+            limit_min_mw: Some(0),
+            limit_max_mw: Some(u64::MAX),
+            ..component_with_limits("gpu0", ComponentKind::Gpu)
+        }]);
+        let mut demand = PowerDemand::new(PowerDemandConfig {
+            r_c_per_w: None,
+            ..config()
+        });
+        let mut extreme = world.clone();
+        extreme.balance = Credits(u64::MAX);
+        extreme.leases = vec![
+            lease(ME, Resource::PowerBudgetMw, Quantity::MAX.0, Tick(u64::MAX)),
+            lease(ME, Resource::PowerBudgetMw, Quantity::MAX.0, Tick(u64::MAX)),
+        ];
+        for world in [&world, &extreme] {
+            for intent in demand.decide(&world.observation(ME)) {
+                if let Intent::Place(order) = intent {
+                    assert!(order.price >= Price::MIN && order.price <= Price::MAX);
+                    assert!(order.quantity.0 >= 1 && order.quantity <= Quantity::MAX);
+                }
+            }
+        }
+        let zero = World::with_components(vec![ComponentTelemetry {
+            power_mw: Some(0),
+            limit_mw: Some(0),
+            temp_mc: Some(0),
+            ..gpu(1000, 0)
+        }]);
+        demand.decide(&zero.observation(ME));
+    }
+
+    #[test]
+    fn same_observation_gives_same_intents() {
+        let mut world = World::with_components(vec![gpu(730, 140_000)]);
+        world.signals = vec![
+            signal("game_started", Domain::Performance, 800),
+            signal("thermal_warning.gpu0", Domain::Thermal, 300),
+        ];
+        world.leases = vec![lease(
+            ME,
+            Resource::PowerBudgetMw,
+            40_000,
+            world.tick.plus(2),
+        )];
+        let first = decide(config(), &world);
+        assert_eq!(first, decide(config(), &world));
+        assert!(!first.is_empty());
+    }
+}
