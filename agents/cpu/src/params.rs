@@ -19,7 +19,7 @@ pub struct CpuParams {
     /// The highest limit it buys up to, in mW. Default: `limit_max_mw` from telemetry.
     pub max_mw: Option<u64>,
     /// Credits per mW of power budget bid at full marginal utility and weight 1.
-    /// Default 4.
+    /// Default 10.
     pub power_price: u64,
     /// Credits per m°C of thermal headroom bid at full marginal utility and weight 1.
     /// Default 2.
@@ -62,7 +62,7 @@ pub struct CpuParams {
     pub cpu_time_us: Option<u64>,
     /// Reserve price of a µs of CPU time when idle. Default 1.
     pub cpu_time_price_idle: u64,
-    /// Reserve price of a µs of CPU time when saturated. Default 4.
+    /// Reserve price of a µs of CPU time when saturated. Default 10.
     pub cpu_time_price_busy: u64,
 }
 
@@ -72,7 +72,7 @@ impl Default for CpuParams {
             component: "cpu".into(),
             baseline_mw: None,
             max_mw: None,
-            power_price: 4,
+            power_price: 10,
             headroom_price: 2,
             step_mw: 1_000,
             idle_permille: 200,

@@ -200,7 +200,7 @@ mod tests {
         let busy = run("", &world(1000));
         let idle = run("", &world(100));
         let (price, quantity) = placed(&busy, Resource::PowerBudgetMw, Side::Bid).unwrap();
-        assert_eq!(price, Price(4));
+        assert_eq!(price, Price(10));
         assert_eq!(quantity, Quantity(200_000));
         // 35 °C over ambient at 100 W is 0.35 °C/W: 200 W need 70 °C.
         assert_eq!(

@@ -22,7 +22,7 @@ pub struct GpuParams {
     /// The highest limit it buys up to, in mW. Default: `limit_max_mw` from telemetry.
     pub max_mw: Option<u64>,
     /// Credits per mW of power budget bid at full marginal utility and weight 1.
-    /// Default 4.
+    /// Default 10.
     pub power_price: u64,
     /// Credits per m°C of thermal headroom bid at full marginal utility and weight 1.
     /// Default 2.
@@ -70,7 +70,7 @@ impl Default for GpuParams {
             gpu_index: None,
             baseline_mw: None,
             max_mw: None,
-            power_price: 4,
+            power_price: 10,
             headroom_price: 2,
             step_mw: 5_000,
             idle_permille: 200,

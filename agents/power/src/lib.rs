@@ -194,7 +194,7 @@ impl Agent for PowerAgent {
             .any(|intent| matches!(intent, Intent::Raise(s) if s.domain == Domain::Safety));
         if let Some(baselines) = self.baselines_mw(obs.frame) {
             let budget = cap.saturating_sub(baselines);
-            let sellable = budget.saturating_sub(obs.granted(Resource::PowerBudgetMw));
+            let sellable = budget.saturating_sub(obs.granted_beyond_now(Resource::PowerBudgetMw));
             let quote = self.capacity.update(obs, sellable);
             intents.extend(quote.declare);
             if !over_cap {

@@ -46,7 +46,8 @@ impl Capacity {
     /// Updates from `sellable`, what could be sold now on top of what is leased out.
     pub fn update(&mut self, obs: &Observation<'_>, sellable: u64) -> CapacityQuote {
         let resource = self.resource;
-        let granted = obs.granted(resource);
+        // Leases in their last tick are back in the pool by the time asks match.
+        let granted = obs.granted_beyond_now(resource);
         let wanted = granted.saturating_add(sellable).min(Quantity::MAX.0);
         let moved = match self.declared {
             None => true,

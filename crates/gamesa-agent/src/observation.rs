@@ -61,6 +61,21 @@ impl Observation<'_> {
             .sum()
     }
 
+    /// What this agent has leased out of `resource` beyond this tick. A lease in its
+    /// last tick hands its capacity back at this tick's match, before orders are
+    /// matched, so the seller can offer it again now and the holder can renew it.
+    pub fn granted_beyond_now(&self, resource: Resource) -> u64 {
+        self.leases
+            .iter()
+            .filter(|lease| {
+                lease.seller == self.agent
+                    && lease.resource == resource
+                    && lease.expires_at > self.tick
+            })
+            .map(|lease| lease.quantity.0)
+            .sum()
+    }
+
     /// Total quantity of `resource` this agent is offering in asks that still rest.
     pub fn resting_asks(&self, resource: Resource) -> u64 {
         self.open_orders

@@ -328,12 +328,13 @@ impl PowerDemand {
             .saturating_mul(self.config.step_mw)
             .min(room);
 
-        let enforced = component
-            .limit_mw
-            .unwrap_or_else(|| baseline.saturating_add(obs.held(Resource::PowerBudgetMw)))
-            .max(baseline)
-            .max(1);
-        let diminishing = (baseline as f64 / enforced as f64).powf(2.0 / 3.0).min(1.0);
+        // Diminishing returns are judged at the limit the component keeps beyond this
+        // tick: a lease about to lapse is renewed at the value it had when bought,
+        // not at the (lower) marginal value of power on top of it.
+        let lasting_limit = baseline.saturating_add(lasting_power).max(1);
+        let diminishing = (baseline as f64 / lasting_limit as f64)
+            .powf(2.0 / 3.0)
+            .min(1.0);
         let utility = f64::from(self.config.weight) * signal_factor * saturation * diminishing;
         let Some(power_price) = price_from_utility(self.config.power_price as f64 * utility) else {
             return intents;
@@ -602,7 +603,9 @@ mod tests {
     #[test]
     fn more_held_power_lowers_the_marginal_utility() {
         let low = World::with_components(vec![gpu(1000, 100_000)]);
-        let high = World::with_components(vec![gpu(1000, 250_000)]);
+        let mut high = World::with_components(vec![gpu(1000, 250_000)]);
+        let beyond_now = Tick(high.tick.0 + 5);
+        high.leases = vec![lease(ME, Resource::PowerBudgetMw, 150_000, beyond_now)];
         let config = PowerDemandConfig {
             power_price: 100,
             ..config()
@@ -610,6 +613,18 @@ mod tests {
         let (low_price, _) = bid(&decide(config.clone(), &low), Resource::PowerBudgetMw).unwrap();
         let (high_price, _) = bid(&decide(config, &high), Resource::PowerBudgetMw).unwrap();
         assert!(high_price < low_price, "{high_price} vs {low_price}");
+    }
+
+    #[test]
+    fn a_lapsing_lease_is_renewed_at_the_price_it_was_bought_at() {
+        let fresh = World::with_components(vec![gpu(1000, 100_000)]);
+        let mut renewing = World::with_components(vec![gpu(1000, 250_000)]);
+        renewing.leases = vec![lease(ME, Resource::PowerBudgetMw, 150_000, renewing.tick)];
+        let (fresh_price, _) = bid(&decide(config(), &fresh), Resource::PowerBudgetMw).unwrap();
+        let (renewal_price, quantity) =
+            bid(&decide(config(), &renewing), Resource::PowerBudgetMw).unwrap();
+        assert_eq!(renewal_price, fresh_price);
+        assert!(quantity.0 >= 150_000, "{quantity}");
     }
 
     #[test]
