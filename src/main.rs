@@ -1,5 +1,190 @@
-//! The `gamesa` command line: for now it only reports its version.
+//! The `gamesa` command line: `run` the daemon and `check-config` a file.
 
-fn main() {
-    println!("gamesa {}", env!("CARGO_PKG_VERSION"));
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use gamesa_runtime::{Config, Runtime, hardware::hardware_for, status::StatusWindow};
+
+/// sysexits.h EX_CONFIG: the configuration is unusable.
+const EXIT_CONFIG: u8 = 78;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gamesa",
+    version,
+    about = "Runs a machine's hardware as a market."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the runtime: sample, trade, guard and actuate at the configured tick rate.
+    Run {
+        /// The config file.
+        #[arg(long, short, default_value = "config/default.toml")]
+        config: PathBuf,
+        /// Stop by itself after this many seconds (default: run until SIGINT/SIGTERM).
+        #[arg(long)]
+        duration_s: Option<f64>,
+    },
+    /// Validate a config file and print the effective config (after GAMESA__* overrides).
+    CheckConfig {
+        /// The config file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GAMESA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::CheckConfig { file } => check_config(&file),
+        Command::Run { config, duration_s } => match load(&config) {
+            Ok(loaded) => report(run(loaded, &config, duration_s)),
+            Err(code) => code,
+        },
+    }
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("gamesa: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads and validates a config; on failure prints why and returns exit code 78.
+fn load(path: &Path) -> Result<Config, ExitCode> {
+    let registry = match gamesa::builtin_registry() {
+        Ok(registry) => registry,
+        Err(error) => {
+            eprintln!("gamesa: built-in agents: {error}");
+            return Err(ExitCode::FAILURE);
+        }
+    };
+    Config::load(path, std::env::vars(), &registry).map_err(|error| {
+        eprintln!("gamesa: invalid config: {error}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    match toml::to_string_pretty(&config) {
+        Ok(text) => {
+            println!("# {}: valid; effective config:\n{text}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("gamesa: cannot print the effective config: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: Config, path: &Path, duration_s: Option<f64>) -> anyhow::Result<()> {
+    let registry = gamesa::builtin_registry()?;
+    let config_dir = path.parent().unwrap_or(Path::new(".")).to_owned();
+    let system = actix::System::new();
+    system.block_on(async move {
+        let hardware = hardware_for(&config, &config_dir)?;
+        if let Some(start) = &hardware.start_report {
+            for target in &start.recovered.restored {
+                tracing::warn!(%target, "restored an original left by a previous run");
+            }
+            if let Some(quarantined) = &start.quarantined {
+                tracing::error!(%quarantined, "actuator state file was corrupt and was kept aside");
+            }
+        }
+        let mut runtime = Runtime::start(&config, &registry, hardware.sensors, hardware.actuator)
+            .context("starting the runtime")?;
+        tracing::info!(
+            tick_hz = config.runtime.tick_hz,
+            agents = config.agents.len(),
+            real_actuators = ?config.actuators.real,
+            "gamesa running; Ctrl-C to stop"
+        );
+        let status_every = config.runtime.status_interval_s * u64::from(config.runtime.tick_hz);
+        let mut status = StatusWindow::default();
+        let stop = async {
+            match duration_s {
+                Some(seconds) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs_f64(seconds.max(0.0))) => {}
+                        () = shutdown_signal() => {}
+                    }
+                }
+                None => shutdown_signal().await,
+            }
+        };
+        runtime
+            .run_until(stop, |report| {
+                for error in &report.sample_errors {
+                    tracing::warn!(%error, "sensor reading failed");
+                }
+                status.record(report);
+                if status_every > 0
+                    && (report.tick.0 + 1) % status_every == 0
+                    && let Some(line) = status.take_line()
+                {
+                    println!("{line}");
+                }
+            })
+            .await?;
+        tracing::info!("stopping: cancelling orders and restoring originals");
+        let shutdown = runtime.shutdown().await?;
+        for (target, error) in &shutdown.restored.failed {
+            tracing::error!(%target, %error, "could not restore an original value");
+        }
+        println!(
+            "gamesa stopped: {} open orders cancelled, {} originals restored",
+            shutdown.cancelled_orders,
+            shutdown.restored.restored.len()
+        );
+        anyhow::Ok(())
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops gamesa");
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
 }

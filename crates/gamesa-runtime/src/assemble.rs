@@ -1,0 +1,161 @@
+//! Builds the pure cores (guardian, market, signal queue, supervisor) and the agent
+//! specs from a validated config. Config validation runs the same code, so anything
+//! that would fail at start fails at `check-config` first.
+
+use std::{collections::BTreeMap, num::NonZeroU64};
+
+use gamesa_agent::AgentSpec;
+use gamesa_guardian::{
+    ContractPhase, ContractScope, GateRule, Guardian, GuardianConfig, LedgerConfig,
+    MissingValuePolicy, RateLimit, schema_for_components,
+};
+use gamesa_market::MarketConfig;
+use gamesa_proto::{AgentId, Credits};
+use gamesa_signals::{DomainRanking, SignalQueue};
+
+use crate::{config::Config, config::validate::Invalid, supervision::Supervisor};
+
+/// Agent ids are dense and follow config order, starting at 1.
+pub fn agent_specs(config: &Config) -> Vec<AgentSpec> {
+    config
+        .agents
+        .iter()
+        .enumerate()
+        .map(|(index, agent)| AgentSpec {
+            id: AgentId(index as u32 + 1),
+            name: agent.id.clone(),
+            kind: agent.kind.clone(),
+            weight: agent.weight,
+            params: agent.params.clone(),
+        })
+        .collect()
+}
+
+/// The component an agent speaks for, when its params name one (`component = "gpu0"`).
+pub fn agent_component(params: &toml::Table) -> Option<&str> {
+    params.get("component").and_then(toml::Value::as_str)
+}
+
+/// The guardian with its schema, constants, contracts, gate rules, effects, accounts
+/// and power bindings; the error names the config key at fault.
+pub fn build_guardian(config: &Config) -> Result<Guardian, Invalid> {
+    let settings = &config.guardian;
+    let mut components = settings.components.clone();
+    components.sort();
+    components.dedup();
+    let guardian_config = GuardianConfig {
+        ledger: LedgerConfig {
+            allowance_per_epoch: Credits(settings.allowance_per_epoch),
+            cap_epochs: settings.balance_cap_epochs,
+        },
+        missing_values: MissingValuePolicy::Deny,
+    };
+    let mut guardian = Guardian::new(guardian_config, schema_for_components(&components));
+    for (name, value) in &settings.constants {
+        if !value.is_finite() {
+            return Err((
+                format!("guardian.constants.{name}"),
+                format!("{value} is not a finite number"),
+            ));
+        }
+        guardian.set_constant(name, *value);
+    }
+    for (index, contract) in settings.contracts.iter().enumerate() {
+        let key = |field: &str| format!("guardian.contracts[{index}].{field}");
+        let phase = match contract.phase.as_str() {
+            "pre" => ContractPhase::Pre,
+            "post" => ContractPhase::Post,
+            "invariant" => ContractPhase::Invariant,
+            other => {
+                return Err((
+                    key("phase"),
+                    format!("unknown phase `{other}` (expected pre, post or invariant)"),
+                ));
+            }
+        };
+        let scope: ContractScope =
+            contract
+                .scope
+                .parse()
+                .map_err(|error: gamesa_guardian::ContractSetError| {
+                    (key("scope"), error.to_string())
+                })?;
+        guardian
+            .add_contract(phase, scope, &contract.name, &contract.expr)
+            .map_err(|error| (key("expr"), error.to_string()))?;
+    }
+    for (target, limit) in &settings.limits {
+        let rate = match (limit.max_changes, limit.rate_window_ticks) {
+            (Some(max_changes), Some(window_ticks)) => Some(RateLimit {
+                max_changes,
+                window_ticks,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err((
+                    format!("guardian.limits.\"{target}\""),
+                    "max_changes and rate_window_ticks go together".into(),
+                ));
+            }
+        };
+        let rule = GateRule {
+            min: limit.min,
+            max: limit.max,
+            max_step: limit.max_step,
+            deadband: limit.deadband.unwrap_or(0),
+            rate,
+        };
+        guardian
+            .set_gate_rule(target, rule)
+            .map_err(|error| (format!("guardian.limits.\"{target}\""), error.to_string()))?;
+    }
+    for spec in agent_specs(config) {
+        guardian.ledger_mut().open_account(spec.id);
+        if let Some(agent) = config.agents.get(spec.id.0 as usize - 1) {
+            guardian
+                .effects_mut()
+                .grant_all(spec.id, agent.effects.iter().cloned());
+        }
+        if let Some(component) = agent_component(&spec.params) {
+            guardian.bind_power_component(spec.id, component);
+        }
+    }
+    Ok(guardian)
+}
+
+/// Component → the agents whose power leases raise its limit.
+pub fn power_holders(config: &Config) -> BTreeMap<String, Vec<AgentId>> {
+    let mut holders: BTreeMap<String, Vec<AgentId>> = BTreeMap::new();
+    for spec in agent_specs(config) {
+        if let Some(component) = agent_component(&spec.params) {
+            holders
+                .entry(component.to_owned())
+                .or_default()
+                .push(spec.id);
+        }
+    }
+    holders
+}
+
+pub fn weights(config: &Config) -> BTreeMap<AgentId, u64> {
+    agent_specs(config)
+        .into_iter()
+        .map(|spec| (spec.id, u64::from(spec.weight)))
+        .collect()
+}
+
+pub fn market_config(config: &Config) -> MarketConfig {
+    // Validation guarantees epoch_ticks >= 1.
+    MarketConfig::new(NonZeroU64::new(config.runtime.epoch_ticks).unwrap_or(NonZeroU64::MIN))
+}
+
+pub fn signal_queue() -> SignalQueue {
+    SignalQueue::new(DomainRanking::default())
+}
+
+/// The restart window converted to ticks, rounded up.
+pub fn supervisor(config: &Config) -> Supervisor {
+    let window_ticks =
+        (config.supervision.window_s * f64::from(config.runtime.tick_hz)).ceil() as u64;
+    Supervisor::new(config.supervision.max_restarts, window_ticks)
+}

@@ -1,0 +1,286 @@
+//! The runtime's TOML config: its shape, loading with `GAMESA__SECTION__KEY` overrides,
+//! and validation that names the offending key.
+//!
+//! Every table rejects unknown keys, so a typo is an error rather than a silent default.
+
+mod env;
+pub mod validate;
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use gamesa_agent::AgentRegistry;
+use gamesa_hw::PowerLimitBinding;
+use gamesa_proto::Effect;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use env::apply_env_overrides;
+pub use validate::validate;
+
+/// The whole config file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    #[serde(default)]
+    pub supervision: SupervisionConfig,
+    #[serde(default)]
+    pub sensors: SensorsConfig,
+    pub guardian: GuardianConfig,
+    #[serde(default)]
+    pub actuators: ActuatorsConfig,
+    #[serde(default)]
+    pub agents: Vec<AgentConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Ticks per second, 1 to 1000.
+    pub tick_hz: u32,
+    /// Ticks per epoch: the allowance is minted and leases last this long.
+    pub epoch_ticks: u64,
+    /// Seeds correlation ids (and anything else that must be reproducible).
+    pub seed: u64,
+    /// Seconds between status lines printed by `gamesa run` (0 = never).
+    pub status_interval_s: u64,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            tick_hz: 10,
+            epoch_ticks: 10,
+            seed: 0,
+            status_interval_s: 1,
+        }
+    }
+}
+
+/// The OTP-style restart intensity: at most `max_restarts` within `window_s` seconds of
+/// tick time, after which the agent is isolated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupervisionConfig {
+    pub max_restarts: u32,
+    pub window_s: f64,
+}
+
+impl Default for SupervisionConfig {
+    fn default() -> Self {
+        SupervisionConfig {
+            max_restarts: 3,
+            window_s: 5.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SensorSource {
+    /// This Linux machine: sysinfo, sysfs, powercap, NVML, PSI.
+    Linux,
+    /// The simulated twin, driven by `sensors.scenario`.
+    Twin,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SensorsConfig {
+    pub source: SensorSource,
+    /// Root that every sysfs and procfs path is relative to.
+    pub root: PathBuf,
+    /// The twin's scenario file (required with `source = "twin"`).
+    pub scenario: Option<PathBuf>,
+}
+
+impl Default for SensorsConfig {
+    fn default() -> Self {
+        SensorsConfig {
+            source: SensorSource::Linux,
+            root: PathBuf::from("/"),
+            scenario: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardianConfig {
+    /// The node's power cap shared by every managed component, in milliwatts. With the
+    /// twin, the scenario's cap is used instead.
+    pub cap_mw: Option<u64>,
+    /// Credits minted per epoch, split between agents by weight.
+    #[serde(default = "default_allowance")]
+    pub allowance_per_epoch: u64,
+    /// Balances are capped at this many epochs of an agent's allowance.
+    #[serde(default = "default_balance_cap_epochs")]
+    pub balance_cap_epochs: u64,
+    /// The power-managed components contracts may name (`cpu`, `gpu0`). With the
+    /// twin, every scenario component must be listed.
+    #[serde(default)]
+    pub components: Vec<String>,
+    /// Named constants contracts may use, such as `gpu0.r_th = 0.2`.
+    #[serde(default)]
+    pub constants: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub contracts: Vec<ContractConfig>,
+    /// Action-gate rules per actuation target (`power.limit:gpu0`, ...).
+    #[serde(default)]
+    pub limits: BTreeMap<String, GateLimitConfig>,
+    /// The limit the guardian applies at once on a safety signal, per component, in mW.
+    /// A component without an entry falls back to its lowest allowed limit.
+    #[serde(default)]
+    pub safe_limits_mw: BTreeMap<String, u64>,
+}
+
+fn default_allowance() -> u64 {
+    1_000_000
+}
+
+fn default_balance_cap_epochs() -> u64 {
+    3
+}
+
+/// One contract, as a string in the guardian's expression language.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContractConfig {
+    pub name: String,
+    /// `pre` (current state), `post` (proposed state) or `invariant` (both).
+    pub phase: String,
+    /// `*`, a resource (`power_budget_mw`: its fills) or a target (`power.limit:gpu0`).
+    #[serde(default = "default_scope")]
+    pub scope: String,
+    pub expr: String,
+}
+
+fn default_scope() -> String {
+    "*".to_owned()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GateLimitConfig {
+    pub min: Option<u64>,
+    pub max: Option<u64>,
+    /// Largest change allowed in one step.
+    pub max_step: Option<u64>,
+    /// Changes smaller than this are ignored (hysteresis).
+    pub deadband: Option<u64>,
+    /// At most this many changes per `rate_window_ticks`.
+    pub max_changes: Option<u32>,
+    pub rate_window_ticks: Option<u64>,
+}
+
+/// Real actuators are off unless a target is listed in `real`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActuatorsConfig {
+    /// Where original values are recorded before the first write to a target. Used
+    /// only when `real` enables a target.
+    pub state_file: PathBuf,
+    /// Targets written for real: exact (`power.limit:gpu0`) or a prefix ending in `*`
+    /// (`cgroup.cpu_max:*`). Empty by default: every actuation is a dry run.
+    pub real: Vec<String>,
+    /// Which hardware backs a component's power limit, such as
+    /// `cpu = { via = "powercap", zone = "intel-rapl:0" }` or
+    /// `gpu0 = { via = "nvml", index = 0 }`. Without an entry, `cpu` is
+    /// `intel-rapl:0` and `gpuN` is NVML index N.
+    pub power_limits: BTreeMap<String, PowerLimitBinding>,
+}
+
+impl Default for ActuatorsConfig {
+    fn default() -> Self {
+        ActuatorsConfig {
+            state_file: PathBuf::from(gamesa_hw::actuators::DEFAULT_STATE_FILE),
+            real: Vec::new(),
+            power_limits: BTreeMap::new(),
+        }
+    }
+}
+
+/// One agent plugin: its kind picks the factory in the registry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    pub kind: String,
+    /// Unique name of this agent (`cpu`, `gpu0`).
+    pub id: String,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    #[serde(default)]
+    pub effects: Vec<Effect>,
+    #[serde(default)]
+    pub params: toml::Table,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// A config that cannot be used. The message names the key, and the line where TOML
+/// gives one.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("{path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{path}: `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error("environment override `{variable}`: {message}")]
+    Env { variable: String, message: String },
+}
+
+impl Config {
+    /// Reads, overrides from the environment, parses and validates a config file.
+    pub fn load(
+        path: &std::path::Path,
+        env: impl IntoIterator<Item = (String, String)>,
+        registry: &AgentRegistry,
+    ) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read {
+            path: path.to_owned(),
+            reason: err.to_string(),
+        })?;
+        Config::from_toml_str(&text, path, env, registry)
+    }
+
+    /// Parses and validates config text; `origin` names it in errors.
+    pub fn from_toml_str(
+        text: &str,
+        origin: &std::path::Path,
+        env: impl IntoIterator<Item = (String, String)>,
+        registry: &AgentRegistry,
+    ) -> Result<Config, ConfigError> {
+        let syntax = |message: String| ConfigError::Syntax {
+            path: origin.to_owned(),
+            message,
+        };
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|err: toml::de::Error| syntax(err.to_string().trim_end().to_owned()))?;
+        let overridden = apply_env_overrides(&mut table, env)?;
+        let config: Config = if overridden {
+            // Spans are meaningless once the table was edited; report keys only.
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|err: toml::de::Error| syntax(err.message().to_owned()))?
+        } else {
+            toml::from_str(text)
+                .map_err(|err: toml::de::Error| syntax(err.to_string().trim_end().to_owned()))?
+        };
+        validate(&config, registry).map_err(|(key, message)| ConfigError::Invalid {
+            path: origin.to_owned(),
+            key,
+            message,
+        })?;
+        Ok(config)
+    }
+}

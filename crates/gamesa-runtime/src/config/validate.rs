@@ -1,0 +1,88 @@
+//! Semantic checks that serde cannot express: ranges, uniqueness, known kinds, and
+//! contracts that parse. Each failure names the key it concerns.
+
+use std::collections::BTreeSet;
+
+use gamesa_agent::AgentRegistry;
+
+use super::{Config, SensorSource};
+
+/// The key that is wrong, and what is wrong with it.
+pub type Invalid = (String, String);
+
+pub const TICK_HZ_RANGE: std::ops::RangeInclusive<u32> = 1..=1000;
+
+/// Checks `config` against the ranges the runtime supports and the agent kinds
+/// `registry` knows.
+pub fn validate(config: &Config, registry: &AgentRegistry) -> Result<(), Invalid> {
+    let invalid = |key: &str, message: String| Err((key.to_owned(), message));
+    if !TICK_HZ_RANGE.contains(&config.runtime.tick_hz) {
+        return invalid(
+            "runtime.tick_hz",
+            format!(
+                "{} is out of range ({}..={})",
+                config.runtime.tick_hz,
+                TICK_HZ_RANGE.start(),
+                TICK_HZ_RANGE.end()
+            ),
+        );
+    }
+    if config.runtime.epoch_ticks == 0 {
+        return invalid("runtime.epoch_ticks", "must be at least 1".into());
+    }
+    if config.supervision.max_restarts == 0 {
+        return invalid("supervision.max_restarts", "must be at least 1".into());
+    }
+    if !(config.supervision.window_s.is_finite() && config.supervision.window_s > 0.0) {
+        return invalid(
+            "supervision.window_s",
+            format!(
+                "{} is not a positive number of seconds",
+                config.supervision.window_s
+            ),
+        );
+    }
+    if config.sensors.source == SensorSource::Twin && config.sensors.scenario.is_none() {
+        return invalid(
+            "sensors.scenario",
+            "required when sensors.source = \"twin\"".into(),
+        );
+    }
+    if config.guardian.balance_cap_epochs == 0 {
+        return invalid("guardian.balance_cap_epochs", "must be at least 1".into());
+    }
+    let mut names = BTreeSet::new();
+    for (index, agent) in config.agents.iter().enumerate() {
+        if !names.insert(agent.id.as_str()) {
+            return invalid(
+                &format!("agents[{index}].id"),
+                format!("`{}` is used by another agent", agent.id),
+            );
+        }
+        if !registry.contains(&agent.kind) {
+            return invalid(
+                &format!("agents[{index}].kind"),
+                format!(
+                    "unknown agent kind `{}` (registered: {})",
+                    agent.kind,
+                    registry.kinds().collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+        if agent.weight == 0 {
+            return invalid(
+                &format!("agents[{index}].weight"),
+                "must be at least 1".into(),
+            );
+        }
+    }
+    for (index, target) in config.actuators.real.iter().enumerate() {
+        if !target.contains(':') {
+            return invalid(
+                &format!("actuators.real[{index}]"),
+                format!("`{target}` is not a target such as `power.limit:gpu0`"),
+            );
+        }
+    }
+    crate::assemble::build_guardian(config).map(drop)
+}

@@ -1,0 +1,191 @@
+//! Starting, ticking and stopping the runtime: actors are spawned from a validated
+//! config, the conductor drives them, and shutdown restores the machine.
+
+use std::{future::Future, time::Duration};
+
+use actix::{Actor, Addr};
+use gamesa_agent::AgentRegistry;
+use gamesa_hw::{Actuator, RestoreReport, Sensors};
+use gamesa_proto::Signal;
+
+use crate::{
+    ActorGone, Config, TickReport,
+    actors::{
+        ActuatorActor, AgentActor, ExchangeActor, GuardianActor, SchedulerActor, SensorActor,
+        actuator::RestoreAll, exchange::Withdraw, guardian::Settle,
+    },
+    assemble,
+    conductor::{Actors, AgentSlot, Conductor, ConductorSettings},
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("invalid config: `{key}`: {message}")]
+    Config { key: String, message: String },
+    #[error("agent `{agent}` could not be built: {message}")]
+    Agent { agent: String, message: String },
+    #[error("hardware: {0}")]
+    Hardware(String),
+    #[error(transparent)]
+    ActorGone(#[from] ActorGone),
+}
+
+/// What a graceful shutdown did.
+#[derive(Debug, Clone, Default)]
+pub struct ShutdownReport {
+    pub cancelled_orders: usize,
+    pub restored: RestoreReport,
+}
+
+/// A running GAMESA: its actors and the conductor that drives them.
+#[derive(Debug)]
+pub struct Runtime {
+    config: Config,
+    conductor: Conductor,
+}
+
+impl Runtime {
+    /// Spawns every actor on the current actix arbiter. Call it inside a running
+    /// `actix::System`.
+    pub fn start(
+        config: &Config,
+        registry: &AgentRegistry,
+        sensors: Box<dyn Sensors>,
+        actuator: Box<dyn Actuator>,
+    ) -> Result<Runtime, RuntimeError> {
+        let invalid = |(key, message)| RuntimeError::Config { key, message };
+        crate::config::validate(config, registry).map_err(invalid)?;
+        let guardian = assemble::build_guardian(config).map_err(invalid)?;
+
+        let mut agents = Vec::new();
+        for spec in assemble::agent_specs(config) {
+            let build_error = |error: gamesa_agent::AgentError| RuntimeError::Agent {
+                agent: spec.name.clone(),
+                message: error.to_string(),
+            };
+            let factory = registry.factory(&spec.kind).map_err(build_error)?;
+            let actor = AgentActor::new(spec.clone(), factory).map_err(build_error)?;
+            agents.push(AgentSlot {
+                id: spec.id,
+                name: spec.name.clone(),
+                addr: actor.start(),
+                isolated: false,
+            });
+        }
+        let actors = Actors {
+            sensor: SensorActor::new(sensors).start(),
+            exchange: ExchangeActor::new(gamesa_market::Exchange::new(assemble::market_config(
+                config,
+            )))
+            .start(),
+            guardian: GuardianActor::new(
+                guardian,
+                assemble::supervisor(config),
+                assemble::weights(config),
+                config.guardian.safe_limits_mw.clone(),
+                assemble::power_holders(config),
+            )
+            .start(),
+            scheduler: SchedulerActor::new(assemble::signal_queue()).start(),
+            actuator: ActuatorActor::new(actuator).start(),
+        };
+        let settings = ConductorSettings {
+            epoch_ticks: config.runtime.epoch_ticks,
+            seed: config.runtime.seed,
+        };
+        Ok(Runtime {
+            config: config.clone(),
+            conductor: Conductor::new(settings, actors, agents),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn conductor(&self) -> &Conductor {
+        &self.conductor
+    }
+
+    pub fn guardian(&self) -> &Addr<GuardianActor> {
+        &self.conductor.actors().guardian
+    }
+
+    pub fn exchange(&self) -> &Addr<ExchangeActor> {
+        &self.conductor.actors().exchange
+    }
+
+    /// Queues a signal from outside for the next tick.
+    pub fn inject(&mut self, signal: Signal) {
+        self.conductor.inject(signal);
+    }
+
+    /// Runs one tick at once (virtual time: tests and `sim`).
+    pub async fn tick(&mut self) -> Result<TickReport, ActorGone> {
+        self.conductor.run_tick().await
+    }
+
+    /// Ticks at `runtime.tick_hz` of wall-clock time until `stop` completes, handing
+    /// each report to `on_tick`. A tick that overruns its period delays the next one;
+    /// missed ticks are skipped, never bunched.
+    pub async fn run_until(
+        &mut self,
+        stop: impl Future<Output = ()>,
+        mut on_tick: impl FnMut(&TickReport),
+    ) -> Result<(), RuntimeError> {
+        let period = Duration::from_secs_f64(1.0 / f64::from(self.config.runtime.tick_hz));
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut stop => return Ok(()),
+                _ = interval.tick() => {
+                    let report = self.conductor.run_tick().await?;
+                    on_tick(&report);
+                }
+            }
+        }
+    }
+
+    /// Graceful stop: agents are no longer asked, every open order is cancelled (bids
+    /// refunded), and every original value the actuator changed is restored.
+    pub async fn shutdown(self) -> Result<ShutdownReport, RuntimeError> {
+        let actors = self.conductor.actors().clone();
+        let agents = self.conductor.agents().iter().map(|slot| slot.id).collect();
+        let events = actors
+            .exchange
+            .send(Withdraw {
+                agents,
+                revoke_leases: false,
+            })
+            .await
+            .map_err(|error| ActorGone {
+                actor: "exchange",
+                reason: error.to_string(),
+            })?;
+        let cancelled_orders = events.len();
+        let tick = self.conductor.next_tick();
+        actors
+            .guardian
+            .send(Settle { tick, events })
+            .await
+            .map_err(|error| ActorGone {
+                actor: "guardian",
+                reason: error.to_string(),
+            })?;
+        let restored = actors
+            .actuator
+            .send(RestoreAll)
+            .await
+            .map_err(|error| ActorGone {
+                actor: "actuator",
+                reason: error.to_string(),
+            })?;
+        Ok(ShutdownReport {
+            cancelled_orders,
+            restored,
+        })
+    }
+}

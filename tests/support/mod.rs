@@ -1,0 +1,77 @@
+//! Shared set-up for the end-to-end tests: a runtime on the twin, built from the
+//! bundled `config/sim.toml` with edits, in virtual time.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use gamesa_agent::AgentRegistry;
+use gamesa_hw::twin::{Scenario, SharedTwin, Twin};
+use gamesa_runtime::{Config, Runtime, TickReport};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `config/sim.toml` with `edit` applied to its text, pointed at `scenario`.
+pub fn sim_config(
+    scenario: &Path,
+    registry: &AgentRegistry,
+    edit: impl FnOnce(&mut toml::Table),
+) -> Config {
+    let path = repo_root().join("config/sim.toml");
+    let mut table: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    table["sensors"]["scenario"] = toml::Value::String(scenario.display().to_string());
+    edit(&mut table);
+    let text = toml::to_string(&table).unwrap();
+    Config::from_toml_str(&text, &path, std::iter::empty(), registry).unwrap()
+}
+
+pub fn scenario(name: &str) -> PathBuf {
+    let bundled = repo_root().join("scenarios").join(name);
+    if bundled.exists() {
+        bundled
+    } else {
+        repo_root().join("tests/scenarios").join(name)
+    }
+}
+
+pub fn builtin() -> AgentRegistry {
+    gamesa::builtin_registry().unwrap()
+}
+
+/// Starts a runtime on the twin of `scenario_path`; returns it with the twin handle.
+pub fn start_on_twin(
+    config: &Config,
+    scenario_path: &Path,
+    registry: &AgentRegistry,
+) -> (Runtime, SharedTwin) {
+    let twin = SharedTwin::new(Twin::new(Scenario::load(scenario_path).unwrap()));
+    let runtime = Runtime::start(
+        config,
+        registry,
+        Box::new(twin.sensors()),
+        Box::new(twin.actuator()),
+    )
+    .unwrap();
+    (runtime, twin)
+}
+
+pub async fn run_ticks(runtime: &mut Runtime, ticks: usize) -> Vec<TickReport> {
+    let mut reports = Vec::with_capacity(ticks);
+    for _ in 0..ticks {
+        reports.push(runtime.tick().await.unwrap());
+    }
+    reports
+}
+
+/// The twin's enforced limit of every component, in W, in component order.
+pub fn twin_limits_w(twin: &SharedTwin) -> Vec<(String, f64)> {
+    twin.with(|twin| {
+        let names: Vec<String> = twin.component_names().map(str::to_owned).collect();
+        names
+            .into_iter()
+            .enumerate()
+            .map(|(index, name)| (name, twin.limit_w(index).unwrap()))
+            .collect()
+    })
+}
