@@ -292,6 +292,24 @@ impl Guardian {
         }
     }
 
+    /// An allowed actuation could not be applied. The gate and the proposed state go
+    /// back to what the device still has (`device_now`, when the caller knows it), so
+    /// later checks are not made against a value that never took effect.
+    pub fn actuation_failed(&mut self, device_now: Option<&Actuation>) {
+        let Some(device_now) = device_now else {
+            return;
+        };
+        self.gate.observe(device_now);
+        if let Actuation::PowerLimit {
+            component,
+            limit_mw,
+        } = device_now
+        {
+            self.env
+                .set_proposed_limit(component, Some(*limit_mw as f64));
+        }
+    }
+
     /// Checks an actuation request from `agent`: it must be well-formed; `agent` needs
     /// [`Actuation::required_effect`]; pre-conditions and invariants covering its target
     /// hold now; the gate allows or clamps it; post-conditions and invariants hold with

@@ -29,7 +29,8 @@ use crate::{
         agent::{Observe, Rebuild},
         exchange::{MarketSnapshot, Revoke, RunMatch, Snapshot, Withdraw},
         guardian::{
-            Admit, CheckActuations, OpenTick, ReportFailure, RespondToSafety, Settle, StampedIntent,
+            ActuationFailed, Admit, CheckActuations, OpenTick, ReportFailure, RespondToSafety,
+            Settle, StampedIntent,
         },
         scheduler::{DropFrom, Enqueue, Rank},
         sensor::TakeSample,
@@ -283,6 +284,7 @@ impl Conductor {
                         .into_iter()
                         .map(|(actuation, verdict)| (None, actuation, verdict))
                         .collect(),
+                    &frame,
                 )
                 .await?;
             actuations.extend(safety);
@@ -335,7 +337,7 @@ impl Conductor {
                 .zip(verdicts)
                 .map(|((agent, actuation), verdict)| (Some(agent), actuation, verdict))
                 .collect();
-            actuations.extend(self.actuate(checked).await?);
+            actuations.extend(self.actuate(checked, &frame).await?);
         }
 
         let market = self.market_view(tick).await?;
@@ -542,6 +544,7 @@ impl Conductor {
     async fn actuate(
         &mut self,
         checked: Vec<(Option<AgentId>, Actuation, Verdict)>,
+        frame: &TelemetryFrame,
     ) -> Result<Vec<ActuationRecord>, ActorGone> {
         let to_apply: Vec<(Option<AgentId>, Actuation)> = checked
             .iter()
@@ -583,8 +586,11 @@ impl Conductor {
                         Some(Ok(done))
                     }
                     (_, Some(Ok(done))) => Some(Ok(done)),
-                    (_, Some(Err(error))) => {
+                    (actuation, Some(Err(error))) => {
                         tracing::warn!(%requested, %error, "actuation failed");
+                        if let Some(actuation) = actuation {
+                            self.report_failed_actuation(actuation, frame).await?;
+                        }
                         Some(Err(error.to_string()))
                     }
                     (_, None) => Some(Err("the actuator returned no result".to_owned())),
@@ -598,6 +604,33 @@ impl Conductor {
             });
         }
         Ok(records)
+    }
+
+    /// Tells the guardian an allowed actuation did not take effect; for a power limit
+    /// the frame says what the device still has.
+    async fn report_failed_actuation(
+        &self,
+        actuation: Actuation,
+        frame: &TelemetryFrame,
+    ) -> Result<(), ActorGone> {
+        let device_now = match &actuation {
+            Actuation::PowerLimit { component, .. } => frame
+                .component(component)
+                .and_then(|telemetry| telemetry.limit_mw)
+                .map(|limit_mw| Actuation::PowerLimit {
+                    component: component.clone(),
+                    limit_mw,
+                }),
+            _ => None,
+        };
+        self.actors
+            .guardian
+            .send(ActuationFailed {
+                actuation,
+                device_now,
+            })
+            .await
+            .map_err(gone("guardian"))
     }
 
     async fn market_view(&self, _tick: Tick) -> Result<MarketView, ActorGone> {

@@ -27,6 +27,8 @@ pub struct GuardianActor {
     safe_limits_mw: BTreeMap<String, u64>,
     /// Which agents' power leases raise which component's limit.
     power_holders: BTreeMap<String, Vec<AgentId>>,
+    /// Allowed actuations the device refused, since start.
+    actuation_failures: u64,
 }
 
 impl GuardianActor {
@@ -43,6 +45,7 @@ impl GuardianActor {
             weights,
             safe_limits_mw,
             power_holders,
+            actuation_failures: 0,
         }
     }
 }
@@ -387,6 +390,26 @@ impl Handler<RespondToSafety> for GuardianActor {
         response.revoke_power_of.sort();
         response.revoke_power_of.dedup();
         MessageResult(response)
+    }
+}
+
+/// An allowed actuation failed on the device: the guardian forgets the value it
+/// expected, and counts the failure.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct ActuationFailed {
+    pub actuation: Actuation,
+    /// What the device still has, from the tick's frame, when known.
+    pub device_now: Option<Actuation>,
+}
+
+impl Handler<ActuationFailed> for GuardianActor {
+    type Result = ();
+
+    fn handle(&mut self, message: ActuationFailed, _: &mut Context<Self>) {
+        tracing::warn!(actuation = %message.actuation, "guardian informed: actuation failed");
+        self.actuation_failures += 1;
+        self.guardian.actuation_failed(message.device_now.as_ref());
     }
 }
 
