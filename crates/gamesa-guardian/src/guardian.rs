@@ -23,9 +23,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::{
-    ContractPhase, ContractScope, ContractSet, ContractSetError, EffectTable, Gate, GateError,
-    GateRule, GateVerdict, Ledger, LedgerConfig, LedgerError, MissingValuePolicy, Reason, Schema,
-    Subject, TelemetryEnv, Urgency, Verdict,
+    ClauseOutcome, ContractPhase, ContractScope, ContractSet, ContractSetError, EffectTable, Gate,
+    GateError, GateRule, GateVerdict, Ledger, LedgerConfig, LedgerError, MissingValuePolicy,
+    Reason, Schema, Subject, TelemetryEnv, Urgency, Verdict,
 };
 
 /// How the guardian is set up.
@@ -292,6 +292,41 @@ impl Guardian {
         }
     }
 
+    /// Whether the proposed state (with `component`'s new limit already in it) breaks no
+    /// post-condition or invariant that held without the change, and leaves every clause
+    /// it breaks no worse than it was. Such a change moves the machine toward compliance
+    /// (say, lowering a limit while the node is over its cap) and is allowed, so a state
+    /// that starts out of contract can be brought back into it.
+    fn moves_toward_compliance(
+        &mut self,
+        subject: Subject<'_>,
+        component: &str,
+        previous: Option<f64>,
+    ) -> bool {
+        let with_change = self
+            .contracts
+            .evaluate(subject, self.env.current(), self.env.proposed());
+        let changed = self.env.proposed_limit_mw(component);
+        self.env.set_proposed_limit(component, previous);
+        let without_change =
+            self.contracts
+                .evaluate(subject, self.env.current(), self.env.proposed());
+        self.env.set_proposed_limit(component, changed);
+        with_change
+            .iter()
+            .zip(&without_change)
+            .filter(|((phase, _), _)| *phase != ContractPhase::Pre)
+            .flat_map(|((_, with), (_, without))| with.clauses.iter().zip(&without.clauses))
+            .all(|(with, without)| match (&with.outcome, &without.outcome) {
+                (ClauseOutcome::Holds { .. }, _) => true,
+                (
+                    ClauseOutcome::Violated { margin: after },
+                    ClauseOutcome::Violated { margin: before },
+                ) => after >= before,
+                _ => false,
+            })
+    }
+
     /// An allowed actuation could not be applied. The gate and the proposed state go
     /// back to what the device still has (`device_now`, when the caller knows it), so
     /// later checks are not made against a value that never took effect.
@@ -399,6 +434,21 @@ impl Guardian {
             Ok(None)
         };
         match after {
+            Err(failure)
+                if undo.as_ref().is_some_and(|(component, previous)| {
+                    self.moves_toward_compliance(subject, component, *previous)
+                }) =>
+            {
+                self.gate.record(tick, &target, &applied);
+                let reason = Reason::Improves { failure };
+                match clamp_reason {
+                    Some(_) => Verdict::Clamp {
+                        to: applied,
+                        reason,
+                    },
+                    None => Verdict::Allow { reason },
+                }
+            }
             Err(failure) => {
                 if let Some((component, previous)) = undo {
                     self.env.set_proposed_limit(&component, previous);
@@ -556,6 +606,67 @@ mod tests {
             .unwrap();
         guardian.observe(&frame(gpu_temp_mc), &BTreeMap::new());
         guardian
+    }
+
+    #[test]
+    fn a_change_toward_a_violated_post_condition_is_allowed_and_one_away_is_not() {
+        let mut guardian = Guardian::new(
+            GuardianConfig::default(),
+            schema_for_components(["cpu", "gpu0"]),
+        );
+        guardian
+            .add_contract(
+                ContractPhase::Post,
+                ContractScope::All,
+                "node_cap",
+                "sum(power.limit_mw) <= node.cap_mw",
+            )
+            .unwrap();
+        let rule = GateRule {
+            min: Some(50_000),
+            max: Some(300_000),
+            ..GateRule::default()
+        };
+        guardian.set_gate_rule("power.limit:gpu0", rule).unwrap();
+        guardian
+            .effects_mut()
+            .grant(GPU_AGENT, effect("power.set_limit:gpu0"));
+        // Limits sum to 300 W against a 250 W cap: out of contract from the start.
+        let mut over_cap = frame(60_000);
+        over_cap.node.cap_mw = Some(250_000);
+        guardian.observe(&over_cap, &BTreeMap::new());
+
+        let lower = Actuation::PowerLimit {
+            component: "gpu0".into(),
+            limit_mw: 180_000,
+        };
+        let verdict = guardian.check_actuation(Tick(1), GPU_AGENT, &lower);
+        let Verdict::Allow {
+            reason: Reason::Improves { failure },
+        } = &verdict
+        else {
+            panic!("lowering toward the cap was not allowed: {verdict}");
+        };
+        assert_eq!(failure.contract, "node_cap");
+        assert!(
+            verdict.to_string().contains("toward compliance"),
+            "{verdict}"
+        );
+
+        let raise = Actuation::PowerLimit {
+            component: "gpu0".into(),
+            limit_mw: 200_000,
+        };
+        let verdict = guardian.check_actuation(Tick(2), GPU_AGENT, &raise);
+        assert!(
+            matches!(
+                verdict,
+                Verdict::Deny {
+                    reason: Reason::Contract { .. }
+                }
+            ),
+            "{verdict}"
+        );
     }
 
     fn bid(guardian: &mut Guardian, order: u64, price: u64, quantity: u64) {

@@ -27,6 +27,9 @@ pub enum Reason {
     EffectDenied { principal: AgentId, effect: Effect },
     /// A contract clause did not hold (or could not be decided).
     Contract { failure: ContractFailure },
+    /// Allowed although `failure` still does not hold: the change leaves no clause worse
+    /// than before it and breaks none that held, so it moves toward compliance.
+    Improves { failure: ContractFailure },
     /// The ledger refused the settlement.
     Ledger { error: LedgerError },
     /// The action gate clamped or denied.
@@ -57,6 +60,9 @@ impl fmt::Display for Reason {
                 write!(f, "{principal} lacks the effect `{effect}`")
             }
             Reason::Contract { failure } => failure.fmt(f),
+            Reason::Improves { failure } => {
+                write!(f, "allowed as it moves toward compliance: {failure}")
+            }
             Reason::Ledger { error } => write!(f, "ledger: {error}"),
             Reason::Gate { reason } => write!(f, "gate: {reason}"),
         }

@@ -139,6 +139,9 @@ pub struct Conductor {
     pending_fills: BTreeMap<AgentId, Vec<Fill>>,
     /// The power limit last applied to each component (dry-run or real), in mW.
     applied_limits_mw: BTreeMap<String, u64>,
+    /// Limits applied only in dry-run: the hardware still reports its own, so frames
+    /// are shown with these instead, and decisions play out as they would for real.
+    dry_run_limits_mw: BTreeMap<String, u64>,
     /// Signals injected from outside (ingress), taken in at the next tick.
     injected: Vec<Signal>,
 }
@@ -153,6 +156,7 @@ impl Conductor {
             next_tick: Tick(0),
             pending_fills: BTreeMap::new(),
             applied_limits_mw: BTreeMap::new(),
+            dry_run_limits_mw: BTreeMap::new(),
             injected: Vec::new(),
         }
     }
@@ -194,7 +198,7 @@ impl Conductor {
             .send(TakeSample { tick })
             .await
             .map_err(gone("sensor"))?;
-        let frame = Arc::new(sample.frame);
+        let frame = Arc::new(self.with_dry_run_limits(sample.frame));
         let sample_errors = sample.errors.iter().map(ToString::to_string).collect();
 
         let epoch_ticks = self.settings.epoch_ticks.max(1);
@@ -582,6 +586,11 @@ impl Conductor {
                         }),
                         Some(Ok(done)),
                     ) => {
+                        if done.dry_run {
+                            self.dry_run_limits_mw.insert(component.clone(), limit_mw);
+                        } else {
+                            self.dry_run_limits_mw.remove(&component);
+                        }
                         self.applied_limits_mw.insert(component, limit_mw);
                         Some(Ok(done))
                     }
@@ -604,6 +613,16 @@ impl Conductor {
             });
         }
         Ok(records)
+    }
+
+    /// The frame as it would read had the dry-run limits been written.
+    fn with_dry_run_limits(&self, mut frame: TelemetryFrame) -> TelemetryFrame {
+        for component in &mut frame.components {
+            if let Some(limit_mw) = self.dry_run_limits_mw.get(&component.id) {
+                component.limit_mw = Some(*limit_mw);
+            }
+        }
+        frame
     }
 
     /// Tells the guardian an allowed actuation did not take effect; for a power limit

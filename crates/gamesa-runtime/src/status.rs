@@ -16,6 +16,8 @@ pub struct StatusWindow {
     restarts: u64,
     isolations: u64,
     last: Option<TickReport>,
+    /// The most recent clamp or deny, with its reason, so a user sees why.
+    last_veto: Option<String>,
     limits_mw: std::collections::BTreeMap<String, u64>,
 }
 
@@ -24,6 +26,9 @@ impl StatusWindow {
         self.ticks += 1;
         self.fills += report.fills.len() as u64;
         self.vetoes += report.vetoes().count() as u64;
+        if let Some(veto) = report.vetoes().last() {
+            self.last_veto = Some(veto.to_string());
+        }
         for failure in &report.failures {
             match failure.decision {
                 SupervisionDecision::Restart { .. } => self.restarts += 1,
@@ -98,6 +103,9 @@ impl StatusWindow {
             " | fills {} vetoes {} restarts {} isolated {}",
             self.fills, self.vetoes, self.restarts, self.isolations
         );
+        if let Some(veto) = &self.last_veto {
+            let _ = write!(line, " | last veto: {veto}");
+        }
         *self = StatusWindow {
             limits_mw: std::mem::take(&mut self.limits_mw),
             ..StatusWindow::default()

@@ -14,8 +14,9 @@
 //! | `<id>.delta_power_w` | proposed limit minus the current one (or the draw), W; 0 without a proposal |
 //! | `<id>.util` | utilization, 0 to 1 |
 //!
-//! and `node.cap_mw`, `node.draw_mw`, and the lists `power.limit_mw` and
-//! `power.draw_mw` with one member per component.
+//! and `node.cap_mw`, `node.draw_mw`, and the lists `power.limit_mw` (one member per
+//! component whose power limit is known, or proposed) and `power.draw_mw` (one member
+//! per component).
 //!
 //! # Invariants
 //! - a reading the frame does not have is missing from the env, never zero
@@ -110,7 +111,11 @@ pub fn env_from_telemetry(
             "util",
             Some(f64::from(component.utilization_permille) / 1000.0),
         );
-        env.set_list_item(LIST_LIMIT_MW, id, limit);
+        // A component with no power limit at all (a CPU without RAPL) is not
+        // power-managed, so it is no member of the list rather than a missing one.
+        if limit.is_some() {
+            env.set_list_item(LIST_LIMIT_MW, id, limit);
+        }
         env.set_list_item(LIST_DRAW_MW, id, component.power_mw.map(mw));
     }
     if let Some(cap) = frame.node.cap_mw {
@@ -249,6 +254,19 @@ mod tests {
             },
             ..TelemetryFrame::default()
         }
+    }
+
+    #[test]
+    fn a_component_without_a_power_limit_is_no_member_of_the_limit_list() {
+        let mut frame = frame();
+        frame.components[0].limit_mw = None;
+        let env = env_from_telemetry(&frame, &BTreeMap::new());
+        let members: Vec<(&str, Option<f64>)> = env.list(LIST_LIMIT_MW).unwrap().collect();
+        assert_eq!(members, vec![("gpu0", Some(200_000.0))]);
+        let schema = schema_for_components(["cpu", "gpu0"]);
+        let cap = Contract::parse("cap", "sum(power.limit_mw) <= node.cap_mw", &schema).unwrap();
+        assert!(cap.check(&env).is_ok());
+        assert_eq!(env.list_item(LIST_DRAW_MW, "cpu"), Some(Some(60_000.0)));
     }
 
     #[test]
