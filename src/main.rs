@@ -1,4 +1,7 @@
-//! The `gamesa` command line: `run` the daemon and `check-config` a file.
+//! The `gamesa` command line: `run` the daemon, `check-config` a file, and `sim`ulate
+//! scenarios on the twin.
+
+mod sim;
 
 use std::{
     path::{Path, PathBuf},
@@ -40,6 +43,9 @@ enum Command {
         /// The config file.
         file: PathBuf,
     },
+    /// Run scenarios on the simulated twin in virtual time, under the market or a
+    /// baseline policy: metrics, a comparison of every policy, JSON, a plot.
+    Sim(sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +59,7 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
+        Command::Sim(args) => sim::main(args),
         Command::Run { config, duration_s } => match load(&config) {
             Ok(loaded) => report(run(loaded, &config, duration_s)),
             Err(code) => code,

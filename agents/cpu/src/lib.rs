@@ -220,15 +220,19 @@ mod tests {
         assert_eq!(ask.resource, Resource::CpuCores);
         assert_eq!(ask.quantity, Quantity(7));
         assert_eq!(ask.price.0, 1_000 + 19_000 * 950 / 1000);
-        let power = intents.iter().find_map(|intent| match intent {
-            Intent::Place(order)
-                if order.side == Side::Bid && order.resource == Resource::PowerBudgetMw =>
-            {
-                Some(*order)
-            }
-            _ => None,
-        });
-        assert_eq!(power.unwrap().quantity, Quantity(80_000));
+        // The power bid is a ladder of tranches; together they ask for 80 W.
+        let power: u64 = intents
+            .iter()
+            .filter_map(|intent| match intent {
+                Intent::Place(order)
+                    if order.side == Side::Bid && order.resource == Resource::PowerBudgetMw =>
+                {
+                    Some(order.quantity.0)
+                }
+                _ => None,
+            })
+            .sum();
+        assert_eq!(power, 80_000);
         assert!(
             !intents
                 .iter()

@@ -197,15 +197,33 @@ mod tests {
 
     #[test]
     fn a_saturated_gpu_bids_more_than_an_idle_one_which_bids_nothing() {
-        let busy = run("", &world(1000));
+        // 40 °C at 100 W: 15 °C over ambient, 0.15 °C/W, so the thermal cap
+        // ((90 − 4 − 25) / 0.15 = 407 W) is above the 300 W maximum.
+        let mut cool = world(1000);
+        cool.components_mut()[0].temp_mc = Some(40_000);
+        let busy = run("", &cool);
         let idle = run("", &world(100));
-        let (price, quantity) = placed(&busy, Resource::PowerBudgetMw, Side::Bid).unwrap();
-        assert_eq!(price, Price(10));
-        assert_eq!(quantity, Quantity(200_000));
-        // 35 °C over ambient at 100 W is 0.35 °C/W: 200 W need 70 °C.
+        let bids: Vec<(Price, Quantity)> = busy
+            .iter()
+            .filter_map(|intent| match intent {
+                Intent::Place(order)
+                    if order.resource == Resource::PowerBudgetMw && order.side == Side::Bid =>
+                {
+                    Some((order.price, order.quantity))
+                }
+                _ => None,
+            })
+            .collect();
+        // Saturated: the whole 200 W from its 100 W baseline to its 300 W maximum, in 8
+        // tranches of 25 W. The first is priced at its middle, 112.5 W:
+        // 10 · (300 / 112.5)^(2/3) · 100 / 300 = 6.41, so 6 credits per mW.
+        assert_eq!(bids.len(), 8);
+        assert_eq!(bids.iter().map(|(_, q)| q.0).sum::<u64>(), 200_000);
+        assert_eq!(bids[0], (Price(6), Quantity(25_000)));
+        // 200 W at 0.15 °C/W need 30 °C, priced at 2 · (300 / 100)^(2/3) / 3 = 1.39.
         assert_eq!(
             placed(&busy, Resource::ThermalHeadroomMc, Side::Bid),
-            Some((Price(2), Quantity(70_000)))
+            Some((Price(1), Quantity(30_000)))
         );
         assert_eq!(placed(&idle, Resource::PowerBudgetMw, Side::Bid), None);
         assert_eq!(placed(&idle, Resource::ThermalHeadroomMc, Side::Bid), None);
@@ -244,6 +262,8 @@ mod tests {
     #[test]
     fn the_limit_follows_held_budget_and_falls_when_it_lapses() {
         let mut world = world(100);
+        // Cool, so that the thermal cap does not bind.
+        world.components_mut()[0].temp_mc = Some(40_000);
         world.leases = vec![lease(
             ME,
             Resource::PowerBudgetMw,

@@ -41,6 +41,10 @@ pub struct GpuParams {
     pub r_c_per_w: Option<f64>,
     /// Ambient temperature for that estimate, in m°C. Default 25000.
     pub ambient_mc: i32,
+    /// The agent keeps its limit below what would heat the component past
+    /// `t_max − thermal_margin_mc` (from its learned thermal model), in m°C. Default
+    /// 4000: below the thermal agent's critical threshold (`t_max − 3 °C`).
+    pub thermal_margin_mc: i32,
     /// A performance signal of strength 1 multiplies the bid by `1 + this/1000`.
     /// Default 1000 (doubles it).
     pub performance_boost_permille: u32,
@@ -78,6 +82,7 @@ impl Default for GpuParams {
             bound_permille: 900,
             r_c_per_w: None,
             ambient_mc: 25_000,
+            thermal_margin_mc: 4_000,
             performance_boost_permille: 1_000,
             efficiency_damping_permille: 500,
             thermal_damping_permille: 750,
@@ -131,6 +136,7 @@ impl GpuParams {
             bound_permille: self.bound_permille,
             r_c_per_w: self.r_c_per_w,
             ambient_mc: self.ambient_mc,
+            thermal_margin_mc: self.thermal_margin_mc,
             performance_boost_permille: self.performance_boost_permille,
             efficiency_damping_permille: self.efficiency_damping_permille,
             thermal_damping_permille: self.thermal_damping_permille,

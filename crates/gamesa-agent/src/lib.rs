@@ -16,6 +16,8 @@
 //! - [`fixed_offer`]: a fixed capacity declared once and offered at a reserve that rises
 //!   with utilization;
 //! - [`hysteresis`]: latches that keep a signal raised until the reading clears a band;
+//! - [`thermal_model`]: a component's thermal resistance, learned online from its
+//!   temperature and power;
 //! - [`power_demand`]: buying power budget and thermal headroom for one component at the
 //!   marginal utility of more power (the CPU and GPU agents' strategy);
 //! - `testkit` (feature `testkit`): hand-made worlds for agents' unit tests.
@@ -32,6 +34,7 @@ pub mod quote;
 mod registry;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod thermal_model;
 
 pub use error::AgentError;
 pub use gamesa_proto as proto;

@@ -7,32 +7,46 @@
 //!
 //! The strategy, once per tick:
 //! 1. **Limit.** The limit the component should have is `baseline + held(power_budget_mw)`,
-//!    clamped to `[limit_min, max]`. When it differs from the enforced limit, ask for it
-//!    with [`Actuation::PowerLimit`]. Budget that is not renewed therefore lowers the limit
-//!    by itself as its leases expire. While a safety signal concerns the component the
-//!    agent only ever asks for a *lower* limit, so it never fights the guardian's safe
-//!    limit.
+//!    clamped to `[limit_min, max]` and lowered to the thermal cap (4.). When it differs
+//!    from the enforced limit, ask for it with [`Actuation::PowerLimit`]. Budget that is
+//!    not renewed therefore lowers the limit by itself as its leases expire. While a
+//!    safety signal concerns the component the agent only ever asks for a *lower* limit,
+//!    so it never fights the guardian's safe limit. A raise that was not applied (the
+//!    guardian refused it) is asked again at half the size, then a quarter, and so on,
+//!    until one passes.
 //! 2. **Need.** Saturation `s` ramps from 0 at `idle_permille` utilization to 1 at
-//!    `saturated_permille`. The wanted limit is `baseline + s · (max − baseline)`; when the
-//!    component draws well under its limit (`power < limit · bound_permille`) the limit is
-//!    not what holds it back, so the wanted limit is capped at `power / bound`. The bid
-//!    quantity is the wanted limit minus baseline minus the budget held beyond this tick,
-//!    rounded up to `step_mw`, capped at `max`. Leases in their last tick do not count, so
-//!    the agent renews them on time.
-//! 3. **Price.** The marginal utility of one more mW, in credits:
-//!    `power_price · weight · signals · s · (baseline / limit)^(2/3)`. The last factor is
-//!    diminishing returns: performance grows roughly as the cube root of power.
+//!    `saturated_permille`. The wanted limit is `baseline + s · (max − baseline)`, at most
+//!    the thermal cap; when the component draws well under its limit
+//!    (`power < limit · bound_permille`) the limit is not what holds it back, so the
+//!    wanted limit is capped at `power / bound`. The bid quantity is the wanted limit
+//!    minus baseline minus the budget held beyond this tick, rounded up to `step_mw`,
+//!    capped at `max`. Leases in their last tick do not count, so the agent renews them
+//!    on time.
+//! 3. **Price: a ladder.** Work grows as `d^(2/3) · L^(1/3)` at utilization `d` and limit
+//!    `L` (frequency goes roughly as the cube root of power), so the marginal utility of
+//!    one more mW at limit `L` is, in credits,
+//!    `power_price · weight · signals · d^(2/3) · (max / L)^(2/3) · REFERENCE_MW / max`:
+//!    a component with a small power range gains more from a watt than one with a large
+//!    range. The bid is split into at most [`MAX_TRANCHES`] tranches from the lasting
+//!    limit up, each priced at the utility of its middle, so that the book, which fills
+//!    the dearest bids first, gives each watt to whoever values it most.
 //!    `signals` is `(1 + boost · performance) · (1 − damping · efficiency) ·
 //!    (1 − damping · thermal_warning)`, taking the strongest live signal of each domain
 //!    that is global or names this component (`thermal_warning.gpu0`). Any such
 //!    safety-domain signal stops all buying.
-//! 4. **Heat.** Each mW costs `r` m°C of headroom, where `r` (°C per W, which is m°C per
-//!    mW) is the `r_c_per_w` param or, by default, an exponential average (weight 1/8) of
-//!    `(temp − ambient) / power` over the component's own samples. The headroom bid is
-//!    priced at `headroom_price` times the same utility, for `r · (budget held beyond this
-//!    tick + the power bid)` minus headroom already held beyond this tick. Without an
-//!    estimate yet, no headroom is bid.
-//! 5. **Money.** The power bid is cut so that it and its headroom fit in the balance.
+//! 4. **Heat.** The component's thermal resistance `r` (°C per W, which is m°C per mW) is
+//!    the `r_c_per_w` param or, by default, learned online from its own temperature and
+//!    power ([`crate::thermal_model`]: the RC model fitted by recursive least squares;
+//!    until that fit is trusted, an exponential average of `(temp − ambient) / power`).
+//!    The **thermal cap** is the highest limit that keeps the component below
+//!    `t_max − thermal_margin`: `(t_max − margin − ambient) / r` at steady state, relaxed
+//!    while the component is still cool by what its fitted time constant lets it heat
+//!    within [`THERMAL_HORIZON_S`]. Each mW also costs `r` m°C of headroom: the headroom
+//!    bid is priced at `headroom_price` times the utility at the lasting limit, for
+//!    `r · (budget held beyond this tick + the power bid)` minus headroom already held
+//!    beyond this tick. Without an estimate yet, no headroom is bid and there is no cap.
+//! 5. **Money.** The ladder is cut where it and its headroom no longer fit in the
+//!    balance.
 //!
 //! Missing telemetry never panics: without the component in the frame, or without a
 //! baseline or maximum (from params or telemetry), the agent does nothing this tick.
@@ -41,6 +55,7 @@ use gamesa_proto::{Actuation, ComponentTelemetry, Domain, Resource, Side, Signal
 
 use crate::{
     AgentError, Intent, Observation, pricing::price_from_utility, quote::resting_this_tick,
+    thermal_model::ThermalModel,
 };
 
 /// How the demand side is configured, built from the agent's params and weight. The
@@ -58,6 +73,8 @@ pub struct PowerDemandConfig {
     pub bound_permille: u16,
     pub r_c_per_w: Option<f64>,
     pub ambient_mc: i32,
+    /// The component is held this far below its `t_max` (see "Heat" above).
+    pub thermal_margin_mc: i32,
     pub performance_boost_permille: u32,
     pub efficiency_damping_permille: u32,
     pub thermal_damping_permille: u32,
@@ -134,6 +151,12 @@ impl PowerDemandConfig {
                 return Err(format!("`{key}` must be at most 1000, got {value}"));
             }
         }
+        if !(0..=50_000).contains(&self.thermal_margin_mc) {
+            return Err(format!(
+                "`thermal_margin_mc` must be in 0..=50000, got {}",
+                self.thermal_margin_mc
+            ));
+        }
         if self.performance_boost_permille > 100_000 {
             return Err(format!(
                 "`performance_boost_permille` must be at most 100000, got {}",
@@ -153,6 +176,18 @@ pub struct SignalPressure {
     pub safety: bool,
 }
 
+/// How far ahead the thermal cap looks: the limit may exceed the steady-state bound
+/// while the component is cool, as long as it stays below target over this horizon.
+pub const THERMAL_HORIZON_S: f64 = 5.0;
+
+/// Power bids are split into at most this many tranches, each priced at the marginal
+/// utility of its middle, so that the book fills the most valuable watts first.
+pub const MAX_TRANCHES: u64 = 8;
+
+/// The power at which a component's marginal utility is measured: one more mW at a limit
+/// of `max` is worth `REFERENCE_MW / max` of a mW at full utility.
+pub const REFERENCE_MW: f64 = 100_000.0;
+
 /// Below this draw a heat sample says little about thermal resistance.
 const MIN_SAMPLE_POWER_MW: u64 = 1_000;
 /// Weight of a new sample in the thermal-resistance average.
@@ -164,8 +199,13 @@ pub struct PowerDemand {
     config: PowerDemandConfig,
     /// Smoothed °C per W from the component's own samples; `None` until one exists.
     r_estimate: Option<f64>,
+    /// The RC model fitted to the component's own samples.
+    thermal: ThermalModel,
     /// The last limit asked for, compared against when telemetry has no limit reading.
     last_limit_mw: Option<u64>,
+    /// Consecutive raises that were not applied (the guardian refused them): each halves
+    /// the next raise, so that a raise too large for a contract is retried smaller.
+    refused_raises: u32,
 }
 
 impl PowerDemand {
@@ -175,7 +215,9 @@ impl PowerDemand {
         PowerDemand {
             config,
             r_estimate: None,
+            thermal: ThermalModel::default(),
             last_limit_mw: None,
+            refused_raises: 0,
         }
     }
 
@@ -185,7 +227,7 @@ impl PowerDemand {
         let Some(component) = obs.frame.component(&self.config.component) else {
             return intents;
         };
-        self.observe_heat(component);
+        self.observe_heat(component, obs.frame.interval_ms);
         let baseline = self.config.baseline_mw.or(component.limit_min_mw);
         let max = self.config.max_mw.or(component.limit_max_mw);
         let (Some(baseline), Some(max)) = (baseline, max) else {
@@ -197,10 +239,16 @@ impl PowerDemand {
         let pressure = self.signal_pressure(obs.signals);
         let held = obs.held(Resource::PowerBudgetMw);
         let floor = component.limit_min_mw.unwrap_or(baseline).min(max);
-        let limit = baseline.saturating_add(held).max(floor).min(max);
+        let thermal_cap = self.thermal_cap_mw(component).map(|cap| cap.max(floor));
+        let limit = baseline
+            .saturating_add(held)
+            .min(thermal_cap.unwrap_or(u64::MAX))
+            .max(floor)
+            .min(max);
         intents.extend(self.limit_change(component.limit_mw, limit, pressure.safety));
         if !pressure.safety {
-            intents.extend(self.bids(obs, component, baseline, max, pressure.factor));
+            let max_wanted = thermal_cap.map_or(max, |cap| cap.min(max));
+            intents.extend(self.bids(obs, component, baseline, max, max_wanted, pressure.factor));
         }
         intents
     }
@@ -250,18 +298,54 @@ impl PowerDemand {
         ((utilization - idle) / (saturated - idle)).clamp(0.0, 1.0)
     }
 
-    /// Thermal resistance in use: the param, or the estimate from telemetry.
+    /// Thermal resistance in use: the param, else the RC model fitted to telemetry, else
+    /// (until the fit is trusted) the smoothed steady-state ratio `(temp − ambient) /
+    /// power`, which reads low while the component heats up.
     pub fn thermal_resistance(&self) -> Option<f64> {
-        self.config.r_c_per_w.or(self.r_estimate)
+        self.config
+            .r_c_per_w
+            .or(self.thermal.resistance())
+            .or(self.r_estimate)
     }
 
-    fn observe_heat(&mut self, component: &ComponentTelemetry) {
+    /// The highest limit that keeps the component below `t_max − thermal_margin`: at
+    /// steady state (`T_amb + R · P`), relaxed while it is still cool by what its time
+    /// constant lets it heat within [`THERMAL_HORIZON_S`]. `None` without a `t_max`, a
+    /// temperature or a resistance.
+    pub fn thermal_cap_mw(&self, component: &ComponentTelemetry) -> Option<u64> {
+        let t_max_mc = component.t_max_mc?;
+        let temp_c = f64::from(component.temp_mc?) / 1000.0;
+        let r = self.thermal_resistance()?;
+        let target_c = f64::from(t_max_mc.saturating_sub(self.config.thermal_margin_mc)) / 1000.0;
+        let ambient_c = f64::from(self.config.ambient_mc) / 1000.0;
+        // T(H) = T_ss + (T − T_ss) · e^(−H/τ) ≤ target  ⇔  T_ss ≤ (target − T·e) / (1 − e).
+        let decay = match (self.config.r_c_per_w, self.thermal.time_constant_s()) {
+            (None, Some(tau)) if tau > 0.0 => (-THERMAL_HORIZON_S / tau).exp(),
+            _ => 0.0,
+        };
+        let steady_max_c = if temp_c >= target_c {
+            target_c
+        } else {
+            (target_c - temp_c * decay) / (1.0 - decay)
+        };
+        let cap_w = (steady_max_c - ambient_c) / r;
+        // `as` saturates: a huge cap is no cap, a negative one is zero.
+        cap_w.is_finite().then(|| (cap_w * 1000.0).max(0.0) as u64)
+    }
+
+    fn observe_heat(&mut self, component: &ComponentTelemetry, interval_ms: u64) {
         if self.config.r_c_per_w.is_some() {
             return;
         }
         let (Some(temp_mc), Some(power_mw)) = (component.temp_mc, component.power_mw) else {
             return;
         };
+        self.thermal.observe(
+            f64::from(temp_mc) / 1000.0,
+            power_mw as f64 / 1000.0,
+            f64::from(self.config.ambient_mc) / 1000.0,
+            interval_ms as f64 / 1000.0,
+        );
         let rise_mc = i64::from(temp_mc) - i64::from(self.config.ambient_mc);
         if power_mw < MIN_SAMPLE_POWER_MW || rise_mc <= 0 {
             return;
@@ -288,7 +372,21 @@ impl PowerDemand {
             None => !safety,
         };
         if !wanted {
+            self.refused_raises = 0;
             return None;
+        }
+        let mut limit_mw = limit_mw;
+        if let (Some(enforced), Some(asked)) = (enforced_mw, self.last_limit_mw)
+            && asked > enforced
+            && limit_mw > enforced
+        {
+            // The last raise did not happen: ask for less, halving each time.
+            self.refused_raises = self.refused_raises.saturating_add(1).min(16);
+            let step = (limit_mw - enforced) >> self.refused_raises;
+            limit_mw =
+                enforced.saturating_add(step.max(self.config.step_mw.min(limit_mw - enforced)));
+        } else {
+            self.refused_raises = 0;
         }
         self.last_limit_mw = Some(limit_mw);
         Some(Intent::Actuate(Actuation::PowerLimit {
@@ -297,12 +395,14 @@ impl PowerDemand {
         }))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn bids(
         &self,
         obs: &Observation<'_>,
         component: &ComponentTelemetry,
         baseline: u64,
         max: u64,
+        max_wanted: u64,
         signal_factor: f64,
     ) -> Vec<Intent> {
         let mut intents = Vec::new();
@@ -311,7 +411,9 @@ impl PowerDemand {
             return intents;
         }
         let span = max - baseline;
-        let mut wanted_limit = baseline.saturating_add((saturation * span as f64).round() as u64);
+        let mut wanted_limit = baseline
+            .saturating_add((saturation * span as f64).round() as u64)
+            .min(max_wanted);
         if let (Some(power), Some(limit)) = (component.power_mw, component.limit_mw) {
             let bound = u64::from(self.config.bound_permille);
             if power.saturating_mul(1000) < limit.saturating_mul(bound) {
@@ -321,50 +423,73 @@ impl PowerDemand {
             }
         }
         let lasting_power = held_beyond_now(obs, Resource::PowerBudgetMw);
-        let need = wanted_limit.saturating_sub(baseline.saturating_add(lasting_power));
+        let lasting_limit = baseline.saturating_add(lasting_power);
+        let need = wanted_limit.saturating_sub(lasting_limit);
         let room = span.saturating_sub(lasting_power);
-        let wanted = need
-            .div_ceil(self.config.step_mw)
-            .saturating_mul(self.config.step_mw)
-            .min(room);
+        let step = self.config.step_mw;
+        let wanted = need.div_ceil(step).saturating_mul(step).min(room);
 
-        // Diminishing returns are judged at the limit the component keeps beyond this
-        // tick: a lease about to lapse is renewed at the value it had when bought,
-        // not at the (lower) marginal value of power on top of it.
-        let lasting_limit = baseline.saturating_add(lasting_power).max(1);
-        let diminishing = (baseline as f64 / lasting_limit as f64)
-            .powf(2.0 / 3.0)
-            .min(1.0);
-        let utility = f64::from(self.config.weight) * signal_factor * saturation * diminishing;
-        let Some(power_price) = price_from_utility(self.config.power_price as f64 * utility) else {
-            return intents;
+        // Marginal utility of one more mW at limit L: work grows as d^(2/3) · L^(1/3)
+        // (frequency goes roughly as the cube root of power), so its marginal is
+        // d^(2/3) · (max / L)^(2/3) / max, scaled to REFERENCE_MW.
+        let demand = (f64::from(component.utilization_permille.min(1000)) / 1000.0).powf(2.0 / 3.0);
+        let scale = f64::from(self.config.weight) * signal_factor * demand;
+        let max_mw = max as f64;
+        let utility_at = |limit_mw: f64| {
+            scale * (max_mw / limit_mw.max(1.0)).powf(2.0 / 3.0) * REFERENCE_MW / max_mw
         };
-        let headroom_price = price_from_utility(self.config.headroom_price as f64 * utility);
         let resistance = self.thermal_resistance();
+        let headroom_price = price_from_utility(
+            self.config.headroom_price as f64 * utility_at(lasting_limit as f64),
+        );
+        let heat_price_per_mw = match (resistance, headroom_price) {
+            (Some(r), Some(price)) => r * price.0 as f64,
+            _ => 0.0,
+        };
 
-        let per_mw = power_price.0 as f64
-            + match (resistance, headroom_price) {
-                (Some(r), Some(price)) => r * price.0 as f64,
-                _ => 0.0,
+        // The ladder: tranches from the lasting limit up, each at the utility of its
+        // middle, cut where the balance runs out.
+        let tranche = wanted
+            .div_ceil(MAX_TRANCHES)
+            .div_ceil(step)
+            .saturating_mul(step)
+            .max(step);
+        let mut budget = obs.balance.0 as f64;
+        let mut from = lasting_limit;
+        let mut left = wanted;
+        let mut bought = 0u64;
+        while left > 0 {
+            let quantity = tranche.min(left);
+            let middle = from as f64 + quantity as f64 / 2.0;
+            let Some(price) =
+                price_from_utility(self.config.power_price as f64 * utility_at(middle))
+            else {
+                break;
             };
-        let affordable = (obs.balance.0 as f64 / per_mw).floor() as u64;
-        let power_quantity = wanted.min(affordable);
-        intents.extend(resting_this_tick(
-            obs,
-            Resource::PowerBudgetMw,
-            Side::Bid,
-            power_price,
-            power_quantity,
-        ));
+            let per_mw = price.0 as f64 + heat_price_per_mw;
+            let affordable = (budget / per_mw).floor().max(0.0) as u64;
+            let quantity = quantity.min(affordable);
+            if quantity == 0 {
+                break;
+            }
+            intents.extend(resting_this_tick(
+                obs,
+                Resource::PowerBudgetMw,
+                Side::Bid,
+                price,
+                quantity,
+            ));
+            budget -= price.0 as f64 * quantity as f64;
+            from = from.saturating_add(quantity);
+            left -= quantity;
+            bought = bought.saturating_add(quantity);
+        }
 
         if let (Some(r), Some(headroom_price)) = (resistance, headroom_price) {
-            let covered_mw = lasting_power.saturating_add(power_quantity);
+            let covered_mw = lasting_power.saturating_add(bought);
             let heat_mc = (covered_mw as f64 * r).ceil() as u64;
             let need_mc = heat_mc.saturating_sub(held_beyond_now(obs, Resource::ThermalHeadroomMc));
-            let left = obs
-                .balance
-                .0
-                .saturating_sub(power_price.0.saturating_mul(power_quantity));
+            let left = budget.max(0.0) as u64;
             let headroom_quantity = need_mc.min(left / headroom_price.0);
             intents.extend(resting_this_tick(
                 obs,
@@ -412,6 +537,7 @@ mod tests {
             bound_permille: 900,
             r_c_per_w: Some(0.2),
             ambient_mc: 25_000,
+            thermal_margin_mc: 4_000,
             performance_boost_permille: 1_000,
             efficiency_damping_permille: 500,
             thermal_damping_permille: 750,
@@ -429,13 +555,24 @@ mod tests {
         }
     }
 
+    /// The bids for `resource`: the price of the first (the dearest tranche) and the
+    /// total quantity of all.
     fn bid(intents: &[Intent], resource: Resource) -> Option<(Price, Quantity)> {
-        intents.iter().find_map(|intent| match intent {
-            Intent::Place(order) if order.resource == resource && order.side == Side::Bid => {
-                Some((order.price, order.quantity))
-            }
-            _ => None,
-        })
+        let bids = ladder(intents, resource);
+        let (price, _) = *bids.first()?;
+        Some((price, Quantity(bids.iter().map(|(_, q)| q.0).sum())))
+    }
+
+    fn ladder(intents: &[Intent], resource: Resource) -> Vec<(Price, Quantity)> {
+        intents
+            .iter()
+            .filter_map(|intent| match intent {
+                Intent::Place(order) if order.resource == resource && order.side == Side::Bid => {
+                    Some((order.price, order.quantity))
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     fn limit(intents: &[Intent]) -> Option<u64> {
@@ -591,13 +728,90 @@ mod tests {
     #[test]
     fn weight_scales_the_price() {
         let world = World::with_components(vec![gpu(1000, 100_000)]);
-        let (light, _) = bid(&decide(config(), &world), Resource::PowerBudgetMw).unwrap();
-        let heavy_config = PowerDemandConfig {
-            weight: 3,
+        let config = PowerDemandConfig {
+            power_price: 1_000,
             ..config()
         };
+        let (light, _) = bid(&decide(config.clone(), &world), Resource::PowerBudgetMw).unwrap();
+        let heavy_config = PowerDemandConfig {
+            weight: 3,
+            ..config
+        };
         let (heavy, _) = bid(&decide(heavy_config, &world), Resource::PowerBudgetMw).unwrap();
-        assert_eq!(heavy.0, light.0 * 3);
+        // Three times the price, to within the rounding of each to a whole credit.
+        assert!(heavy.0.abs_diff(light.0 * 3) <= 2, "{heavy} vs 3 × {light}");
+    }
+
+    #[test]
+    fn a_refused_raise_is_retried_smaller() {
+        let mut world = World::with_components(vec![gpu(1000, 100_000)]);
+        world.leases = vec![lease(
+            ME,
+            Resource::PowerBudgetMw,
+            200_000,
+            world.tick.plus(5),
+        )];
+        let mut demand = PowerDemand::new(config());
+        let mut ask = |world: &World| limit(&demand.decide(&world.observation(ME)));
+        assert_eq!(ask(&world), Some(300_000));
+        // Still at 100 W: the guardian refused the raise. Half of it, then a quarter.
+        assert_eq!(ask(&world), Some(200_000));
+        assert_eq!(ask(&world), Some(150_000));
+        // Once a raise is applied, the next one asks for everything again.
+        world.components_mut()[0].limit_mw = Some(150_000);
+        assert_eq!(ask(&world), Some(300_000));
+    }
+
+    #[test]
+    fn the_bid_is_a_ladder_whose_dearest_watts_come_first() {
+        let world = World::with_components(vec![gpu(1000, 100_000)]);
+        let config = PowerDemandConfig {
+            power_price: 1_000,
+            step_mw: 5_000,
+            ..config()
+        };
+        let bids = ladder(&decide(config, &world), Resource::PowerBudgetMw);
+        // 200 W wanted in 8 tranches of 25 W, each priced at the marginal utility of its
+        // middle: d^(2/3) · (max / L)^(2/3) · 100 W / max, max = 300 W, d = 1.
+        assert_eq!(bids.len(), 8);
+        assert!(
+            bids.iter()
+                .all(|(_, quantity)| *quantity == Quantity(25_000))
+        );
+        let expected = |middle_w: f64| (1_000.0 * (300.0 / middle_w).powf(2.0 / 3.0) / 3.0).round();
+        assert_eq!(bids[0].0, Price(expected(112.5) as u64));
+        assert_eq!(bids[7].0, Price(expected(287.5) as u64));
+        assert!(
+            bids.windows(2).all(|pair| pair[0].0 > pair[1].0),
+            "{bids:?}"
+        );
+    }
+
+    #[test]
+    fn the_limit_and_the_bids_stay_under_the_thermal_cap() {
+        // 70 °C at 200 W with t_max 90 °C: the ratio gives R = 45 / 200 = 0.225 °C/W,
+        // so t_max − 4 °C = 86 °C allows (86 − 25) / 0.225 = 271.1 W at steady state.
+        let mut world = World::with_components(vec![ComponentTelemetry {
+            temp_mc: Some(70_000),
+            ..gpu(1000, 200_000)
+        }]);
+        world.leases = vec![lease(
+            ME,
+            Resource::PowerBudgetMw,
+            190_000,
+            world.tick.plus(5),
+        )];
+        let mut demand = PowerDemand::new(PowerDemandConfig {
+            r_c_per_w: None,
+            ..config()
+        });
+        let intents = demand.decide(&world.observation(ME));
+        let cap = demand.thermal_cap_mw(&world.frame.components[0]).unwrap();
+        assert_eq!(cap, 271_111);
+        // It holds 290 W of budget, but asks for no more than the cap...
+        assert_eq!(limit(&intents), Some(271_111));
+        // ...and bids for nothing more.
+        assert_eq!(bid(&intents, Resource::PowerBudgetMw), None);
     }
 
     #[test]
@@ -640,8 +854,10 @@ mod tests {
 
     #[test]
     fn thermal_resistance_is_estimated_from_telemetry() {
+        // Without a t_max the thermal cap does not bind.
         let mut world = World::with_components(vec![ComponentTelemetry {
             temp_mc: Some(65_000),
+            t_max_mc: None,
             ..gpu(1000, 100_000)
         }]);
         let mut demand = PowerDemand::new(PowerDemandConfig {
@@ -680,9 +896,12 @@ mod tests {
         let mut world = World::with_components(vec![gpu(1000, 100_000)]);
         world.balance = Credits(100_000);
         let intents = decide(config(), &world);
-        let (power_price, power) = bid(&intents, Resource::PowerBudgetMw).unwrap();
-        let (heat_price, heat) = bid(&intents, Resource::ThermalHeadroomMc).unwrap();
-        let escrow = Credits::cost(power_price, power).0 + Credits::cost(heat_price, heat).0;
+        let (_, power) = bid(&intents, Resource::PowerBudgetMw).unwrap();
+        let escrow: u64 = ladder(&intents, Resource::PowerBudgetMw)
+            .into_iter()
+            .chain(ladder(&intents, Resource::ThermalHeadroomMc))
+            .map(|(price, quantity)| Credits::cost(price, quantity).0)
+            .sum();
         assert!(escrow <= 100_000, "{escrow}");
         assert!(power.0 > 0 && power.0 < 200_000);
 

@@ -1,0 +1,51 @@
+//! `gamesa sim`: runs the real runtime against the twin in virtual time under a policy
+//! (the market or a baseline), measures the run, compares policies and plots a run.
+//!
+//! - [`policy`]: the market and the baselines (`none`, `static-equal`, `static-tdp`,
+//!   `proportional`, `oracle`), each baseline a pure split function run as one agent;
+//! - [`fit`]: the runtime config for a scenario and a policy, from `config/sim.toml`;
+//! - [`run`]: one run, tick by tick, to the end of the scenario;
+//! - [`metrics`]: what a run measured (deterministic), and what its ticks cost (wall
+//!   time, kept apart);
+//! - [`compare`]: tables, the evaluation's targets, JSON;
+//! - [`plot`]: an SVG of a run over time;
+//! - [`schedule`]: a scenario's demands, caps and resistances at any step.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use gamesa_agent::AgentRegistry;
+//! use gamesa_sim::{Policy, RunSpec, run};
+//!
+//! # fn main() -> Result<(), gamesa_sim::SimError> {
+//! let registry = AgentRegistry::new(); // the market's agent kinds: `gamesa::builtin_registry()`
+//! let template = run::load_template(Path::new("config/sim.toml"), [], &registry)?;
+//! let path = Path::new("scenarios/cap_drop.toml");
+//! let scenario = run::load_scenario(path)?;
+//! let outcome = run::run(&RunSpec {
+//!     scenario: &scenario,
+//!     scenario_path: path,
+//!     template: &template,
+//!     registry: &registry,
+//!     policy: Policy::Oracle,
+//!     seed: None,
+//!     trace: false,
+//! })?;
+//! println!("{}", serde_json::to_string(&outcome.metrics).unwrap());
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod compare;
+mod error;
+pub mod fit;
+pub mod metrics;
+pub mod plot;
+pub mod policy;
+pub mod run;
+pub mod schedule;
+
+pub use compare::{Comparison, SuiteReport, SuiteTargets};
+pub use error::SimError;
+pub use metrics::{Metrics, TickCost};
+pub use policy::Policy;
+pub use run::{RunOutcome, RunSpec, RunTrace};

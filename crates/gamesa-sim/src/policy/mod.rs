@@ -1,0 +1,142 @@
+//! The policies that decide the power split: the market (the GAMESA runtime with its
+//! agents) and the baselines, each a pure function from what it knows to a limit per
+//! component (one file each), run as a single agent plugin through the same guardian.
+//!
+//! Every split is in watts, one limit per component in scenario order (sorted by name).
+
+pub mod agent;
+pub mod none;
+pub mod oracle;
+pub mod proportional;
+pub mod static_equal;
+pub mod static_tdp;
+
+use std::{fmt, str::FromStr};
+
+use gamesa_hw::twin::Scenario;
+use serde::{Deserialize, Serialize};
+
+use crate::SimError;
+
+/// What decides the power split of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Policy {
+    /// The GAMESA runtime with the config's agents: prices decide.
+    Market,
+    /// No software limit: every component may draw up to its hardware maximum.
+    None,
+    /// The cap split equally, clamped to each component's limits.
+    StaticEqual,
+    /// The cap split in proportion to TDP, clamped to each component's limits.
+    StaticTdp,
+    /// Each tick, the cap above the minimums shared by current utilization.
+    Proportional,
+    /// Each tick, the split that maximises weighted work, knowing the twin's parameters.
+    Oracle,
+}
+
+impl Policy {
+    /// Every policy, in the order tables list them.
+    pub const ALL: [Policy; 6] = [
+        Policy::Market,
+        Policy::Oracle,
+        Policy::Proportional,
+        Policy::StaticTdp,
+        Policy::StaticEqual,
+        Policy::None,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Market => "market",
+            Policy::None => "none",
+            Policy::StaticEqual => "static-equal",
+            Policy::StaticTdp => "static-tdp",
+            Policy::Proportional => "proportional",
+            Policy::Oracle => "oracle",
+        }
+    }
+
+    /// The agent kind a baseline runs as (`policy.static-equal`); the market has none.
+    pub fn agent_kind(self) -> Option<String> {
+        match self {
+            Policy::Market => None,
+            other => Some(format!("policy.{}", other.name())),
+        }
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Policy {
+    type Err = SimError;
+
+    fn from_str(text: &str) -> Result<Policy, SimError> {
+        Policy::ALL
+            .into_iter()
+            .find(|policy| policy.name() == text)
+            .ok_or_else(|| SimError::UnknownPolicy {
+                name: text.to_owned(),
+                known: Policy::ALL.map(Policy::name).join(", "),
+            })
+    }
+}
+
+/// What the static and proportional baselines know of one component: its limit range
+/// and its TDP, from the scenario (a datasheet would give the same).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComponentBounds {
+    pub name: String,
+    pub min_w: f64,
+    pub max_w: f64,
+    pub tdp_w: f64,
+}
+
+impl ComponentBounds {
+    /// Every component of `scenario`, in scenario order.
+    pub fn of(scenario: &Scenario) -> Vec<ComponentBounds> {
+        scenario
+            .components()
+            .iter()
+            .map(|spec| ComponentBounds {
+                name: spec.name.clone(),
+                min_w: spec.min_w,
+                max_w: spec.max_w,
+                tdp_w: spec.tdp_w,
+            })
+            .collect()
+    }
+
+    fn clamp(&self, limit_w: f64) -> f64 {
+        limit_w.clamp(self.min_w, self.max_w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_parse_from_their_names_and_unknown_ones_list_the_known() {
+        for policy in Policy::ALL {
+            assert_eq!(policy.name().parse::<Policy>(), Ok(policy));
+        }
+        assert_eq!(
+            "static_equal".parse::<Policy>(),
+            Err(SimError::UnknownPolicy {
+                name: "static_equal".into(),
+                known: "market, oracle, proportional, static-tdp, static-equal, none".into()
+            })
+        );
+        assert_eq!(
+            Policy::StaticEqual.agent_kind().as_deref(),
+            Some("policy.static-equal")
+        );
+        assert_eq!(Policy::Market.agent_kind(), None);
+    }
+}

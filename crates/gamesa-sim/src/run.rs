@@ -1,0 +1,169 @@
+//! Drives one run: the real runtime (conductor, agents, exchange, guardian, actuator)
+//! against the twin, ticked in virtual time as fast as the machine allows, one tick per
+//! twin step, until the scenario ends.
+//!
+//! Every policy starts from the same machine: the twin at ambient with each limit at
+//! its `min_w` (the baseline the guardian and the agents count from), except `none`,
+//! whose limits are at `max_w` from the first step (it has no software limit at all).
+
+use std::{path::Path, time::Instant};
+
+use gamesa_agent::AgentRegistry;
+use gamesa_hw::twin::{Scenario, SharedTwin, Trace, Twin};
+use gamesa_proto::Resource;
+use gamesa_runtime::{Config, Runtime};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Policy, SimError, fit,
+    metrics::{Metrics, TickCost, TickTimer, VerdictCounts},
+    policy,
+};
+
+/// What to run.
+#[derive(Debug, Clone, Copy)]
+pub struct RunSpec<'a> {
+    pub scenario: &'a Scenario,
+    /// The scenario's file, named in the config the run uses.
+    pub scenario_path: &'a Path,
+    /// The config the run is fitted from (`config/sim.toml`).
+    pub template: &'a Config,
+    /// The market's agent kinds; the baselines' kinds are added per run.
+    pub registry: &'a AgentRegistry,
+    pub policy: Policy,
+    /// Seeds the runtime (correlation ids); the scenario's seed when `None`.
+    pub seed: Option<u64>,
+    /// Record the per-step series a plot needs.
+    pub trace: bool,
+}
+
+/// The series a plot draws, step by step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunTrace {
+    pub twin: Trace,
+    /// Each component's `t_max_c`, in the trace's component order.
+    pub t_max_c: Vec<f64>,
+    /// The last trade price of `power_budget_mw` after each tick, in credits per mW
+    /// per lease; `None` until the first trade (and always, for the baselines).
+    pub power_price: Vec<Option<f64>>,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub metrics: Metrics,
+    pub cost: TickCost,
+    pub trace: Option<RunTrace>,
+}
+
+/// Runs `spec.policy` on `spec.scenario` to the end. Starts (and stops) its own actix
+/// system, so call it outside of one.
+pub fn run(spec: &RunSpec<'_>) -> Result<RunOutcome, SimError> {
+    let started = Instant::now();
+    let seed = spec.seed.unwrap_or(spec.scenario.seed());
+    let config = fit::fit(
+        spec.template,
+        spec.scenario,
+        spec.scenario_path,
+        spec.policy,
+        seed,
+    )?;
+    let mut registry = spec.registry.clone();
+    policy::agent::register(&mut registry, spec.scenario)
+        .map_err(|error| SimError::Agent(error.to_string()))?;
+    fit::validate(&config, &registry)?;
+
+    let mut twin = Twin::new(spec.scenario.clone());
+    for (index, component) in spec.scenario.components().iter().enumerate() {
+        let start_w = match spec.policy {
+            Policy::None => component.max_w,
+            _ => component.min_w,
+        };
+        twin.set_limit_w(index, start_w);
+    }
+    if spec.trace {
+        twin.record_trace();
+    }
+    let twin = SharedTwin::new(twin);
+
+    let steps = spec.scenario.steps();
+    let system = actix::System::new();
+    let (counts, timer, power_price) =
+        system.block_on(drive(&config, &registry, &twin, steps, spec.trace))?;
+    drop(system);
+
+    let report = twin.report();
+    let metrics = Metrics::new(spec.policy, seed, &report, &counts);
+    let trace = match (spec.trace, twin.trace()) {
+        (true, Some(trace)) => Some(RunTrace {
+            twin: trace,
+            t_max_c: spec
+                .scenario
+                .components()
+                .iter()
+                .map(|component| component.t_max_c)
+                .collect(),
+            power_price,
+        }),
+        _ => None,
+    };
+    Ok(RunOutcome {
+        metrics,
+        cost: timer.finish(started.elapsed()),
+        trace,
+    })
+}
+
+type Driven = (VerdictCounts, TickTimer, Vec<Option<f64>>);
+
+async fn drive(
+    config: &Config,
+    registry: &AgentRegistry,
+    twin: &SharedTwin,
+    steps: u64,
+    trace: bool,
+) -> Result<Driven, SimError> {
+    let mut runtime = Runtime::start(
+        config,
+        registry,
+        Box::new(twin.sensors()),
+        Box::new(twin.actuator()),
+    )
+    .map_err(|error| SimError::Runtime(error.to_string()))?;
+    let mut counts = VerdictCounts::default();
+    let mut timer = TickTimer::default();
+    let mut power_price = Vec::with_capacity(if trace { steps as usize } else { 0 });
+    for _ in 0..steps {
+        let tick_started = Instant::now();
+        let report = runtime
+            .tick()
+            .await
+            .map_err(|error| SimError::Runtime(error.to_string()))?;
+        timer.record(tick_started.elapsed());
+        counts.record(&report);
+        if trace {
+            power_price.push(
+                report
+                    .market
+                    .last_price(Resource::PowerBudgetMw)
+                    .map(|price| price.0 as f64),
+            );
+        }
+    }
+    Ok((counts, timer, power_price))
+}
+
+/// Loads a config template, with `GAMESA__SECTION__KEY` overrides from `env`, checking
+/// its agent kinds against `registry`.
+pub fn load_template(
+    path: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+    registry: &AgentRegistry,
+) -> Result<Config, SimError> {
+    Config::load(path, env, registry).map_err(|error| SimError::Config(error.to_string()))
+}
+
+/// Loads a scenario file.
+pub fn load_scenario(path: &Path) -> Result<Scenario, SimError> {
+    Scenario::load(path).map_err(|error| SimError::Scenario(error.to_string()))
+}

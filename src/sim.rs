@@ -1,0 +1,194 @@
+//! `gamesa sim`: runs scenarios on the twin in virtual time under the market or a
+//! baseline policy, and prints the metrics, a comparison of every policy, JSON or a
+//! plot. The work is done by `gamesa-sim`; this file is the command line around it.
+
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use gamesa_hw::twin::Scenario;
+use gamesa_runtime::Config;
+use gamesa_sim::{
+    Comparison, Policy, RunOutcome, RunSpec, SuiteReport, SuiteTargets, compare::Row, plot, run,
+};
+
+/// `gamesa sim --scenario FILE [--policy P] [--seed N] [--json] [--plot OUT.svg] [--compare]`
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// A scenario file, or a directory whose `*.toml` files are all run, in name order.
+    /// May be given more than once.
+    #[arg(long, short, required = true)]
+    scenario: Vec<PathBuf>,
+    /// What decides the power split: market, oracle, proportional, static-tdp,
+    /// static-equal or none.
+    #[arg(long, short, default_value = "market", value_parser = parse_policy)]
+    policy: Policy,
+    /// Seeds the runtime (correlation ids); default: each scenario's own seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print JSON instead of tables: deterministic (wall-time tick costs go to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Write an SVG of the run over time (of `--policy` when comparing); one scenario only.
+    #[arg(long, value_name = "OUT.svg")]
+    plot: Option<PathBuf>,
+    /// Run every policy and print one table per scenario, plus the targets over them.
+    #[arg(long)]
+    compare: bool,
+    /// The runtime config the runs are fitted from.
+    #[arg(long, short, default_value = "config/sim.toml")]
+    config: PathBuf,
+}
+
+fn parse_policy(text: &str) -> Result<Policy, String> {
+    text.parse()
+        .map_err(|error: gamesa_sim::SimError| error.to_string())
+}
+
+/// Runs `gamesa sim`; errors are printed, and the exit code says how it went.
+pub fn main(args: SimArgs) -> ExitCode {
+    match sim(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("gamesa sim: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Every scenario file named, directories expanded, in the order given.
+fn scenario_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("{}: cannot list", path.display()))?
+                .filter_map(|entry| Some(entry.ok()?.path()))
+                .filter(|file| file.extension().is_some_and(|ext| ext == "toml"))
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                bail!("{}: no *.toml scenario in this directory", path.display());
+            }
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn sim(args: &SimArgs) -> anyhow::Result<()> {
+    let registry = gamesa::builtin_registry().context("built-in agents")?;
+    let template: Config = run::load_template(&args.config, std::env::vars(), &registry)?;
+    let files = scenario_files(&args.scenario)?;
+    if args.plot.is_some() && files.len() != 1 {
+        bail!(
+            "--plot draws one run: give one scenario file (got {})",
+            files.len()
+        );
+    }
+    let scenarios: Vec<(PathBuf, Scenario)> = files
+        .into_iter()
+        .map(|path| Ok((path.clone(), run::load_scenario(&path)?)))
+        .collect::<anyhow::Result<_>>()?;
+    let policies: Vec<Policy> = if args.compare {
+        Policy::ALL.to_vec()
+    } else {
+        vec![args.policy]
+    };
+
+    let mut comparisons = Vec::new();
+    for (path, scenario) in &scenarios {
+        let mut runs = Vec::new();
+        let mut costs = Vec::new();
+        for &policy in &policies {
+            let outcome = run::run(&RunSpec {
+                scenario,
+                scenario_path: path,
+                template: &template,
+                registry: &registry,
+                policy,
+                seed: args.seed,
+                trace: args.plot.is_some() && policy == args.policy,
+            })
+            .with_context(|| format!("{} under {policy}", path.display()))?;
+            if let (Some(out), Some(_)) = (&args.plot, &outcome.trace) {
+                write_plot(out, &outcome, path)?;
+            }
+            if args.json {
+                eprintln!(
+                    "gamesa sim: {} {policy}: {} ticks, mean {:.1} µs, max {:.1} µs, run {:.3} s \
+                     (wall time, not in the JSON)",
+                    scenario.name(),
+                    outcome.cost.ticks,
+                    outcome.cost.mean_us,
+                    outcome.cost.max_us,
+                    outcome.cost.run_s
+                );
+            }
+            costs.push(outcome.cost);
+            runs.push(outcome.metrics);
+        }
+        let comparison = Comparison {
+            scenario: scenario.name().to_owned(),
+            runs,
+        };
+        if !args.json {
+            println!("== {} ({})", comparison.scenario, path.display());
+            print!("{}", comparison.table(Some(&costs)));
+            println!();
+        }
+        comparisons.push(comparison);
+    }
+
+    if args.json {
+        let text = if args.compare {
+            serde_json::to_string_pretty(&SuiteReport {
+                comparisons: comparisons.iter().map(Comparison::report).collect(),
+                targets: SuiteTargets::check(&comparisons).ok(),
+            })
+        } else {
+            let rows: Vec<Row> = comparisons
+                .iter()
+                .flat_map(|comparison| comparison.report().rows)
+                .collect();
+            if let [row] = rows.as_slice() {
+                serde_json::to_string_pretty(&row.metrics)
+            } else {
+                serde_json::to_string_pretty(
+                    &rows.into_iter().map(|row| row.metrics).collect::<Vec<_>>(),
+                )
+            }
+        }
+        .context("serializing the results")?;
+        println!("{text}");
+    } else if args.compare {
+        let targets = SuiteTargets::check(&comparisons)?;
+        println!("== targets");
+        print!("{}", targets.table());
+    }
+    Ok(())
+}
+
+fn write_plot(out: &Path, outcome: &RunOutcome, scenario_path: &Path) -> anyhow::Result<()> {
+    let Some(trace) = &outcome.trace else {
+        return Ok(());
+    };
+    let metrics = &outcome.metrics;
+    let title = format!(
+        "{} under {} ({}): work {:.1}, {:.0} s over the cap, {:.1} s throttled",
+        metrics.scenario,
+        metrics.policy,
+        scenario_path.display(),
+        metrics.work,
+        metrics.over_cap_s,
+        metrics.throttled_s
+    );
+    plot::write_svg(out, trace, &title)?;
+    eprintln!("gamesa sim: wrote {}", out.display());
+    Ok(())
+}
