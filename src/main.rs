@@ -1,6 +1,7 @@
 //! The `gamesa` command line: `run` the daemon, `check-config` a file, and `sim`ulate
 //! scenarios on the twin.
 
+mod send;
 mod sim;
 
 use std::{
@@ -11,6 +12,7 @@ use std::{
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use gamesa_runtime::telemetry::{Destination, Telemetry, TelemetrySettings};
 use gamesa_runtime::{Config, Runtime, hardware::hardware_for, status::StatusWindow};
 
 /// sysexits.h EX_CONFIG: the configuration is unusable.
@@ -46,6 +48,9 @@ enum Command {
     /// Run scenarios on the simulated twin in virtual time, under the market or a
     /// baseline policy: metrics, a comparison of every policy, JSON, a plot.
     Sim(sim::SimArgs),
+    /// Talk to a running daemon over ingress: inject a signal, place or cancel an
+    /// order, query state, or watch a topic.
+    Send(send::SendArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +65,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
         Command::Sim(args) => sim::main(args),
+        Command::Send(args) => send::main(args),
         Command::Run { config, duration_s } => match load(&config) {
             Ok(loaded) => report(run(loaded, &config, duration_s)),
             Err(code) => code,
@@ -112,8 +118,13 @@ fn check_config(path: &Path) -> ExitCode {
 fn run(config: Config, path: &Path, duration_s: Option<f64>) -> anyhow::Result<()> {
     let registry = gamesa::builtin_registry()?;
     let config_dir = path.parent().unwrap_or(Path::new(".")).to_owned();
+    let telemetry = start_telemetry(&config, &config_dir)?;
+    let logging = tracing::subscriber::set_default(run_subscriber(&telemetry));
+    let tracer = &telemetry;
+    // The ingress server makes its request spans on threads of its own.
+    gamesa_runtime::telemetry::route_requests_to(telemetry.dispatch());
     let system = actix::System::new();
-    system.block_on(async move {
+    let result = system.block_on(async move {
         let hardware = hardware_for(&config, &config_dir)?;
         if let Some(start) = &hardware.start_report {
             for target in &start.recovered.restored {
@@ -125,6 +136,15 @@ fn run(config: Config, path: &Path, duration_s: Option<f64>) -> anyhow::Result<(
         }
         let mut runtime = Runtime::start(&config, &registry, hardware.sensors, hardware.actuator)
             .context("starting the runtime")?;
+        runtime.instrument(tracer);
+        let ingress = if config.ingress.enabled() {
+            let ingress = gamesa_runtime::ingress::Ingress::start(&config)
+                .context("starting the ingress listeners")?;
+            runtime.attach_ingress(std::sync::Arc::clone(ingress.hub()));
+            Some(ingress)
+        } else {
+            None
+        };
         tracing::info!(
             tick_hz = config.runtime.tick_hz,
             agents = config.agents.len(),
@@ -160,6 +180,7 @@ fn run(config: Config, path: &Path, duration_s: Option<f64>) -> anyhow::Result<(
             .await?;
         tracing::info!("stopping: cancelling orders and restoring originals");
         let shutdown = runtime.shutdown().await?;
+        drop(ingress);
         for (target, error) in &shutdown.restored.failed {
             tracing::error!(%target, %error, "could not restore an original value");
         }
@@ -169,7 +190,53 @@ fn run(config: Config, path: &Path, duration_s: Option<f64>) -> anyhow::Result<(
             shutdown.restored.restored.len()
         );
         anyhow::Ok(())
-    })
+    });
+    drop(logging);
+    gamesa_runtime::telemetry::route_requests_to(None);
+    if let Err(error) = telemetry.shutdown() {
+        tracing::warn!(%error, "telemetry did not flush everything");
+    }
+    result
+}
+
+/// Starts trace and metric export as `[telemetry]` and the `OTEL_*` variables say; a
+/// relative `telemetry.file` is taken from the config file's directory.
+fn start_telemetry(config: &Config, config_dir: &Path) -> anyhow::Result<Telemetry> {
+    let mut settings = TelemetrySettings::resolve(&config.telemetry, std::env::vars())
+        .context("telemetry settings")?;
+    if let Destination::File(file) = &mut settings.destination
+        && file.is_relative()
+    {
+        *file = config_dir.join(&*file);
+    }
+    let telemetry = Telemetry::start(&settings).context("starting telemetry")?;
+    match telemetry.destination() {
+        Destination::File(file) => {
+            tracing::info!(file = %file.display(), "traces and metrics go to a JSON-lines file")
+        }
+        Destination::Otlp {
+            protocol,
+            traces_endpoint,
+            ..
+        } => {
+            tracing::info!(?protocol, endpoint = %traces_endpoint, "traces and metrics go to OTLP")
+        }
+        Destination::Off => {}
+    }
+    Ok(telemetry)
+}
+
+/// `main`'s log output plus the telemetry layer, for the thread that runs the daemon.
+fn run_subscriber(telemetry: &Telemetry) -> impl tracing::Subscriber + Send + Sync + use<> {
+    use tracing_subscriber::{EnvFilter, Layer as _, layer::SubscriberExt as _};
+    let filter = EnvFilter::try_from_env("GAMESA_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
+        )
+        .with(telemetry.layer())
 }
 
 /// Completes on SIGINT or SIGTERM.

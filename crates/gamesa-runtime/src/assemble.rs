@@ -31,6 +31,17 @@ pub fn agent_specs(config: &Config) -> Vec<AgentSpec> {
         .collect()
 }
 
+/// Ingress clients, numbered after the agents in config order.
+pub fn client_ids(config: &Config) -> Vec<(AgentId, &crate::config::ClientConfig)> {
+    let first = config.agents.len() as u32 + 1;
+    config
+        .clients
+        .iter()
+        .enumerate()
+        .map(|(index, client)| (AgentId(first + index as u32), client))
+        .collect()
+}
+
 /// The component an agent speaks for, when its params name one (`component = "gpu0"`).
 pub fn agent_component(params: &toml::Table) -> Option<&str> {
     params.get("component").and_then(toml::Value::as_str)
@@ -120,6 +131,13 @@ pub fn build_guardian(config: &Config) -> Result<Guardian, Invalid> {
             guardian.bind_power_component(spec.id, component);
         }
     }
+    // Clients trade through accounts of their own, with the effects config grants them.
+    for (id, client) in client_ids(config) {
+        guardian.ledger_mut().open_account(id);
+        guardian
+            .effects_mut()
+            .grant_all(id, client.effects.iter().cloned());
+    }
     Ok(guardian)
 }
 
@@ -137,10 +155,17 @@ pub fn power_holders(config: &Config) -> BTreeMap<String, Vec<AgentId>> {
     holders
 }
 
+/// Minting weights: every agent's, and every client's that is not 0.
 pub fn weights(config: &Config) -> BTreeMap<AgentId, u64> {
     agent_specs(config)
         .into_iter()
         .map(|spec| (spec.id, u64::from(spec.weight)))
+        .chain(
+            client_ids(config)
+                .into_iter()
+                .filter(|(_, client)| client.weight > 0)
+                .map(|(id, client)| (id, u64::from(client.weight))),
+        )
         .collect()
 }
 

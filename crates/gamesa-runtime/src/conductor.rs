@@ -10,7 +10,7 @@
 //!   pre-empted and its limit is held at the safe value
 //! - every fill the guardian denied has had its lease revoked before the tick ends
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
 use actix::{Addr, MailboxError};
 use gamesa_agent::MarketView;
@@ -21,6 +21,7 @@ use gamesa_proto::{
     Actuation, AgentId, CorrelationId, Fill, Resource, Signal, TelemetryFrame, Tick,
 };
 
+use crate::telemetry::{IngressLink, TickRecorder, spans};
 use crate::{
     actors::{
         ActuatorActor, AgentActor, AgentFailure, ExchangeActor, GuardianActor, SchedulerActor,
@@ -144,6 +145,11 @@ pub struct Conductor {
     dry_run_limits_mw: BTreeMap<String, u64>,
     /// Signals injected from outside (ingress), taken in at the next tick.
     injected: Vec<Signal>,
+    /// Metrics, the decision log and ingress links: read from each tick, never fed back.
+    telemetry: TickRecorder,
+    /// Orders and cancels of ingress clients, taken in with the agents' intents at the
+    /// next tick, in canonical order (client id after every agent id, then sequence).
+    injected_intents: Vec<StampedIntent>,
 }
 
 impl Conductor {
@@ -158,6 +164,8 @@ impl Conductor {
             applied_limits_mw: BTreeMap::new(),
             dry_run_limits_mw: BTreeMap::new(),
             injected: Vec::new(),
+            telemetry: TickRecorder::default(),
+            injected_intents: Vec::new(),
         }
     }
 
@@ -178,6 +186,30 @@ impl Conductor {
         self.injected.push(signal);
     }
 
+    /// Like [`Conductor::inject`], and the tick that takes the signal in is linked to
+    /// the ingress request it came from (`telemetry::ingress`).
+    pub fn inject_linked(&mut self, signal: Signal, link: IngressLink) {
+        self.telemetry.link(link);
+        self.injected.push(signal);
+    }
+
+    /// Telemetry's state: the decision log and the instruments.
+    pub fn telemetry(&self) -> &TickRecorder {
+        &self.telemetry
+    }
+
+    pub fn telemetry_mut(&mut self) -> &mut TickRecorder {
+        &mut self.telemetry
+    }
+
+    /// Queues intents of ingress clients for the next tick's admit phase. Their ids
+    /// come after every agent's, and each client's sequence numbers follow arrival.
+    pub fn inject_intents(&mut self, intents: impl IntoIterator<Item = StampedIntent>) {
+        self.injected_intents.extend(intents);
+        self.injected_intents
+            .sort_by_key(|stamped| (stamped.agent, stamped.sequence));
+    }
+
     fn live_agents(&self) -> Vec<AgentId> {
         self.agents
             .iter()
@@ -186,18 +218,42 @@ impl Conductor {
             .collect()
     }
 
-    /// Runs the next tick through every phase.
+    /// Runs the next tick through every phase, inside its `gamesa.tick` span.
     pub async fn run_tick(&mut self) -> Result<TickReport, ActorGone> {
+        let started = Instant::now();
+        let tick = self.next_tick;
+        self.telemetry
+            .begin_tick(tick, CorrelationId::from_parts(self.settings.seed, tick.0));
+        match self.run_phases().await {
+            Ok(report) => {
+                self.telemetry.tick_finished(&report, started.elapsed());
+                Ok(report)
+            }
+            Err(gone) => {
+                self.telemetry.abandon_tick(gone.to_string());
+                Err(gone)
+            }
+        }
+    }
+
+    async fn run_phases(&mut self) -> Result<TickReport, ActorGone> {
         let tick = self.next_tick;
         self.next_tick = tick.next();
         let actors = self.actors.clone();
 
         // sample
+        let phase = spans::begin(&mut self.telemetry, "sensors.sample");
         let sample = actors
             .sensor
             .send(TakeSample { tick })
             .await
             .map_err(gone("sensor"))?;
+        spans::sampled(
+            &mut self.telemetry,
+            phase,
+            &sample.frame,
+            sample.errors.len(),
+        );
         let frame = Arc::new(self.with_dry_run_limits(sample.frame));
         let sample_errors = sample.errors.iter().map(ToString::to_string).collect();
 
@@ -206,6 +262,7 @@ impl Conductor {
             .0
             .is_multiple_of(epoch_ticks)
             .then_some(tick.0 / epoch_ticks);
+        let phase = spans::begin(&mut self.telemetry, "guardian.open");
         let opening = actors
             .guardian
             .send(OpenTick {
@@ -216,6 +273,7 @@ impl Conductor {
             })
             .await
             .map_err(gone("guardian"))?;
+        spans::opened(&mut self.telemetry, phase, epoch);
         let live = self.live_agents();
         let snapshot = actors
             .exchange
@@ -224,6 +282,7 @@ impl Conductor {
             })
             .await
             .map_err(gone("exchange"))?;
+        self.telemetry.tick_started(&snapshot);
         let ranked = actors
             .scheduler
             .send(Rank { tick })
@@ -231,20 +290,26 @@ impl Conductor {
             .map_err(gone("scheduler"))?;
 
         // observe
-        let (intents, failures) = self
+        let (mut intents, failures) = self
             .observe(tick, &frame, ranked.all.into(), snapshot, &opening.balances)
             .await?;
+        intents.append(&mut self.injected_intents);
         let mut market_events = Vec::new();
         let failures = self.supervise(tick, failures, &mut market_events).await?;
 
         // admit: effects for every intent, affordability for bids
+        let phase = spans::guardian_check(&mut self.telemetry, "admit");
+        let intent_count = intents.len();
         let admission = actors
             .guardian
             .send(Admit { tick, intents })
             .await
             .map_err(gone("guardian"))?;
+        spans::admitted(&mut self.telemetry, phase, intent_count, &admission);
 
         // rank: agents' and injected signals join the queue; safety pre-empts
+        let links = self.telemetry.take_injected(&self.injected);
+        let phase = spans::rank(&mut self.telemetry, &self.injected, &links);
         let mut signals = admission.signals;
         signals.append(&mut self.injected);
         actors
@@ -257,9 +322,11 @@ impl Conductor {
             .send(Rank { tick })
             .await
             .map_err(gone("scheduler"))?;
+        spans::ranked(&mut self.telemetry, phase, &ranked);
         let mut actuations = Vec::new();
         let mut held = Vec::new();
         if !ranked.preempting.is_empty() {
+            let phase = spans::guardian_check(&mut self.telemetry, "safety");
             let response = actors
                 .guardian
                 .send(RespondToSafety {
@@ -269,6 +336,7 @@ impl Conductor {
                 })
                 .await
                 .map_err(gone("guardian"))?;
+            spans::safety_checked(&mut self.telemetry, phase, &response);
             if !response.revoke_power_of.is_empty() {
                 let events = actors
                     .exchange
@@ -295,6 +363,11 @@ impl Conductor {
         }
 
         // match
+        let phases = spans::match_begin(
+            &mut self.telemetry,
+            &admission.submissions,
+            &admission.capacities,
+        );
         let outcome = actors
             .exchange
             .send(RunMatch {
@@ -305,20 +378,22 @@ impl Conductor {
             .await
             .map_err(gone("exchange"))?;
 
+        spans::matched(&mut self.telemetry, phases, &outcome.events);
+
         // guard: fills
+        let phase = spans::guardian_check(&mut self.telemetry, "settle");
         let fills = self
             .settle(tick, outcome.events, &mut market_events)
             .await?;
+        spans::settled(&mut self.telemetry, phase, &fills);
         for (fill, verdict) in &fills {
             if matches!(verdict, Verdict::Allow { .. }) {
-                self.pending_fills
-                    .entry(fill.buyer)
-                    .or_default()
-                    .push(*fill);
-                self.pending_fills
-                    .entry(fill.seller)
-                    .or_default()
-                    .push(*fill);
+                // Only agents observe; ingress clients hear of fills by subscription.
+                for party in [fill.buyer, fill.seller] {
+                    if self.agents.iter().any(|slot| slot.id == party) {
+                        self.pending_fills.entry(party).or_default().push(*fill);
+                    }
+                }
             }
         }
 
@@ -327,7 +402,9 @@ impl Conductor {
             admission.actuations.into_iter().partition(|(_, actuation)| {
                 matches!(actuation, Actuation::PowerLimit { component, .. } if held.contains(component))
             });
+        spans::preempted(&mut self.telemetry, &preempted);
         if !requests.is_empty() {
+            let phase = spans::guardian_check(&mut self.telemetry, "actuation");
             let verdicts = actors
                 .guardian
                 .send(CheckActuations {
@@ -336,6 +413,7 @@ impl Conductor {
                 })
                 .await
                 .map_err(gone("guardian"))?;
+            spans::actuations_checked(&mut self.telemetry, phase, &requests, &verdicts);
             let checked = requests
                 .into_iter()
                 .zip(verdicts)
@@ -385,8 +463,10 @@ impl Conductor {
                 open_orders: snapshot.open_orders.remove(&slot.id).unwrap_or_default(),
                 balance: balances.get(&slot.id).copied().unwrap_or_default(),
             };
+            let phase = spans::observe(&mut self.telemetry, slot.id, &slot.name);
             match slot.addr.send(observe).await {
                 Ok(Ok(returned)) => {
+                    spans::observed(&mut self.telemetry, phase, Ok(returned.len()));
                     intents.extend(returned.into_iter().enumerate().map(|(sequence, intent)| {
                         StampedIntent {
                             agent: slot.id,
@@ -395,8 +475,15 @@ impl Conductor {
                         }
                     }))
                 }
-                Ok(Err(failure)) => failures.push((slot.id, failure)),
-                Err(error) => failures.push((slot.id, AgentFailure::Panicked(error.to_string()))),
+                Ok(Err(failure)) => {
+                    spans::observed(&mut self.telemetry, phase, Err(&failure));
+                    failures.push((slot.id, failure))
+                }
+                Err(error) => {
+                    let failure = AgentFailure::Panicked(error.to_string());
+                    spans::observed(&mut self.telemetry, phase, Err(&failure));
+                    failures.push((slot.id, failure))
+                }
             }
         }
         Ok((intents, failures))
@@ -418,6 +505,7 @@ impl Conductor {
                 .await
                 .map_err(gone("guardian"))?;
             tracing::warn!(%agent, %failure, ?decision, "agent failed");
+            spans::supervised(&mut self.telemetry, agent, &failure, &decision);
             match decision {
                 SupervisionDecision::Restart { .. } => {
                     if let Some(slot) = self.agents.iter().find(|slot| slot.id == agent)
@@ -558,6 +646,7 @@ impl Conductor {
                 Verdict::Deny { .. } => None,
             })
             .collect();
+        let phase = spans::actuate(&mut self.telemetry, to_apply.len());
         let mut results = if to_apply.is_empty() {
             Vec::new()
         } else {
@@ -612,6 +701,7 @@ impl Conductor {
                 outcome,
             });
         }
+        spans::actuated(&mut self.telemetry, phase, &records);
         Ok(records)
     }
 

@@ -10,10 +10,12 @@ pub mod assemble;
 pub mod conductor;
 pub mod config;
 pub mod hardware;
+pub mod ingress;
 pub mod runtime;
 pub mod safety;
 pub mod status;
 pub mod supervision;
+pub mod telemetry;
 
 pub use conductor::{ActorGone, Conductor, TickReport};
 pub use config::{Config, ConfigError};

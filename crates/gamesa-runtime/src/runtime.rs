@@ -8,6 +8,7 @@ use gamesa_agent::AgentRegistry;
 use gamesa_hw::{Actuator, RestoreReport, Sensors};
 use gamesa_proto::Signal;
 
+use crate::telemetry::{DecisionLog, IngressLink, Telemetry};
 use crate::{
     ActorGone, Config, TickReport,
     actors::{
@@ -42,6 +43,8 @@ pub struct ShutdownReport {
 pub struct Runtime {
     config: Config,
     conductor: Conductor,
+    /// Ingress clients' intake and replies, when a server is attached.
+    ingress: Option<std::sync::Arc<crate::ingress::IngressHub>>,
 }
 
 impl Runtime {
@@ -93,9 +96,14 @@ impl Runtime {
             epoch_ticks: config.runtime.epoch_ticks,
             seed: config.runtime.seed,
         };
+        let mut conductor = Conductor::new(settings, actors, agents);
+        conductor
+            .telemetry_mut()
+            .set_decision_log(DecisionLog::new(config.telemetry.decision_log_ticks));
         Ok(Runtime {
             config: config.clone(),
-            conductor: Conductor::new(settings, actors, agents),
+            conductor,
+            ingress: None,
         })
     }
 
@@ -120,9 +128,42 @@ impl Runtime {
         self.conductor.inject(signal);
     }
 
+    /// Queues a signal for the next tick and links that tick's trace to the ingress
+    /// request it came from (see `telemetry::ingress`).
+    pub fn inject_linked(&mut self, signal: Signal, link: IngressLink) {
+        self.conductor.inject_linked(signal, link);
+    }
+
+    /// Traces every tick and records metrics through `telemetry`, from the next tick
+    /// on (nothing happens when telemetry is off).
+    pub fn instrument(&mut self, telemetry: &Telemetry) {
+        let recorder = self.conductor.telemetry_mut();
+        recorder.set_metrics(telemetry.metrics());
+        recorder.set_tracer(telemetry.tick_tracer());
+    }
+
+    /// The decision log: the last `telemetry.decision_log_ticks` ticks of allocation
+    /// decisions with their rationale. Clone it to query from another task.
+    pub fn decision_log(&self) -> DecisionLog {
+        self.conductor.telemetry().decision_log().clone()
+    }
+
+    /// From the next tick on, takes in what ingress clients sent before each tick, and
+    /// answers them, publishes to subscribers and refreshes queries after it.
+    pub fn attach_ingress(&mut self, hub: std::sync::Arc<crate::ingress::IngressHub>) {
+        self.ingress = Some(hub);
+    }
+
     /// Runs one tick at once (virtual time: tests and `sim`).
     pub async fn tick(&mut self) -> Result<TickReport, ActorGone> {
-        self.conductor.run_tick().await
+        if let Some(hub) = &self.ingress {
+            hub.take_in(&mut self.conductor);
+        }
+        let report = self.conductor.run_tick().await?;
+        if let Some(hub) = &self.ingress {
+            hub.after_tick(&report, &self.conductor).await?;
+        }
+        Ok(report)
     }
 
     /// Ticks at `runtime.tick_hz` of wall-clock time until `stop` completes, handing
@@ -142,7 +183,7 @@ impl Runtime {
                 biased;
                 () = &mut stop => return Ok(()),
                 _ = interval.tick() => {
-                    let report = self.conductor.run_tick().await?;
+                    let report = self.tick().await?;
                     on_tick(&report);
                 }
             }
@@ -153,7 +194,21 @@ impl Runtime {
     /// refunded), and every original value the actuator changed is restored.
     pub async fn shutdown(self) -> Result<ShutdownReport, RuntimeError> {
         let actors = self.conductor.actors().clone();
-        let agents = self.conductor.agents().iter().map(|slot| slot.id).collect();
+        if let Some(hub) = &self.ingress {
+            hub.close();
+        }
+        // Clients' resting orders are cancelled and refunded like the agents'.
+        let agents = self
+            .conductor
+            .agents()
+            .iter()
+            .map(|slot| slot.id)
+            .chain(
+                assemble::client_ids(&self.config)
+                    .into_iter()
+                    .map(|(id, _)| id),
+            )
+            .collect();
         let events = actors
             .exchange
             .send(Withdraw {

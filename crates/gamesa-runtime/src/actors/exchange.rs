@@ -214,3 +214,43 @@ impl Handler<Depth> for ExchangeActor {
         MessageResult(self.exchange.depth(message.resource, message.levels))
     }
 }
+
+/// Everything ingress queries read of the market after a tick: each book's depth and
+/// last trade, and every live lease.
+#[derive(Debug, Message)]
+#[rtype(result = "MarketOverview")]
+pub struct Overview {
+    pub levels: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MarketOverview {
+    /// One entry per resource, in `Resource::ALL` order.
+    pub books: Vec<(Resource, BookDepth, Option<gamesa_proto::Price>)>,
+    pub leases: Vec<Lease>,
+}
+
+impl Handler<Overview> for ExchangeActor {
+    type Result = MessageResult<Overview>;
+
+    fn handle(&mut self, message: Overview, _: &mut Context<Self>) -> Self::Result {
+        let exchange = &self.exchange;
+        MessageResult(MarketOverview {
+            books: Resource::ALL
+                .into_iter()
+                .map(|resource| {
+                    (
+                        resource,
+                        exchange.depth(resource, message.levels),
+                        exchange.last_trade_price(resource),
+                    )
+                })
+                .collect(),
+            leases: exchange
+                .leases()
+                .iter()
+                .map(|active| active.lease.clone())
+                .collect(),
+        })
+    }
+}

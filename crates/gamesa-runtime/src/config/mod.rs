@@ -4,6 +4,8 @@
 //! Every table rejects unknown keys, so a typo is an error rather than a silent default.
 
 mod env;
+pub mod ingress;
+pub mod telemetry;
 pub mod validate;
 
 use std::{collections::BTreeMap, path::PathBuf};
@@ -15,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use env::apply_env_overrides;
+pub use ingress::{ClientConfig, IngressConfig};
+pub use telemetry::{OtlpProtocol, SamplerName, TelemetryConfig};
 pub use validate::validate;
 
 /// The whole config file.
@@ -32,6 +36,15 @@ pub struct Config {
     pub actuators: ActuatorsConfig,
     #[serde(default)]
     pub agents: Vec<AgentConfig>,
+    /// The client protocol's listeners and limits (`docs/protocol.md`).
+    #[serde(default)]
+    pub ingress: IngressConfig,
+    /// Clients that may connect over ingress; their ids follow the agents'.
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
+    /// Traces, metrics and the decision log (`docs/observability.md`).
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -84,5 +84,7 @@ pub fn validate(config: &Config, registry: &AgentRegistry) -> Result<(), Invalid
             );
         }
     }
+    super::telemetry::validate_telemetry(&config.telemetry)?;
+    super::ingress::validate_ingress(config)?;
     crate::assemble::build_guardian(config).map(drop)
 }

@@ -1,0 +1,16 @@
+//! Ingress: clients in any language inject signals, place orders and read state over a
+//! Unix socket and TCP, speaking the `gamesa-wire` protocol (`docs/protocol.md`).
+//!
+//! [`Ingress`] runs the listeners on a thread of its own; [`IngressHub`] is what it
+//! shares with the runtime, which takes the hub's intake in at each tick and hands back
+//! the tick's outcome (`Runtime::attach_ingress`).
+
+pub mod clients;
+pub mod hub;
+pub mod query;
+pub mod server;
+pub mod session;
+pub mod subscriptions;
+
+pub use hub::IngressHub;
+pub use server::{Ingress, IngressError};

@@ -1,0 +1,159 @@
+//! Answers to `query` requests, read from the hub's snapshot of the last tick: they
+//! never wait for the tick or touch an actor.
+
+use gamesa_wire::{
+    AccountResult, AgentsResult, AllocationsResult, BookResult, ErrorBody, ErrorCode, HealthResult,
+    PROTOCOL_VERSION, QueryName, QueryRequest, ReplyFrame, TelemetryResult, encode_frame,
+};
+use serde::Serialize;
+
+use super::{clients::ClientEntry, hub::IngressHub};
+
+/// `gamesa/<version>`, as `hello` and `health` name the server.
+pub fn server_name() -> String {
+    format!("gamesa/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Appends the reply to `query` (result or error) as one frame to `out`.
+pub fn answer(
+    hub: &IngressHub,
+    caller: Option<&ClientEntry>,
+    id: u64,
+    query: &QueryRequest,
+    out: &mut Vec<u8>,
+) -> Result<(), gamesa_wire::FrameError> {
+    fn ok<T: Serialize>(
+        id: u64,
+        result: &T,
+        out: &mut Vec<u8>,
+    ) -> Result<(), gamesa_wire::FrameError> {
+        encode_frame(&ReplyFrame::ok(id, result), out)
+    }
+    let failed = |error: ErrorBody, out: &mut Vec<u8>| {
+        encode_frame(&ReplyFrame::error(Some(id), &error), out)
+    };
+    let snapshot = hub.snapshot();
+    match query.query {
+        QueryName::Health => {
+            let isolated: Vec<String> = snapshot
+                .isolated
+                .iter()
+                .map(|agent| hub.name_of(*agent))
+                .collect();
+            ok(
+                id,
+                &HealthResult {
+                    status: if isolated.is_empty() {
+                        "ok"
+                    } else {
+                        "degraded"
+                    }
+                    .into(),
+                    protocol_version: PROTOCOL_VERSION,
+                    server: server_name(),
+                    tick: snapshot.tick,
+                    uptime_ms: hub.uptime_ms(),
+                    connections: hub
+                        .counters
+                        .connections
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                    isolated,
+                },
+                out,
+            )
+        }
+        QueryName::Telemetry => ok(
+            id,
+            &TelemetryResult {
+                tick: snapshot.tick,
+                frame: snapshot.frame.as_deref().cloned(),
+            },
+            out,
+        ),
+        QueryName::Book => {
+            let Some(resource) = query.resource else {
+                return failed(
+                    ErrorBody::new(ErrorCode::InvalidRequest, "the book query needs `resource`"),
+                    out,
+                );
+            };
+            let levels = query.levels.unwrap_or(10).clamp(1, 100) as usize;
+            let book = snapshot.books.get(resource.index()).map_or_else(
+                || BookResult {
+                    resource,
+                    tick: snapshot.tick,
+                    last_price: None,
+                    best_bid: None,
+                    best_ask: None,
+                    bids: Vec::new(),
+                    asks: Vec::new(),
+                },
+                |book| BookResult {
+                    bids: book.bids.iter().take(levels).copied().collect(),
+                    asks: book.asks.iter().take(levels).copied().collect(),
+                    ..book.clone()
+                },
+            );
+            ok(id, &book, out)
+        }
+        QueryName::Allocations => ok(
+            id,
+            &AllocationsResult {
+                tick: snapshot.tick,
+                leases: snapshot
+                    .leases
+                    .iter()
+                    .filter(|lease| query.resource.is_none_or(|only| lease.resource == only))
+                    .cloned()
+                    .collect(),
+            },
+            out,
+        ),
+        QueryName::Account => {
+            let agent = match (&query.agent, caller) {
+                (Some(name), _) => hub.agent_named(name),
+                (None, Some(caller)) => Some(caller.agent),
+                (None, None) => None,
+            };
+            let Some(agent) = agent else {
+                return failed(
+                    ErrorBody::new(
+                        ErrorCode::InvalidRequest,
+                        format!(
+                            "no agent or client named `{}`",
+                            query.agent.as_deref().unwrap_or_default()
+                        ),
+                    ),
+                    out,
+                );
+            };
+            let balance = snapshot.accounts.get(&agent).copied().unwrap_or_default();
+            ok(
+                id,
+                &AccountResult {
+                    agent,
+                    name: hub.name_of(agent),
+                    tick: snapshot.tick,
+                    available: balance.available,
+                    escrowed: balance.escrowed,
+                    allowance: balance.allowance,
+                },
+                out,
+            )
+        }
+        QueryName::Agents => ok(
+            id,
+            &AgentsResult {
+                agents: hub
+                    .participants()
+                    .iter()
+                    .map(|entry| gamesa_wire::AgentEntry {
+                        isolated: snapshot.isolated.contains(&entry.id),
+                        ..entry.clone()
+                    })
+                    .collect(),
+            },
+            out,
+        ),
+    }
+}

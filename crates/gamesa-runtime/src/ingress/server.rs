@@ -1,0 +1,701 @@
+//! The ingress server: a Unix socket (mode 0660) and a TCP listener, served by a tokio
+//! runtime on a thread of its own, so client traffic never runs on the tick's thread.
+//!
+//! Each connection is one task that reads frames, answers each request in order, and
+//! writes replies and subscription events in batches. Bad input from one client gets an
+//! error reply with a stable code, or closes that connection only; it never panics and
+//! never touches another connection.
+//!
+//! # Invariants
+//! - every request read gets exactly one reply; a connection that must close (a frame
+//!   over the size cap, too many failed `hello`s, idle timeout) first answers every
+//!   request it read, including those waiting for a tick
+//! - a connection stops reading while `max_in_flight` of its requests wait for a tick
+//!   or while its unsent output is over [`OUTPUT_HIGH_WATER`]: a client that does not
+//!   read slows only itself
+//! - nothing is allocated for a frame before its length is checked against the cap
+
+use std::{
+    io,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
+
+use gamesa_proto::{Price, Quantity};
+use gamesa_wire::{
+    ErrorBody, ErrorCode, FrameError, HelloResult, OrderKind, ReplyFrame, Request, SubscribeResult,
+    UnsubscribeResult, decode_body, decode_head, encode_frame, split_frame,
+};
+use serde::Serialize;
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    sync::{mpsc, watch},
+    time::Instant,
+};
+
+use super::{
+    hub::{IngressHub, ReplyTo},
+    query,
+    session::Session,
+    subscriptions::EventQueue,
+};
+use crate::Config;
+
+/// Unsent output past which a connection stops reading requests and draining events.
+pub const OUTPUT_HIGH_WATER: usize = 256 * 1024;
+/// How long a stopping server tries to deliver a connection's last replies.
+const FAREWELL: Duration = Duration::from_secs(1);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum IngressError {
+    #[error("ingress clients: {0}")]
+    Clients(String),
+    #[error("cannot listen on {what}: {reason}")]
+    Listen { what: String, reason: String },
+    #[error("cannot start the ingress thread: {0}")]
+    Thread(String),
+}
+
+/// A running ingress server. Dropping it stops the listeners, closes every connection
+/// and removes the Unix socket file.
+#[derive(Debug)]
+pub struct Ingress {
+    hub: Arc<IngressHub>,
+    tcp_address: Option<SocketAddr>,
+    unix_socket: Option<PathBuf>,
+    /// `true` tells the accept loops and every connection to finish.
+    shutdown: watch::Sender<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ingress {
+    /// Starts the listeners `config.ingress` enables; `token_env` tokens are read from
+    /// the process environment.
+    pub fn start(config: &Config) -> Result<Ingress, IngressError> {
+        Ingress::start_with_env(config, &mut |name| std::env::var(name).ok())
+    }
+
+    /// As [`Ingress::start`], reading `token_env` variables through `env`.
+    pub fn start_with_env(
+        config: &Config,
+        env: &mut dyn FnMut(&str) -> Option<String>,
+    ) -> Result<Ingress, IngressError> {
+        let hub = Arc::new(IngressHub::new(config, env).map_err(IngressError::Clients)?);
+        let settings = &config.ingress;
+        let listen_error = |what: String| {
+            move |error: io::Error| IngressError::Listen {
+                what,
+                reason: error.to_string(),
+            }
+        };
+        let tcp = if settings.tcp_enabled {
+            let what = format!("tcp {}", settings.tcp_address);
+            let listener = std::net::TcpListener::bind(settings.tcp_address)
+                .map_err(listen_error(what.clone()))?;
+            listener.set_nonblocking(true).map_err(listen_error(what))?;
+            Some(listener)
+        } else {
+            None
+        };
+        let tcp_address = match &tcp {
+            Some(listener) => Some(listener.local_addr().map_err(listen_error("tcp".into()))?),
+            None => None,
+        };
+        let unix = if settings.unix_enabled {
+            Some(bind_unix(&settings.unix_socket)?)
+        } else {
+            None
+        };
+        let (shutdown, watcher) = watch::channel(false);
+        let threads = settings.threads.max(1) as usize;
+        let thread_hub = Arc::clone(&hub);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("gamesa-ingress")
+            .enable_all()
+            .build()
+            .map_err(|error| IngressError::Thread(error.to_string()))?;
+        let thread = std::thread::Builder::new()
+            .name("gamesa-ingress".into())
+            .spawn(move || {
+                runtime.block_on(serve(thread_hub, tcp, unix, watcher));
+                runtime.shutdown_timeout(FAREWELL);
+            })
+            .map_err(|error| IngressError::Thread(error.to_string()))?;
+        if let Some(address) = tcp_address {
+            tracing::info!(%address, "ingress listening on tcp");
+        }
+        if settings.unix_enabled {
+            tracing::info!(path = %settings.unix_socket.display(), "ingress listening on a unix socket");
+        }
+        Ok(Ingress {
+            hub,
+            tcp_address,
+            unix_socket: settings.unix_enabled.then(|| settings.unix_socket.clone()),
+            shutdown,
+            thread: Some(thread),
+        })
+    }
+
+    /// The hub to attach to the runtime.
+    pub fn hub(&self) -> &Arc<IngressHub> {
+        &self.hub
+    }
+
+    /// The bound TCP address (the real port when config asked for port 0).
+    pub fn tcp_address(&self) -> Option<SocketAddr> {
+        self.tcp_address
+    }
+
+    pub fn unix_socket(&self) -> Option<&Path> {
+        self.unix_socket.as_deref()
+    }
+
+    /// Stops listening, says `shutting_down` to every connection, and waits for the
+    /// server thread.
+    pub fn stop(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        if let Some(path) = self.unix_socket.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Drop for Ingress {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+/// Binds the Unix socket, replacing a stale socket file but never a live one, and sets
+/// its mode to 0660.
+fn bind_unix(path: &Path) -> Result<std::os::unix::net::UnixListener, IngressError> {
+    use std::os::unix::{fs::FileTypeExt, fs::PermissionsExt, net::UnixStream};
+    let failed = |reason: String| IngressError::Listen {
+        what: format!("unix socket {}", path.display()),
+        reason,
+    };
+    if let Ok(metadata) = std::fs::symlink_metadata(path) {
+        if !metadata.file_type().is_socket() {
+            return Err(failed("the path exists and is not a socket".into()));
+        }
+        if UnixStream::connect(path).is_ok() {
+            return Err(failed("another server is listening there".into()));
+        }
+        std::fs::remove_file(path).map_err(|error| failed(error.to_string()))?;
+    }
+    let listener =
+        std::os::unix::net::UnixListener::bind(path).map_err(|error| failed(error.to_string()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|error| failed(error.to_string()))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|error| failed(error.to_string()))?;
+    Ok(listener)
+}
+
+async fn serve(
+    hub: Arc<IngressHub>,
+    tcp: Option<std::net::TcpListener>,
+    unix: Option<std::os::unix::net::UnixListener>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let mut loops = tokio::task::JoinSet::new();
+    if let Some(listener) = tcp {
+        match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => {
+                loops.spawn(accept_tcp(listener, Arc::clone(&hub), shutdown.clone()));
+            }
+            Err(error) => tracing::error!(%error, "ingress tcp listener unusable"),
+        }
+    }
+    if let Some(listener) = unix {
+        match tokio::net::UnixListener::from_std(listener) {
+            Ok(listener) => {
+                loops.spawn(accept_unix(listener, Arc::clone(&hub), shutdown.clone()));
+            }
+            Err(error) => tracing::error!(%error, "ingress unix listener unusable"),
+        }
+    }
+    while loops.join_next().await.is_some() {}
+}
+
+/// Counts a new connection; `false` when the server is full.
+fn admit_connection(hub: &IngressHub) -> bool {
+    let max = hub.settings().max_connections;
+    let counter = &hub.counters.connections;
+    if counter.fetch_add(1, Ordering::AcqRel) >= max {
+        counter.fetch_sub(1, Ordering::AcqRel);
+        return false;
+    }
+    true
+}
+
+async fn accept_tcp(
+    listener: tokio::net::TcpListener,
+    hub: Arc<IngressHub>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let (reader, writer) = stream.into_split();
+                    start_connection(&hub, reader, writer, &shutdown);
+                }
+                Err(error) => accept_failed(error).await,
+            },
+        }
+    }
+}
+
+async fn accept_unix(
+    listener: tokio::net::UnixListener,
+    hub: Arc<IngressHub>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let (reader, writer) = stream.into_split();
+                    start_connection(&hub, reader, writer, &shutdown);
+                }
+                Err(error) => accept_failed(error).await,
+            },
+        }
+    }
+}
+
+/// Out of file descriptors or a transient failure: back off a little, keep listening.
+async fn accept_failed(error: io::Error) {
+    tracing::warn!(%error, "ingress accept failed");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+}
+
+fn start_connection<R, W>(
+    hub: &Arc<IngressHub>,
+    reader: R,
+    mut writer: W,
+    shutdown: &watch::Receiver<bool>,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    if !admit_connection(hub) {
+        let max = hub.settings().max_connections;
+        tokio::spawn(async move {
+            let mut frame = Vec::new();
+            let error = ErrorBody::new(
+                ErrorCode::TooManyConnections,
+                format!("the server holds its maximum of {max} connections"),
+            );
+            if encode_frame(&ReplyFrame::error(None, &error), &mut frame).is_ok() {
+                let _ = tokio::time::timeout(FAREWELL, writer.write_all(&frame)).await;
+            }
+            let _ = writer.shutdown().await;
+        });
+        return;
+    }
+    let connection = Connection::new(Arc::clone(hub));
+    tokio::spawn(connection.run(reader, writer, shutdown.clone()));
+}
+
+/// One connection's state between reads.
+struct Connection {
+    hub: Arc<IngressHub>,
+    number: u64,
+    queue: Arc<EventQueue>,
+    session: Session,
+    /// Replies to orders and cancels come back here after their tick.
+    deferred_sender: mpsc::UnboundedSender<Vec<u8>>,
+    deferred: mpsc::UnboundedReceiver<Vec<u8>>,
+    /// Requests read whose reply waits for a tick.
+    waiting: usize,
+    /// Read nothing more; close once every reply is written.
+    closing: bool,
+    output: Vec<u8>,
+    written: usize,
+}
+
+impl Connection {
+    fn new(hub: Arc<IngressHub>) -> Connection {
+        let (number, queue) = hub.open_connection();
+        let settings = hub.settings();
+        let session = Session::new(
+            settings.rate_limit_per_s,
+            settings.rate_burst,
+            std::time::Instant::now(),
+        );
+        let (deferred_sender, deferred) = mpsc::unbounded_channel();
+        Connection {
+            hub,
+            number,
+            queue,
+            session,
+            deferred_sender,
+            deferred,
+            waiting: 0,
+            closing: false,
+            output: Vec::with_capacity(16 * 1024),
+            written: 0,
+        }
+    }
+
+    fn unsent(&self) -> usize {
+        self.output.len() - self.written
+    }
+
+    async fn run<R, W>(mut self, mut reader: R, mut writer: W, mut shutdown: watch::Receiver<bool>)
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let settings = self.hub.settings().clone();
+        let max_frame = settings.max_frame_bytes;
+        let idle = Duration::from_secs_f64(settings.idle_timeout_s);
+        let max_in_flight = settings.max_in_flight as usize;
+        let mut input: Vec<u8> = Vec::with_capacity(16 * 1024);
+        let mut read_closed = false;
+        let mut last_heard = Instant::now();
+        loop {
+            if self.unsent() == 0 {
+                self.output.clear();
+                self.written = 0;
+            }
+            // Answer every complete frame, as long as output and waiting allow.
+            let mut consumed = 0;
+            while !self.closing && self.waiting < max_in_flight && self.unsent() < OUTPUT_HIGH_WATER
+            {
+                match split_frame(&input[consumed..], max_frame) {
+                    Ok(Some(total)) => {
+                        let now = std::time::Instant::now();
+                        let body = &input[consumed + 4..consumed + total];
+                        self.handle_frame(body, now);
+                        consumed += total;
+                    }
+                    Ok(None) => break,
+                    Err(FrameError::TooLarge { length, max }) => {
+                        self.reply_error(
+                            None,
+                            ErrorBody::new(
+                                ErrorCode::FrameTooLarge,
+                                format!("a frame of {length} bytes is over the {max}-byte limit; closing"),
+                            ),
+                        );
+                        self.closing = true;
+                        consumed = input.len();
+                    }
+                    Err(_) => break,
+                }
+            }
+            input.drain(..consumed);
+            if read_closed && !self.closing {
+                if !input.is_empty() {
+                    self.reply_error(
+                        None,
+                        ErrorBody::new(
+                            ErrorCode::MalformedFrame,
+                            "the stream ended inside a frame",
+                        ),
+                    );
+                    input.clear();
+                }
+                self.closing = true;
+            }
+            // The budget counts unsent bytes only: what was written is no backlog.
+            if self.queue.is_subscribed()
+                && self.unsent() < OUTPUT_HIGH_WATER
+                && let Err(error) = self
+                    .queue
+                    .drain_into(&mut self.output, self.written + OUTPUT_HIGH_WATER)
+            {
+                tracing::error!(%error, "cannot encode an event");
+            }
+            if self.closing && self.waiting == 0 && self.unsent() == 0 {
+                break;
+            }
+            let want_read = !self.closing
+                && !read_closed
+                && self.waiting < max_in_flight
+                && self.unsent() < OUTPUT_HIGH_WATER;
+            if want_read {
+                // Room for the frame being read (its length is already checked), or a
+                // chunk; never more than the cap.
+                let wanted = match split_frame(&input, max_frame) {
+                    Ok(None) if input.len() >= 4 => {
+                        let length = u32::from_be_bytes([input[0], input[1], input[2], input[3]]);
+                        (length as usize + 4).saturating_sub(input.len()).max(4096)
+                    }
+                    _ => 16 * 1024,
+                };
+                input.reserve(wanted);
+            }
+            let may_idle = !self.closing && self.waiting == 0 && !self.queue.is_subscribed();
+            let wants_events = self.queue.is_subscribed() && self.unsent() < OUTPUT_HIGH_WATER;
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => {
+                    self.farewell(&mut writer).await;
+                    break;
+                }
+                Some(reply) = self.deferred.recv(), if self.waiting > 0 => {
+                    self.output.extend_from_slice(&reply);
+                    self.waiting -= 1;
+                    while self.waiting > 0 {
+                        let Ok(reply) = self.deferred.try_recv() else { break };
+                        self.output.extend_from_slice(&reply);
+                        self.waiting -= 1;
+                    }
+                }
+                written = writer.write(&self.output[self.written..]), if self.unsent() > 0 => {
+                    match written {
+                        Ok(0) | Err(_) => break,
+                        Ok(count) => self.written += count,
+                    }
+                }
+                read = reader.read_buf(&mut input), if want_read => {
+                    match read {
+                        Ok(0) => read_closed = true,
+                        Ok(_) => last_heard = Instant::now(),
+                        Err(_) => break,
+                    }
+                }
+                _ = self.queue.ready.notified(), if wants_events => {}
+                _ = tokio::time::sleep_until(last_heard + idle), if may_idle => {
+                    self.reply_error(
+                        None,
+                        ErrorBody::new(
+                            ErrorCode::IdleTimeout,
+                            format!("nothing received for {:.1} s; closing", idle.as_secs_f64()),
+                        ),
+                    );
+                    self.closing = true;
+                }
+            }
+        }
+        let _ = writer.shutdown().await;
+        self.hub.close_connection(self.number);
+        self.hub.counters.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// The server is stopping: deliver what is already answered, say so, and go.
+    async fn farewell<W: AsyncWrite + Unpin>(&mut self, writer: &mut W) {
+        while let Ok(reply) = self.deferred.try_recv() {
+            self.output.extend_from_slice(&reply);
+        }
+        self.reply_error(
+            None,
+            ErrorBody::new(ErrorCode::ShuttingDown, "the server is stopping"),
+        );
+        let unsent = &self.output[self.written..];
+        let _ = tokio::time::timeout(FAREWELL, writer.write_all(unsent)).await;
+    }
+
+    fn reply_ok<T: Serialize>(&mut self, id: u64, result: &T) {
+        if let Err(error) = encode_frame(&ReplyFrame::ok(id, result), &mut self.output) {
+            self.reply_error(
+                Some(id),
+                ErrorBody::new(ErrorCode::Internal, error.to_string()),
+            );
+        }
+    }
+
+    fn reply_error(&mut self, id: Option<u64>, error: ErrorBody) {
+        if encode_frame(&ReplyFrame::error(id, &error), &mut self.output).is_err() {
+            tracing::error!(%error, "cannot encode an error reply");
+        }
+    }
+
+    /// Answers one request (or queues it for the next tick); never fails the
+    /// connection except by setting `closing`.
+    fn handle_frame(&mut self, body: &[u8], now: std::time::Instant) {
+        let hub = Arc::clone(&self.hub);
+        hub.counters.requests.fetch_add(1, Ordering::Relaxed);
+        if !self.session.admit_rate(now) {
+            let id = decode_head(body).ok().map(|head| head.id);
+            let settings = hub.settings();
+            return self.reply_error(
+                id,
+                ErrorBody::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "over {} requests per second (burst {})",
+                        settings.rate_limit_per_s, settings.rate_burst
+                    ),
+                ),
+            );
+        }
+        let head = match decode_head(body) {
+            Ok(head) => head,
+            Err(error) => return self.reply_error(error.id, error.error),
+        };
+        let id = head.id;
+        if !self.session.may_precede_hello(head.kind) {
+            return self.reply_error(
+                Some(id),
+                ErrorBody::new(
+                    ErrorCode::NotAuthenticated,
+                    "say hello first: only hello and the health query come before it",
+                ),
+            );
+        }
+        let request = match decode_body(head, body) {
+            Ok(request) => request,
+            Err(error) => return self.reply_error(error.id, error.error),
+        };
+        if let Request::Hello(hello) = &request {
+            return match self.session.hello(hello, hub.directory()) {
+                Ok(authenticated) => {
+                    let client = Arc::clone(&authenticated.client);
+                    tracing::info!(client = %client.name, agent = %client.agent, "ingress client said hello");
+                    self.reply_ok(
+                        id,
+                        &HelloResult {
+                            protocol_version: gamesa_wire::PROTOCOL_VERSION,
+                            server: query::server_name(),
+                            client: client.name.clone(),
+                            agent: client.agent,
+                            effects: client.effects.iter().map(ToString::to_string).collect(),
+                            limits: hub.limits(),
+                        },
+                    );
+                }
+                Err(refused) => {
+                    hub.counters.denied.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(target: "gamesa::audit", client = %hello.client, code = %refused.error.code, "ingress hello refused");
+                    self.reply_error(Some(id), refused.error);
+                    if refused.close {
+                        self.closing = true;
+                    }
+                }
+            };
+        }
+        let client = self.session.client().cloned();
+        let cancel_resource = match (&request, &client) {
+            (Request::Cancel(cancel), Some(client)) => {
+                match hub.resting_order(client.agent, cancel.order) {
+                    Some(resource) => Some(resource),
+                    None => {
+                        return self.reply_error(
+                            Some(id),
+                            ErrorBody::new(
+                                ErrorCode::UnknownOrder,
+                                format!("{} is not one of your resting orders", cancel.order),
+                            ),
+                        );
+                    }
+                }
+            }
+            _ => None,
+        };
+        let (verdict, audit) =
+            self.session
+                .authorize(hub.current_tick(), &request, cancel_resource);
+        for record in audit.iter().filter(|record| !record.allowed) {
+            tracing::warn!(
+                target: "gamesa::audit",
+                principal = %record.principal,
+                effect = %record.effect,
+                tick = record.tick.0,
+                "ingress request denied: missing effect"
+            );
+        }
+        if let Err(error) = verdict {
+            hub.counters.denied.fetch_add(1, Ordering::Relaxed);
+            return self.reply_error(Some(id), error);
+        }
+        match request {
+            Request::Hello(_) => {}
+            Request::Query(query) => {
+                if let Err(error) =
+                    query::answer(&hub, client.as_deref(), id, &query, &mut self.output)
+                {
+                    self.reply_error(
+                        Some(id),
+                        ErrorBody::new(ErrorCode::Internal, error.to_string()),
+                    );
+                }
+            }
+            Request::Signal(signal) => {
+                if let Some(client) = client {
+                    let result = hub.inject_signal(&client, id, &signal);
+                    self.reply_ok(id, &result);
+                }
+            }
+            Request::Order(order) => {
+                if let Some(client) = client {
+                    if let Err(error) = check_order(&order) {
+                        return self.reply_error(Some(id), error);
+                    }
+                    self.waiting += 1;
+                    hub.submit_order(&client, order, self.reply_to(id));
+                }
+            }
+            Request::Cancel(cancel) => {
+                if let Some(client) = client {
+                    self.waiting += 1;
+                    hub.submit_cancel(&client, cancel.order, self.reply_to(id));
+                }
+            }
+            Request::Subscribe(topic) => {
+                self.queue.subscribe(topic.topic);
+                self.reply_ok(
+                    id,
+                    &SubscribeResult {
+                        topic: topic.topic,
+                        queue: hub.settings().subscription_queue,
+                    },
+                );
+            }
+            Request::Unsubscribe(topic) => {
+                let lost = self.queue.unsubscribe(topic.topic);
+                self.reply_ok(
+                    id,
+                    &UnsubscribeResult {
+                        topic: topic.topic,
+                        lost,
+                    },
+                );
+            }
+        }
+    }
+
+    fn reply_to(&self, id: u64) -> ReplyTo {
+        ReplyTo {
+            id,
+            sender: self.deferred_sender.clone(),
+        }
+    }
+}
+
+/// The checks of an order that need no market state.
+fn check_order(order: &gamesa_wire::OrderRequestBody) -> Result<(), ErrorBody> {
+    let invalid = |message: String| Err(ErrorBody::new(ErrorCode::InvalidRequest, message));
+    if let Err(error) = Price::checked(order.price.0) {
+        return invalid(format!("field `price`: {error}"));
+    }
+    if let Err(error) = Quantity::checked(order.quantity.0) {
+        return invalid(format!("field `quantity`: {error}"));
+    }
+    match (order.time_in_force, order.expires_after_ticks) {
+        (_, Some(0)) => invalid("field `expires_after_ticks`: must be at least 1".into()),
+        (OrderKind::Ioc, Some(_)) => {
+            invalid("an ioc order cannot carry `expires_after_ticks`".into())
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,99 @@
+//! The hook for the ingress server: an `ingress.request` span per client request, and
+//! the link that ties an injected signal to the tick that takes it in.
+//!
+//! The ingress server opens [`request_span`] for each request, stamps the signal it
+//! injects with the request's correlation id, and hands [`IngressLink::of`] the span
+//! together with the signal to `Runtime::inject_linked`. `gamesa run` routes those
+//! spans to the telemetry pipeline with [`route_requests_to`], since the server runs on
+//! threads of its own. The tick that takes the
+//! signal in links its `gamesa.tick` span and an `ingress.signal` child to the
+//! request's span, and carries the correlation id, so searching
+//! `gamesa.correlation_id` finds the request and the tick that acted on it.
+
+use std::sync::{PoisonError, RwLock};
+
+use gamesa_proto::CorrelationId;
+use opentelemetry::trace::{SpanContext, TraceContextExt as _};
+use tracing::{Dispatch, Level, Span};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+/// The target of ingress spans; the telemetry layer takes every `gamesa*` target.
+pub const TARGET: &str = "gamesa::ingress";
+
+/// Where `request_span` makes its spans when set: the ingress server runs on threads
+/// of its own, which the daemon's thread-local subscriber does not reach.
+static ROUTE: RwLock<Option<Dispatch>> = RwLock::new(None);
+
+/// Makes [`request_span`] create its spans in `dispatch` (usually
+/// `Telemetry::dispatch()`), on whatever thread it is called; `None` goes back to the
+/// calling thread's subscriber.
+pub fn route_requests_to(dispatch: Option<Dispatch>) {
+    *ROUTE.write().unwrap_or_else(PoisonError::into_inner) = dispatch;
+}
+
+/// A root span for one client request. `request_type` is the request's kind (`inject`,
+/// `query`, ...); `request_id` is the client's own id for it.
+pub fn request_span(
+    client: &str,
+    request_type: &str,
+    request_id: &str,
+    correlation: CorrelationId,
+) -> Span {
+    let make = || {
+        tracing::span!(
+            target: TARGET,
+            parent: None,
+            Level::DEBUG,
+            "ingress.request",
+            "gamesa.client" = client,
+            "gamesa.request.type" = request_type,
+            "gamesa.request.id" = request_id,
+            "gamesa.correlation_id" = %correlation,
+            "otel.kind" = "server",
+        )
+    };
+    let route = ROUTE.read().unwrap_or_else(PoisonError::into_inner).clone();
+    match route {
+        Some(dispatch) => tracing::dispatcher::with_default(&dispatch, make),
+        None => make(),
+    }
+}
+
+/// Where an injected signal came from, in OpenTelemetry terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngressLink {
+    correlation: Option<CorrelationId>,
+    context: Option<SpanContext>,
+}
+
+impl IngressLink {
+    /// The link to `span` (usually a [`request_span`]) for a signal with `correlation`.
+    /// Take it while the span is open; it stays valid after the span closes.
+    pub fn of(span: &Span, correlation: Option<CorrelationId>) -> IngressLink {
+        let context = if span.is_disabled() {
+            None
+        } else {
+            Some(span.context().span().span_context().clone()).filter(SpanContext::is_valid)
+        };
+        IngressLink {
+            correlation,
+            context,
+        }
+    }
+
+    /// A link that carries only a correlation id (tracing off, or no span).
+    pub fn correlation_only(correlation: CorrelationId) -> IngressLink {
+        IngressLink {
+            correlation: Some(correlation),
+            context: None,
+        }
+    }
+
+    pub fn correlation(&self) -> Option<CorrelationId> {
+        self.correlation
+    }
+
+    pub fn span_context(&self) -> Option<&SpanContext> {
+        self.context.as_ref()
+    }
+}

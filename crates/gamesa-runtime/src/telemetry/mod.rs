@@ -1,0 +1,54 @@
+//! Observability: an OpenTelemetry trace of every tick and decision, metrics under the
+//! semantic-convention names, and a decision log that can be queried.
+//!
+//! - [`settings`]: `[telemetry]` and the `OTEL_*` variables, resolved (the variables win);
+//! - [`pipeline`]: the export pipeline ([`Telemetry`]) and its `tracing` layer;
+//! - [`queue`]: the batch processor that never blocks the tick and counts what it drops;
+//! - [`otlp`] and [`jsonl`]: export to a collector, or to a local JSON-lines file;
+//! - [`trace`]: the trace of one tick, recorded as plain data and built into spans on
+//!   the export thread;
+//! - [`spans`]: the span tree of a tick, as the conductor records it;
+//! - [`metrics`]: the instruments;
+//! - [`decision`]: the decision log;
+//! - [`ingress`]: the hook that links a client request to the tick that acts on it;
+//! - [`recorder`]: what the conductor keeps for all of the above between ticks.
+//!
+//! The pure crates know nothing of this: the conductor records what the actors
+//! returned, after they returned it, so telemetry never changes a decision.
+//! `docs/observability.md` lists every span, attribute and metric.
+
+pub mod decision;
+pub mod ingress;
+pub mod jsonl;
+pub mod metrics;
+pub mod otlp;
+pub mod pipeline;
+pub mod queue;
+pub mod recorder;
+pub mod settings;
+pub mod spans;
+pub mod trace;
+
+use std::path::PathBuf;
+
+pub use decision::{Decision, DecisionLog, DecisionQuery};
+pub use ingress::{IngressLink, request_span, route_requests_to};
+pub use metrics::TickMetrics;
+pub use pipeline::Telemetry;
+pub use queue::ExportStats;
+pub use recorder::TickRecorder;
+pub use settings::{Destination, TelemetrySettings};
+pub use trace::{TickTrace, TickTracer};
+
+/// Telemetry could not start or flush. Telemetry never stops the runtime once it runs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("environment variable `{variable}`: {message}")]
+    Env { variable: String, message: String },
+    #[error("trace file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("OTLP exporter: {0}")]
+    Exporter(String),
+    #[error("flushing telemetry: {0}")]
+    Flush(String),
+}

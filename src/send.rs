@@ -1,0 +1,563 @@
+//! `gamesa send`: a command-line client of the ingress protocol. It connects, says
+//! `hello`, sends one request (or subscribes and prints events), and prints the reply in
+//! words, or as JSON with `--json`.
+
+use std::{net::TcpStream, path::PathBuf, process::ExitCode};
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand, ValueEnum};
+use gamesa_proto::{Domain, OrderId, Price, Quantity, Resource, Side, SignalKind, Strength};
+use gamesa_wire::{
+    AccountResult, AgentsResult, AllocationsResult, BookResult, CancelRequest, CancelResult,
+    Client, ClientError, Event, FillEvent, HealthResult, OrderKind, OrderRequestBody, OrderResult,
+    PricesEvent, QueryName, QueryRequest, Reply, Request, SignalEvent, SignalRequest, SignalResult,
+    TelemetryResult, Topic, TopicRequest, VetoEvent, client::Duplex,
+};
+
+/// The socket `gamesa send` tries when neither `--tcp` nor `--unix` is given.
+const DEFAULT_SOCKET: &str = "/run/gamesa/ingress.sock";
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Connect over TCP to this address (or set GAMESA_TCP).
+    #[arg(long, env = "GAMESA_TCP", conflicts_with = "unix")]
+    tcp: Option<String>,
+    /// Connect to this Unix socket (or set GAMESA_SOCKET; default /run/gamesa/ingress.sock).
+    #[arg(long, env = "GAMESA_SOCKET")]
+    unix: Option<PathBuf>,
+    /// The client name in the server's `[[clients]]` (or set GAMESA_CLIENT).
+    #[arg(long, env = "GAMESA_CLIENT")]
+    client: Option<String>,
+    /// The client's token (or set GAMESA_TOKEN). Without client and token, only
+    /// `query health` works.
+    #[arg(long, env = "GAMESA_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print replies and events as JSON, one per line.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    what: SendCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum SendCommand {
+    /// Inject a signal, taken in at the next tick.
+    Signal {
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        domain: String,
+        /// 0 to 1.
+        #[arg(long)]
+        strength: f64,
+        #[arg(long)]
+        ttl_ticks: Option<u32>,
+    },
+    /// Place a bid or an ask through the client's credit account.
+    Order {
+        #[arg(long)]
+        resource: String,
+        #[arg(long, value_enum)]
+        side: SideArg,
+        /// Credits per unit.
+        #[arg(long)]
+        price: u64,
+        #[arg(long)]
+        quantity: u64,
+        /// Immediate-or-cancel instead of a resting limit order.
+        #[arg(long)]
+        ioc: bool,
+        /// Rest at most this many ticks.
+        #[arg(long)]
+        expires_after_ticks: Option<u64>,
+    },
+    /// Cancel one of the client's resting orders.
+    Cancel {
+        #[arg(long)]
+        order: u64,
+    },
+    /// Read the runtime's state as of the last tick.
+    Query {
+        #[arg(value_enum)]
+        query: QueryArg,
+        /// The resource (`book`: required; `allocations`: a filter).
+        #[arg(long)]
+        resource: Option<String>,
+        /// Whose account (`account`; default: the client's own).
+        #[arg(long)]
+        agent: Option<String>,
+        /// Price levels per side (`book`).
+        #[arg(long)]
+        levels: Option<u32>,
+    },
+    /// Subscribe to topics and print events until interrupted (or `--count` events).
+    Watch {
+        #[arg(value_enum, required = true)]
+        topics: Vec<TopicArg>,
+        #[arg(long)]
+        count: Option<u64>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SideArg {
+    Bid,
+    Ask,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum QueryArg {
+    Health,
+    Telemetry,
+    Book,
+    Allocations,
+    Account,
+    Agents,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TopicArg {
+    Fills,
+    Prices,
+    Signals,
+    Vetoes,
+}
+
+pub fn main(args: SendArgs) -> ExitCode {
+    match run(args) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("gamesa send: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
+    let request = build_request(&args.what)?;
+    if let Some(address) = &args.tcp {
+        let client = Client::<TcpStream>::connect_tcp(address.as_str())
+            .with_context(|| format!("connecting to tcp {address}"))?;
+        return converse(client, &args, request);
+    }
+    let path = args
+        .unix
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
+    let client = Client::connect_unix(&path)
+        .with_context(|| format!("connecting to the unix socket {}", path.display()))?;
+    converse(client, &args, request)
+}
+
+fn build_request(what: &SendCommand) -> anyhow::Result<Option<Request>> {
+    Ok(Some(match what {
+        SendCommand::Signal {
+            kind,
+            domain,
+            strength,
+            ttl_ticks,
+        } => Request::Signal(SignalRequest {
+            kind: SignalKind::new(kind.as_str())?,
+            domain: domain.parse::<Domain>()?,
+            strength: Strength::try_from(*strength)?,
+            ttl_ticks: *ttl_ticks,
+        }),
+        SendCommand::Order {
+            resource,
+            side,
+            price,
+            quantity,
+            ioc,
+            expires_after_ticks,
+        } => Request::Order(OrderRequestBody {
+            resource: resource.parse::<Resource>()?,
+            side: match side {
+                SideArg::Bid => Side::Bid,
+                SideArg::Ask => Side::Ask,
+            },
+            price: Price(*price),
+            quantity: Quantity(*quantity),
+            time_in_force: if *ioc {
+                OrderKind::Ioc
+            } else {
+                OrderKind::Limit
+            },
+            expires_after_ticks: *expires_after_ticks,
+        }),
+        SendCommand::Cancel { order } => Request::Cancel(CancelRequest {
+            order: OrderId(*order),
+        }),
+        SendCommand::Query {
+            query,
+            resource,
+            agent,
+            levels,
+        } => Request::Query(QueryRequest {
+            query: match query {
+                QueryArg::Health => QueryName::Health,
+                QueryArg::Telemetry => QueryName::Telemetry,
+                QueryArg::Book => QueryName::Book,
+                QueryArg::Allocations => QueryName::Allocations,
+                QueryArg::Account => QueryName::Account,
+                QueryArg::Agents => QueryName::Agents,
+            },
+            resource: resource.as_deref().map(str::parse).transpose()?,
+            agent: agent.clone(),
+            levels: *levels,
+        }),
+        SendCommand::Watch { .. } => return Ok(None),
+    }))
+}
+
+fn converse<S: Duplex>(
+    mut client: Client<S>,
+    args: &SendArgs,
+    request: Option<Request>,
+) -> anyhow::Result<ExitCode> {
+    match (&args.client, &args.token) {
+        (Some(name), Some(token)) => {
+            if let Err(error) = client.hello(name, token) {
+                return report_failure(&error, args.json);
+            }
+        }
+        (None, None) => {}
+        _ => anyhow::bail!("give both --client and --token (or GAMESA_CLIENT and GAMESA_TOKEN)"),
+    }
+    let Some(request) = request else {
+        let SendCommand::Watch { topics, count } = &args.what else {
+            anyhow::bail!("nothing to send");
+        };
+        return watch(client, topics, *count, args.json);
+    };
+    let reply = match client.call(&request) {
+        Ok(reply) => reply,
+        Err(error) => return report_failure(&error, args.json),
+    };
+    print_reply(&request, reply, args.json)
+}
+
+fn report_failure(error: &ClientError, json: bool) -> anyhow::Result<ExitCode> {
+    let Some(server) = error.server_error() else {
+        anyhow::bail!("{error}");
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "ok": false, "error": { "code": server.code.as_str(), "message": server.message } })
+        );
+    } else {
+        eprintln!("error {}: {}", server.code, server.message);
+    }
+    Ok(ExitCode::FAILURE)
+}
+
+fn print_reply(request: &Request, reply: Reply, json: bool) -> anyhow::Result<ExitCode> {
+    let value = match reply.outcome {
+        Ok(value) => value,
+        Err(error) => {
+            return report_failure(
+                &ClientError::Decode(gamesa_wire::DecodeError::Server(error)),
+                json,
+            );
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string(&value)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let reply = Reply {
+        id: reply.id,
+        outcome: Ok(value),
+    };
+    match request {
+        Request::Signal(signal) => {
+            let result: SignalResult = reply.into_result()?;
+            println!(
+                "signal {} ({}, strength {}) queued for tick {}; correlation {}",
+                signal.kind,
+                signal.domain,
+                signal.strength.as_unit(),
+                result.tick,
+                result.correlation
+            );
+        }
+        Request::Order(order) => {
+            let result: OrderResult = reply.into_result()?;
+            println!(
+                "{} accepted at tick {}: {} {} {} at {}; filled {}, resting {}; correlation {}",
+                result.order,
+                result.tick,
+                side_word(order.side),
+                order.quantity,
+                order.resource,
+                order.price,
+                result.filled,
+                result.resting,
+                result.correlation
+            );
+        }
+        Request::Cancel(_) => {
+            let result: CancelResult = reply.into_result()?;
+            println!(
+                "{} cancelled at tick {}: {} units no longer resting",
+                result.order, result.tick, result.cancelled
+            );
+        }
+        Request::Query(query) => print_query(query.query, reply)?,
+        Request::Hello(_) | Request::Subscribe(_) | Request::Unsubscribe(_) => {
+            println!("ok");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn side_word(side: Side) -> &'static str {
+    match side {
+        Side::Bid => "bid",
+        Side::Ask => "ask",
+    }
+}
+
+fn or_dash<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_owned(), |value| value.to_string())
+}
+
+fn print_query(query: QueryName, reply: Reply) -> anyhow::Result<()> {
+    match query {
+        QueryName::Health => {
+            let health: HealthResult = reply.into_result()?;
+            println!(
+                "{}: {} protocol {}, tick {}, up {:.1} s, {} connections{}",
+                health.status,
+                health.server,
+                health.protocol_version,
+                or_dash(health.tick),
+                health.uptime_ms as f64 / 1000.0,
+                health.connections,
+                if health.isolated.is_empty() {
+                    String::new()
+                } else {
+                    format!(", isolated: {}", health.isolated.join(", "))
+                }
+            );
+        }
+        QueryName::Telemetry => {
+            let telemetry: TelemetryResult = reply.into_result()?;
+            let Some(frame) = telemetry.frame else {
+                println!("no tick has run yet");
+                return Ok(());
+            };
+            println!("tick {}", or_dash(telemetry.tick));
+            if let Some(cpu) = &frame.cpu {
+                println!("  cpu {:.1}%", f64::from(cpu.utilization_permille) / 10.0);
+            }
+            if let Some(memory) = &frame.memory {
+                println!("  memory {}/{} MB", memory.used_mb, memory.total_mb);
+            }
+            for component in &frame.components {
+                println!(
+                    "  {:<6} util {:>5.1}%  power {:>7} W  temp {:>6} °C  limit {:>7} W",
+                    component.id,
+                    f64::from(component.utilization_permille) / 10.0,
+                    or_dash(
+                        component
+                            .power_mw
+                            .map(|mw| format!("{:.1}", mw as f64 / 1000.0))
+                    ),
+                    or_dash(
+                        component
+                            .temp_mc
+                            .map(|mc| format!("{:.1}", f64::from(mc) / 1000.0))
+                    ),
+                    or_dash(
+                        component
+                            .limit_mw
+                            .map(|mw| format!("{:.1}", mw as f64 / 1000.0))
+                    ),
+                );
+            }
+            if let (Some(draw), Some(cap)) = (frame.node.draw_mw, frame.node.cap_mw) {
+                println!(
+                    "  node draw {:.1} W of {:.1} W",
+                    draw as f64 / 1000.0,
+                    cap as f64 / 1000.0
+                );
+            }
+        }
+        QueryName::Book => {
+            let book: BookResult = reply.into_result()?;
+            println!(
+                "{} at tick {}: last {}, best bid {}, best ask {}",
+                book.resource,
+                or_dash(book.tick),
+                or_dash(book.last_price),
+                or_dash(book.best_bid),
+                or_dash(book.best_ask)
+            );
+            for level in book.asks.iter().rev() {
+                println!(
+                    "  ask {:>12} x {:<10} ({} orders)",
+                    level.price, level.quantity, level.orders
+                );
+            }
+            for level in &book.bids {
+                println!(
+                    "  bid {:>12} x {:<10} ({} orders)",
+                    level.price, level.quantity, level.orders
+                );
+            }
+        }
+        QueryName::Allocations => {
+            let allocations: AllocationsResult = reply.into_result()?;
+            println!(
+                "{} leases at tick {}",
+                allocations.leases.len(),
+                or_dash(allocations.tick)
+            );
+            for lease in &allocations.leases {
+                println!(
+                    "  {} {:<20} {:>10} to {:<10} from {:<10} at {} (ticks {}..={})",
+                    lease.lease,
+                    lease.resource,
+                    lease.quantity,
+                    lease.holder_name,
+                    lease.seller_name,
+                    lease.price,
+                    lease.start,
+                    lease.expires_at
+                );
+            }
+        }
+        QueryName::Account => {
+            let account: AccountResult = reply.into_result()?;
+            println!(
+                "{} ({}): available {}, escrowed {}, allowance {} per epoch",
+                account.name, account.agent, account.available, account.escrowed, account.allowance
+            );
+        }
+        QueryName::Agents => {
+            let agents: AgentsResult = reply.into_result()?;
+            for agent in &agents.agents {
+                println!(
+                    "  {:>3} {:<12} {:<7} {:<8} weight {}{}",
+                    agent.id.0,
+                    agent.name,
+                    format!("{:?}", agent.role).to_lowercase(),
+                    agent.kind,
+                    agent.weight,
+                    if agent.isolated { "  ISOLATED" } else { "" }
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn watch<S: Duplex>(
+    mut client: Client<S>,
+    topics: &[TopicArg],
+    count: Option<u64>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    for topic in topics {
+        let topic = match topic {
+            TopicArg::Fills => Topic::Fills,
+            TopicArg::Prices => Topic::Prices,
+            TopicArg::Signals => Topic::Signals,
+            TopicArg::Vetoes => Topic::Vetoes,
+        };
+        if let Err(error) = client
+            .call_as::<gamesa_wire::SubscribeResult>(&Request::Subscribe(TopicRequest { topic }))
+        {
+            return report_failure(&error, json);
+        }
+    }
+    let mut seen = 0u64;
+    while count.is_none_or(|count| seen < count) {
+        let event = match client.next_event() {
+            Ok(event) => event,
+            Err(ClientError::Closed) => break,
+            Err(error) => return report_failure(&error, json),
+        };
+        seen += 1;
+        print_event(&event, json)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_event(event: &Event, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "topic": event.topic.as_str(),
+                "seq": event.seq,
+                "tick": event.tick.0,
+                "lost": event.lost,
+                "data": serde_json::to_value(&event.data)?,
+            })
+        );
+        return Ok(());
+    }
+    if event.lost > 0 {
+        println!("({} events lost: this client read too slowly)", event.lost);
+    }
+    let tick = event.tick;
+    match event.topic {
+        Topic::Fills => {
+            let fill: FillEvent = event.data_as()?;
+            println!(
+                "tick {tick} fill {} {}: {} buys from {} at {}{}",
+                fill.quantity,
+                fill.resource,
+                fill.buyer_name,
+                fill.seller_name,
+                fill.price,
+                fill.correlation
+                    .map(|id| format!(" (correlation {id})"))
+                    .unwrap_or_default()
+            );
+        }
+        Topic::Prices => {
+            let prices: PricesEvent = event.data_as()?;
+            let lines: Vec<String> = prices
+                .prices
+                .iter()
+                .filter(|line| {
+                    line.last.is_some() || line.best_bid.is_some() || line.best_ask.is_some()
+                })
+                .map(|line| {
+                    format!(
+                        "{} last {} bid {} ask {}",
+                        line.resource,
+                        or_dash(line.last),
+                        or_dash(line.best_bid),
+                        or_dash(line.best_ask)
+                    )
+                })
+                .collect();
+            println!("tick {tick} prices: {}", lines.join(" | "));
+        }
+        Topic::Signals => {
+            let signal: SignalEvent = event.data_as()?;
+            println!(
+                "tick {tick} signal {} ({}, strength {}) from {}",
+                signal.kind,
+                signal.domain,
+                signal.strength.as_unit(),
+                signal.source_name
+            );
+        }
+        Topic::Vetoes => {
+            let veto: VetoEvent = event.data_as()?;
+            println!(
+                "tick {tick} {} {} of {}: {}",
+                veto.decision,
+                veto.subject,
+                veto.principal_name.as_deref().unwrap_or("guardian"),
+                veto.reason
+            );
+        }
+    }
+    Ok(())
+}

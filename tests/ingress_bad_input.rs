@@ -1,0 +1,393 @@
+//! Every kind of bad input gets the documented error reply, or closes only the
+//! connection that sent it; the server keeps serving everyone else, and nothing it had
+//! already accepted is lost.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod ingress_support;
+
+use std::{io::Read, net::TcpStream, time::Duration};
+
+use gamesa_proto::{Domain, Price, Quantity, Resource, Side, SignalKind, Strength};
+use gamesa_wire::{
+    Client, ClientError, ErrorCode, Hello, OrderKind, OrderRequestBody, OrderResult, QueryName,
+    Reply, Request, ServerFrame, SignalRequest, client::Duplex,
+};
+use ingress_support::*;
+
+/// One frame around raw body bytes.
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut bytes = (body.len() as u32).to_be_bytes().to_vec();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// A MessagePack map from pairs.
+fn map(pairs: &[(&str, rmpv::Value)]) -> Vec<u8> {
+    let value = rmpv::Value::Map(
+        pairs
+            .iter()
+            .map(|(key, value)| (rmpv::Value::from(*key), value.clone()))
+            .collect(),
+    );
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, &value).unwrap();
+    bytes
+}
+
+/// The next reply on `client` (events are not expected here).
+fn next_reply<S: Duplex>(client: &mut Client<S>) -> Reply {
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    match client.next_frame().unwrap() {
+        ServerFrame::Reply(reply) => reply,
+        ServerFrame::Event(event) => panic!("unexpected event {event:?}"),
+    }
+}
+
+fn error_code(reply: &Reply) -> ErrorCode {
+    reply.outcome.as_ref().unwrap_err().code
+}
+
+/// The server has closed `client`'s connection: the next read ends the stream.
+fn assert_closed<S: Duplex>(client: &mut Client<S>) {
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert!(matches!(client.next_frame(), Err(ClientError::Closed)));
+}
+
+/// Someone else is still served.
+fn assert_serving(daemon: &Daemon) {
+    let mut bystander = daemon.tcp_as(GAME);
+    barrier(&mut bystander);
+}
+
+#[actix::test]
+async fn frames_over_the_cap_close_only_that_connection_after_answering_what_came_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ingress_config(dir.path(), "gpu_bottleneck.toml", |_| {});
+    let mut daemon = Daemon::start(&config);
+    daemon.ticks(1).await;
+    let mut bystander = daemon.unix_as(GAME);
+
+    for length in [65_537u32, u32::MAX] {
+        let mut victim = daemon.tcp_as(WORKLOAD);
+        // An order waits for the next tick; the oversized frame right after it must not
+        // cost it its reply.
+        let order_id = victim
+            .send(&Request::Order(OrderRequestBody {
+                resource: Resource::GpuMemoryMb,
+                side: Side::Bid,
+                price: Price(1),
+                quantity: Quantity(8),
+                time_in_force: OrderKind::Ioc,
+                expires_after_ticks: None,
+            }))
+            .unwrap();
+        let health_id = victim.queue(&Request::query(QueryName::Health)).unwrap();
+        victim.send_raw(&length.to_be_bytes()).unwrap();
+        let health = victim.wait_reply(health_id).unwrap();
+        assert!(health.outcome.is_ok());
+        let too_large = next_reply(&mut victim);
+        assert_eq!(too_large.id, None);
+        assert_eq!(error_code(&too_large), ErrorCode::FrameTooLarge);
+        assert!(
+            too_large
+                .outcome
+                .unwrap_err()
+                .message
+                .contains(&length.to_string()),
+            "the message names the length"
+        );
+        barrier(&mut bystander);
+        daemon.ticks(1).await;
+        let order: OrderResult = victim.wait_reply(order_id).unwrap().into_result().unwrap();
+        assert_eq!(
+            order.filled + order.resting,
+            0,
+            "an ioc at 1 trades nothing"
+        );
+        assert_closed(&mut victim);
+    }
+    assert_serving(&daemon);
+}
+
+#[actix::test]
+async fn truncated_frames_wait_for_their_bytes_or_end_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ingress_config(dir.path(), "gpu_bottleneck.toml", |_| {});
+    let daemon = Daemon::start(&config);
+
+    // A frame that arrives in pieces is answered once whole.
+    let mut slow = daemon.tcp_as(GAME);
+    let mut bytes = Vec::new();
+    Request::query(QueryName::Health)
+        .encode(77, &mut bytes)
+        .unwrap();
+    slow.send_raw(&bytes[..3]).unwrap();
+    assert_serving(&daemon);
+    slow.send_raw(&bytes[3..9]).unwrap();
+    assert_serving(&daemon);
+    slow.send_raw(&bytes[9..]).unwrap();
+    assert_eq!(next_reply(&mut slow).id, Some(77));
+
+    // A stream that ends inside a frame is told so and closed.
+    let mut cut = daemon.unix_as(GAME);
+    cut.send_raw(&bytes[..bytes.len() - 2]).unwrap();
+    cut.stream().shutdown_write().unwrap();
+    let reply = next_reply(&mut cut);
+    assert_eq!(error_code(&reply), ErrorCode::MalformedFrame);
+    assert_closed(&mut cut);
+
+    // A header cut short, then a vanished client.
+    let mut raw = TcpStream::connect(daemon.ingress.tcp_address().unwrap()).unwrap();
+    std::io::Write::write_all(&mut raw, &[0, 0]).unwrap();
+    drop(raw);
+    assert_serving(&daemon);
+}
+
+#[actix::test]
+async fn malformed_deep_mistyped_and_unknown_requests_get_their_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ingress_config(dir.path(), "gpu_bottleneck.toml", |_| {});
+    let daemon = Daemon::start(&config);
+    let mut client = daemon.tcp_as(GAME);
+
+    // Not MessagePack: 0xc1 is never used; a lone string header that lies about length.
+    for body in [&[0xc1][..], &[0xdb, 0xff, 0xff, 0xff, 0xff, b'x'], b""] {
+        client.send_raw(&frame(body)).unwrap();
+        let reply = next_reply(&mut client);
+        assert_eq!(
+            (reply.id, error_code(&reply)),
+            (None, ErrorCode::MalformedFrame)
+        );
+    }
+    // Ten thousand nested arrays, well under the size cap.
+    let mut deep = vec![0x91u8; 10_000];
+    deep.push(0);
+    client.send_raw(&frame(&deep)).unwrap();
+    assert_eq!(error_code(&next_reply(&mut client)), ErrorCode::TooDeep);
+
+    // Not a map, and a map without an id.
+    client.send_raw(&frame(&[0x93, 1, 2, 3])).unwrap();
+    assert_eq!(
+        error_code(&next_reply(&mut client)),
+        ErrorCode::InvalidRequest
+    );
+    client
+        .send_raw(&frame(&map(&[
+            ("type", "query".into()),
+            ("query", "health".into()),
+        ])))
+        .unwrap();
+    let reply = next_reply(&mut client);
+    assert_eq!(
+        (reply.id, error_code(&reply)),
+        (None, ErrorCode::InvalidRequest)
+    );
+
+    // A wrong type in a field: the reply carries the id and names the field.
+    client
+        .send_raw(&frame(&map(&[
+            ("id", 41.into()),
+            ("type", "signal".into()),
+            ("kind", "game_started".into()),
+            ("domain", "performance".into()),
+            ("strength", "very strong".into()),
+        ])))
+        .unwrap();
+    let reply = next_reply(&mut client);
+    assert_eq!(reply.id, Some(41));
+    let error = reply.outcome.unwrap_err();
+    assert_eq!(error.code, ErrorCode::InvalidRequest);
+    assert!(error.message.contains("strength"), "{error}");
+    // ... and an id of the wrong type.
+    client
+        .send_raw(&frame(&map(&[
+            ("id", "seven".into()),
+            ("type", "query".into()),
+        ])))
+        .unwrap();
+    assert_eq!(
+        error_code(&next_reply(&mut client)),
+        ErrorCode::InvalidRequest
+    );
+
+    // An unknown message type.
+    client
+        .send_raw(&frame(&map(&[
+            ("id", 42.into()),
+            ("type", "teleport".into()),
+        ])))
+        .unwrap();
+    let reply = next_reply(&mut client);
+    assert_eq!(
+        (reply.id, error_code(&reply)),
+        (Some(42), ErrorCode::UnknownType)
+    );
+
+    // After all that, the same connection still works.
+    barrier(&mut client);
+    assert_serving(&daemon);
+}
+
+#[actix::test]
+async fn sessions_refuse_requests_before_hello_bad_tokens_and_missing_effects() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ingress_config(dir.path(), "gpu_bottleneck.toml", |_| {});
+    let daemon = Daemon::start(&config);
+
+    let mut stranger = daemon.unix();
+    barrier(&mut stranger); // health needs no hello
+    let signal = Request::Signal(SignalRequest {
+        kind: SignalKind::new("game_started").unwrap(),
+        domain: Domain::Safety,
+        strength: Strength::MAX,
+        ttl_ticks: None,
+    });
+    let reply = stranger.call(&signal).unwrap();
+    assert_eq!(error_code(&reply), ErrorCode::NotAuthenticated);
+    let reply = stranger
+        .call(&Request::Query(gamesa_wire::QueryRequest {
+            query: QueryName::Book,
+            resource: Some(Resource::CpuCores),
+            agent: None,
+            levels: None,
+        }))
+        .unwrap();
+    assert_eq!(error_code(&reply), ErrorCode::NotAuthenticated);
+
+    // A version mismatch names both versions and leaves the connection open.
+    let reply = stranger
+        .call(&Request::Hello(Hello {
+            protocol_version: 7,
+            client: GAME.0.into(),
+            token: GAME.1.into(),
+        }))
+        .unwrap();
+    let error = reply.outcome.unwrap_err();
+    assert_eq!(error.code, ErrorCode::UnsupportedVersion);
+    assert!(
+        error.message.contains('7') && error.message.contains('1'),
+        "{error}"
+    );
+
+    // Bad tokens: refused, and the third failure closes the connection.
+    for _ in 0..3 {
+        let error = stranger.hello(GAME.0, "not-the-token").unwrap_err();
+        assert_eq!(error.server_error().unwrap().code, ErrorCode::Unauthorized);
+    }
+    assert_closed(&mut stranger);
+
+    // A missing effect: refused, audited (counted), and the connection stays usable.
+    let denied_before = daemon
+        .ingress
+        .hub()
+        .counters
+        .denied
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let mut game = daemon.tcp_as(GAME);
+    let reply = game.call(&signal).unwrap();
+    let error = reply.outcome.unwrap_err();
+    assert_eq!(error.code, ErrorCode::Forbidden);
+    assert!(error.message.contains("signal:safety"), "{error}");
+    let mut reader = daemon.tcp_as(READER);
+    let reply = reader.call(&Request::query(QueryName::Telemetry)).unwrap();
+    assert_eq!(error_code(&reply), ErrorCode::Forbidden);
+    let denied_after = daemon
+        .ingress
+        .hub()
+        .counters
+        .denied
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(denied_after >= denied_before + 2);
+    barrier(&mut game);
+    barrier(&mut reader);
+}
+
+#[actix::test]
+async fn a_flood_past_the_rate_limit_gets_rate_limited_replies_and_slows_no_one_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ingress_config(dir.path(), "gpu_bottleneck.toml", |table| {
+        let ingress = table["ingress"].as_table_mut().unwrap();
+        ingress.insert("rate_limit_per_s".into(), 20.into());
+        ingress.insert("rate_burst".into(), 50.into());
+    });
+    let daemon = Daemon::start(&config);
+    let mut flooder = daemon.tcp_as(GAME);
+    let started = std::time::Instant::now();
+    let mut ids = Vec::new();
+    for _ in 0..2_000 {
+        ids.push(flooder.queue(&Request::query(QueryName::Health)).unwrap());
+    }
+    flooder.flush().unwrap();
+    let (mut answered, mut limited) = (0, 0);
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in &ids {
+        let reply = next_reply(&mut flooder);
+        assert!(seen.insert(reply.id.unwrap()), "one reply per request");
+        match reply.outcome {
+            Ok(_) => answered += 1,
+            Err(error) => {
+                assert_eq!(error.code, ErrorCode::RateLimited);
+                limited += 1;
+            }
+        }
+    }
+    assert_eq!(seen.len(), ids.len());
+    // The burst, plus what the refill allowed while the flood lasted (hello took one).
+    let allowed = 50 + (20.0 * started.elapsed().as_secs_f64()).ceil() as usize;
+    assert!(
+        (49..=allowed).contains(&answered),
+        "{answered} answered, at most {allowed} allowed"
+    );
+    assert_eq!(answered + limited, 2_000);
+
+    // Another connection has its own budget.
+    let mut other = daemon.unix_as(WORKLOAD);
+    barrier(&mut other);
+}
+
+#[actix::test]
+async fn past_max_connections_a_client_is_told_and_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ingress_config(dir.path(), "gpu_bottleneck.toml", |table| {
+        table["ingress"]
+            .as_table_mut()
+            .unwrap()
+            .insert("max_connections".into(), 2.into());
+    });
+    let daemon = Daemon::start(&config);
+    let mut first = daemon.tcp_as(GAME);
+    let _second = daemon.unix_as(WORKLOAD);
+    let mut third = daemon.tcp();
+    let reply = next_reply(&mut third);
+    assert_eq!(error_code(&reply), ErrorCode::TooManyConnections);
+    assert_closed(&mut third);
+    barrier(&mut first);
+}
+
+#[actix::test]
+async fn an_idle_connection_is_closed_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ingress_config(dir.path(), "gpu_bottleneck.toml", |table| {
+        table["ingress"]
+            .as_table_mut()
+            .unwrap()
+            .insert("idle_timeout_s".into(), 0.2.into());
+    });
+    let daemon = Daemon::start(&config);
+    let mut idle = daemon.tcp_as(GAME);
+    let reply = next_reply(&mut idle);
+    assert_eq!(error_code(&reply), ErrorCode::IdleTimeout);
+    assert_closed(&mut idle);
+    let mut raw = TcpStream::connect(daemon.ingress.tcp_address().unwrap()).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut rest = Vec::new();
+    raw.read_to_end(&mut rest).unwrap();
+    assert!(
+        !rest.is_empty(),
+        "even a silent client is told before it is closed"
+    );
+}

@@ -1,0 +1,175 @@
+//! `gamesa run` starts the ingress listeners its config enables, and `gamesa send`
+//! talks to it: a health query, a signal, a book, JSON output, a watch, and a refusal
+//! with its error code and exit status.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod ingress_support;
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+};
+
+use ingress_support::repo_root;
+
+fn write_config(dir: &Path) -> std::path::PathBuf {
+    let mut table: toml::Table = std::fs::read_to_string(repo_root().join("config/sim.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    table["sensors"]["scenario"] = toml::Value::String(
+        repo_root()
+            .join("scenarios/gpu_bottleneck.toml")
+            .display()
+            .to_string(),
+    );
+    table["runtime"]["status_interval_s"] = 0.into();
+    let extra: toml::Table = format!(
+        r#"
+        [ingress]
+        unix_enabled = true
+        unix_socket = "{}"
+
+        [[clients]]
+        name = "game"
+        token = "game-token-0001"
+        effects = ["signal:performance", "query:*", "subscribe:*"]
+
+        [[clients]]
+        name = "reader"
+        token = "reader-token-0001"
+        effects = ["query:health"]
+        "#,
+        dir.join("gamesa.sock").display()
+    )
+    .parse()
+    .unwrap();
+    table.extend(extra);
+    let path = dir.join("gamesa.toml");
+    std::fs::write(&path, toml::to_string(&table).unwrap()).unwrap();
+    path
+}
+
+/// Starts the daemon and returns once it says its socket listens.
+fn start_daemon(config: &Path) -> Child {
+    // Run in the config's directory: anything the daemon writes relative to its working
+    // directory stays in the test's temporary directory.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gamesa"))
+        .current_dir(config.parent().unwrap())
+        .args(["run", "--config"])
+        .arg(config)
+        .args(["--duration-s", "60"])
+        .env("GAMESA_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("the daemon exited before listening")
+            .unwrap();
+        if line.contains("ingress listening on a unix socket") {
+            break;
+        }
+    }
+    // Keep draining stderr so the daemon never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+fn send(socket: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gamesa"))
+        .arg("send")
+        .arg("--unix")
+        .arg(socket)
+        .args(args)
+        .env_remove("GAMESA_TCP")
+        .env_remove("GAMESA_CLIENT")
+        .env_remove("GAMESA_TOKEN")
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "status {:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn gamesa_send_talks_to_gamesa_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let socket = dir.path().join("gamesa.sock");
+    let mut daemon = start_daemon(&config);
+    let game = ["--client", "game", "--token", "game-token-0001"];
+
+    let health = stdout(&send(&socket, &["query", "health"]));
+    assert!(health.starts_with("ok: gamesa/"), "{health}");
+
+    let mut args = game.to_vec();
+    args.extend([
+        "signal",
+        "--kind",
+        "game_started",
+        "--domain",
+        "performance",
+        "--strength",
+        "0.9",
+    ]);
+    let signal = stdout(&send(&socket, &args));
+    assert!(signal.contains("queued for tick"), "{signal}");
+
+    let mut args = game.to_vec();
+    args.extend(["query", "book", "--resource", "power_budget_mw"]);
+    let book = stdout(&send(&socket, &args));
+    assert!(book.starts_with("power_budget_mw at tick"), "{book}");
+
+    let mut args = game.to_vec();
+    args.extend(["--json", "query", "agents"]);
+    let agents: serde_json::Value = serde_json::from_str(&stdout(&send(&socket, &args))).unwrap();
+    assert_eq!(agents["agents"].as_array().unwrap().len(), 7);
+
+    let mut args = game.to_vec();
+    args.extend(["watch", "prices", "--count", "2"]);
+    let watched = stdout(&send(&socket, &args));
+    assert_eq!(
+        watched
+            .lines()
+            .filter(|line| line.contains("prices:"))
+            .count(),
+        2
+    );
+
+    let refused = send(
+        &socket,
+        &[
+            "--client",
+            "reader",
+            "--token",
+            "reader-token-0001",
+            "query",
+            "telemetry",
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("error forbidden"), "{message}");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(daemon.wait().unwrap().success());
+    assert!(!socket.exists(), "the socket file is removed on stop");
+}

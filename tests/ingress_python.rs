@@ -1,0 +1,95 @@
+//! The Python example (`examples/python/client.py`, which uses only the `msgpack`
+//! package) talks to the daemon over TCP and over the Unix socket: hello, health, a
+//! signal, a book, a refused request, and an order answered after its tick. Skips, with
+//! a message saying why, when python3 or msgpack is not installed (`.ci/run` installs
+//! msgpack).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod ingress_support;
+
+use std::process::{Command, Output};
+
+use ingress_support::*;
+
+fn python_with_msgpack() -> bool {
+    Command::new("python3")
+        .args(["-c", "import msgpack"])
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+/// Runs the example on a thread while the runtime ticks (its order needs a tick).
+async fn run_example(daemon: &mut Daemon, connect: [String; 2]) -> Output {
+    let (finished, finished_rx) = tokio::sync::oneshot::channel();
+    let script = repo_root().join("examples/python/client.py");
+    let runner = std::thread::spawn(move || {
+        let output = Command::new("python3")
+            .arg(script)
+            .args(connect)
+            .args(["--client", GAME.0, "--token", GAME.1, "--order"])
+            .output()
+            .unwrap();
+        let _ = finished.send(());
+        output
+    });
+    daemon
+        .runtime
+        .run_until(
+            async {
+                let _ = finished_rx.await;
+            },
+            |_| {},
+        )
+        .await
+        .unwrap();
+    runner.join().unwrap()
+}
+
+#[actix::test]
+async fn the_python_example_speaks_the_protocol_over_both_sockets() {
+    if !python_with_msgpack() {
+        eprintln!(
+            "SKIPPED: python3 with the msgpack package is not available \
+             (python3 -m pip install msgpack)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = ingress_config(dir.path(), "gpu_bottleneck.toml", |table| {
+        table["runtime"]
+            .as_table_mut()
+            .unwrap()
+            .insert("tick_hz".into(), 50.into());
+        // The example's client bids for GPU memory.
+        table["clients"].as_array_mut().unwrap()[0]["effects"]
+            .as_array_mut()
+            .unwrap()
+            .push("order:gpu_memory_mb".into());
+    });
+    let mut daemon = Daemon::start(&config);
+    let tcp = daemon.ingress.tcp_address().unwrap().to_string();
+    let unix = daemon.ingress.unix_socket().unwrap().display().to_string();
+    for connect in [["--tcp".to_owned(), tcp], ["--unix".to_owned(), unix]] {
+        let output = run_example(&mut daemon, connect).await;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "stdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        for expected in [
+            "health: ok",
+            "hello: game is agent",
+            "signal: queued for tick",
+            "book power_budget_mw",
+            "refused as expected: forbidden",
+            "filled: 512",
+            "done",
+        ] {
+            assert!(
+                stdout.contains(expected),
+                "missing `{expected}` in:\n{stdout}"
+            );
+        }
+    }
+}
