@@ -6,12 +6,15 @@ use std::{net::TcpStream, path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
-use gamesa_proto::{Domain, OrderId, Price, Quantity, Resource, Side, SignalKind, Strength};
+use gamesa_proto::{
+    CorrelationId, Domain, OrderId, Price, Quantity, Resource, Side, SignalKind, Strength, Tick,
+};
 use gamesa_wire::{
     AccountResult, AgentsResult, AllocationsResult, BookResult, CancelRequest, CancelResult,
-    Client, ClientError, Event, FillEvent, HealthResult, OrderKind, OrderRequestBody, OrderResult,
-    PricesEvent, QueryName, QueryRequest, Reply, Request, SignalEvent, SignalRequest, SignalResult,
-    TelemetryResult, Topic, TopicRequest, VetoEvent, client::Duplex,
+    Client, ClientError, DecisionRecord, DecisionsResult, Event, FillEvent, HealthResult,
+    OrderKind, OrderRequestBody, OrderResult, PricesEvent, QueryName, QueryRequest, Reply, Request,
+    SignalEvent, SignalRequest, SignalResult, TelemetryResult, Topic, TopicRequest, VetoEvent,
+    client::Duplex,
 };
 
 /// The socket `gamesa send` tries when neither `--tcp` nor `--unix` is given.
@@ -89,6 +92,19 @@ enum SendCommand {
         /// Price levels per side (`book`).
         #[arg(long)]
         levels: Option<u32>,
+        /// Only decisions of this tick or later (`decisions`).
+        #[arg(long)]
+        since_tick: Option<u64>,
+        /// Only decisions of this tick's, or an injected request's, correlation id
+        /// (`decisions`).
+        #[arg(long)]
+        correlation: Option<String>,
+        /// Only denials and clamps (`decisions`).
+        #[arg(long)]
+        vetoes_only: bool,
+        /// At most this many, the newest (`decisions`; default 100).
+        #[arg(long)]
+        limit: Option<u32>,
     },
     /// Subscribe to topics and print events until interrupted (or `--count` events).
     Watch {
@@ -113,6 +129,7 @@ enum QueryArg {
     Allocations,
     Account,
     Agents,
+    Decisions,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -192,6 +209,10 @@ fn build_request(what: &SendCommand) -> anyhow::Result<Option<Request>> {
             resource,
             agent,
             levels,
+            since_tick,
+            correlation,
+            vetoes_only,
+            limit,
         } => Request::Query(QueryRequest {
             query: match query {
                 QueryArg::Health => QueryName::Health,
@@ -200,10 +221,21 @@ fn build_request(what: &SendCommand) -> anyhow::Result<Option<Request>> {
                 QueryArg::Allocations => QueryName::Allocations,
                 QueryArg::Account => QueryName::Account,
                 QueryArg::Agents => QueryName::Agents,
+                QueryArg::Decisions => QueryName::Decisions,
             },
             resource: resource.as_deref().map(str::parse).transpose()?,
             agent: agent.clone(),
             levels: *levels,
+            since_tick: since_tick.map(Tick),
+            correlation: correlation
+                .as_deref()
+                .map(|text| {
+                    text.parse::<CorrelationId>()
+                        .with_context(|| format!("--correlation {text}"))
+                })
+                .transpose()?,
+            vetoes_only: vetoes_only.then_some(true),
+            limit: *limit,
         }),
         SendCommand::Watch { .. } => return Ok(None),
     }))
@@ -449,8 +481,50 @@ fn print_query(query: QueryName, reply: Reply) -> anyhow::Result<()> {
                 );
             }
         }
+        QueryName::Decisions => {
+            let found: DecisionsResult = reply.into_result()?;
+            match (found.oldest_tick, found.newest_tick) {
+                (Some(oldest), Some(newest)) => println!(
+                    "{} decisions (the log holds ticks {oldest}..={newest})",
+                    found.decisions.len()
+                ),
+                _ => println!("the decision log is empty"),
+            }
+            for decision in &found.decisions {
+                print_decision(decision);
+            }
+        }
     }
     Ok(())
+}
+
+fn print_decision(decision: &DecisionRecord) {
+    let what = match (&decision.allocation, &decision.actuation) {
+        (Some(allocation), _) => format!(
+            "{} {} from {} to {} at {} ({} orders in the book)",
+            allocation.resource,
+            allocation.quantity,
+            allocation.seller,
+            allocation.buyer,
+            allocation.clearing_price,
+            allocation.orders.len()
+        ),
+        (None, Some(actuation)) => match &actuation.clamped_to {
+            Some(clamped) => format!("{} clamped to {clamped}", actuation.requested),
+            None => actuation.requested.clone(),
+        },
+        (None, None) => String::new(),
+    };
+    println!(
+        "  tick {:<8} {:<5} {what}: {}",
+        decision.tick, decision.verdict, decision.reason
+    );
+    if let Some(failed) = &decision.failed_clause {
+        println!(
+            "      clause `{}` of {} ({}): {}",
+            failed.clause, failed.contract, failed.phase, failed.outcome
+        );
+    }
 }
 
 fn watch<S: Duplex>(

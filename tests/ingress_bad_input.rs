@@ -250,10 +250,8 @@ async fn sessions_refuse_requests_before_hello_bad_tokens_and_missing_effects() 
     assert_eq!(error_code(&reply), ErrorCode::NotAuthenticated);
     let reply = stranger
         .call(&Request::Query(gamesa_wire::QueryRequest {
-            query: QueryName::Book,
             resource: Some(Resource::CpuCores),
-            agent: None,
-            levels: None,
+            ..gamesa_wire::QueryRequest::new(QueryName::Book)
         }))
         .unwrap();
     assert_eq!(error_code(&reply), ErrorCode::NotAuthenticated);

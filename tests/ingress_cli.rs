@@ -140,6 +140,24 @@ fn gamesa_send_talks_to_gamesa_run() {
     assert_eq!(agents["agents"].as_array().unwrap().len(), 7);
 
     let mut args = game.to_vec();
+    args.extend(["--json", "query", "decisions", "--limit", "5"]);
+    let decisions: serde_json::Value =
+        serde_json::from_str(&stdout(&send(&socket, &args))).unwrap();
+    assert!(decisions["decisions"].as_array().unwrap().len() <= 5);
+    assert!(decisions["newest_tick"].as_u64().is_some(), "{decisions}");
+
+    let mut args = game.to_vec();
+    args.extend(["query", "decisions", "--correlation", "not-a-uuid"]);
+    let bad = send(&socket, &args);
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "a bad argument is a usage error"
+    );
+    let message = String::from_utf8_lossy(&bad.stderr);
+    assert!(message.contains("--correlation not-a-uuid"), "{message}");
+
+    let mut args = game.to_vec();
     args.extend(["watch", "prices", "--count", "2"]);
     let watched = stdout(&send(&socket, &args));
     assert_eq!(

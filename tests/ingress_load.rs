@@ -43,10 +43,9 @@ fn request(id: u64, workload: bool) -> Request {
             ttl_ticks: Some(2),
         }),
         1..=5 => Request::Query(QueryRequest {
-            query: QueryName::Book,
             resource: Some(Resource::PowerBudgetMw),
-            agent: None,
             levels: Some(5),
+            ..QueryRequest::new(QueryName::Book)
         }),
         6 | 7 => Request::query(QueryName::Account),
         _ => Request::query(QueryName::Health),

@@ -1,7 +1,8 @@
 //! The ingress protocol against the real runtime on the twin, over both sockets:
 //! hello and authentication, every request type, an injected performance signal that
 //! raises the next tick's bids, a workload order that fills and shows up in
-//! `allocations`, and a subscriber that sees the fill with the order's correlation id.
+//! `allocations`, a subscriber that sees the fill with the order's correlation id, and
+//! the decision log that says why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod ingress_support;
@@ -10,18 +11,16 @@ use gamesa_market::MarketEvent;
 use gamesa_proto::{Domain, OrderId, Price, Quantity, Resource, Side, SignalKind, Strength};
 use gamesa_wire::{
     AccountResult, AgentsResult, AllocationsResult, BookResult, CancelRequest, CancelResult,
-    ErrorCode, FillEvent, HealthResult, OrderKind, OrderRequestBody, OrderResult, QueryName,
-    QueryRequest, Request, Role, SignalEvent, SignalRequest, SignalResult, SubscribeResult,
-    TelemetryResult, Topic, TopicRequest, UnsubscribeResult,
+    DecisionsResult, ErrorCode, FillEvent, HealthResult, OrderKind, OrderRequestBody, OrderResult,
+    QueryName, QueryRequest, Request, Role, SignalEvent, SignalRequest, SignalResult,
+    SubscribeResult, TelemetryResult, Topic, TopicRequest, UnsubscribeResult,
 };
 use ingress_support::*;
 
 fn query(name: QueryName, resource: Option<Resource>) -> Request {
     Request::Query(QueryRequest {
-        query: name,
         resource,
-        agent: None,
-        levels: None,
+        ..QueryRequest::new(name)
     })
 }
 
@@ -356,4 +355,139 @@ async fn a_subscriber_that_does_not_read_loses_its_oldest_events_and_is_told() {
         }))
         .unwrap();
     assert_eq!(unsubscribed.lost, lost);
+}
+
+#[actix::test]
+async fn the_decision_log_says_why_a_workload_got_its_allocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ingress_config(dir.path(), "gpu_bottleneck.toml", |_| {});
+    let mut daemon = Daemon::start(&config);
+    let mut reports = daemon.ticks(2).await;
+    let mut workload = daemon.tcp_as(WORKLOAD);
+    let order_id = workload.send(&gpu_memory_bid(1024, 500)).unwrap();
+    barrier(&mut workload);
+    reports.extend(daemon.ticks(3).await);
+    let order: OrderResult = workload
+        .wait_reply(order_id)
+        .unwrap()
+        .into_result()
+        .unwrap();
+
+    // Every fill and actuation of every tick is in the log, in the guardian's order.
+    let decisions = |request: QueryRequest, client: &mut gamesa_wire::Client<_>| {
+        client
+            .call_as::<DecisionsResult>(&Request::Query(request))
+            .unwrap()
+    };
+    let all = decisions(
+        QueryRequest {
+            limit: Some(1000),
+            ..QueryRequest::new(QueryName::Decisions)
+        },
+        &mut workload,
+    );
+    let expected: usize = reports
+        .iter()
+        .map(|report| report.fills.len() + report.actuations.len())
+        .sum();
+    assert_eq!(all.decisions.len(), expected);
+    assert_eq!(all.oldest_tick, Some(reports[0].tick));
+    assert_eq!(all.newest_tick, Some(reports[4].tick));
+
+    // The workload's fill: who sold, at what price, against which book, and why it was
+    // allowed.
+    let mine = decisions(
+        QueryRequest {
+            resource: Some(Resource::GpuMemoryMb),
+            since_tick: Some(order.tick),
+            ..QueryRequest::new(QueryName::Decisions)
+        },
+        &mut workload,
+    );
+    let allocation = mine
+        .decisions
+        .iter()
+        .find(|decision| {
+            decision
+                .allocation
+                .as_ref()
+                .is_some_and(|allocation| allocation.buy_order == order.order)
+        })
+        .expect("the workload's fill is in the log");
+    let fill = reports
+        .iter()
+        .flat_map(|report| &report.fills)
+        .map(|(fill, _)| fill)
+        .find(|fill| fill.buy_order == order.order)
+        .unwrap();
+    let recorded = allocation.allocation.as_ref().unwrap();
+    assert_eq!(allocation.verdict, "allow");
+    assert_eq!(allocation.tick, fill.tick);
+    assert_eq!(
+        (recorded.seller, recorded.quantity, recorded.clearing_price),
+        (fill.seller, fill.quantity, fill.price)
+    );
+    assert!(
+        recorded
+            .orders
+            .iter()
+            .any(|considered| considered.order == order.order && considered.side == Side::Bid),
+        "the book considered includes the workload's bid: {:?}",
+        recorded.orders
+    );
+    assert!(!allocation.reason.is_empty());
+
+    // By a tick's correlation id: exactly that tick's decisions.
+    let last = &reports[4];
+    let of_tick = decisions(
+        QueryRequest {
+            correlation: Some(last.correlation),
+            ..QueryRequest::new(QueryName::Decisions)
+        },
+        &mut workload,
+    );
+    assert_eq!(
+        of_tick.decisions.len(),
+        last.fills.len() + last.actuations.len()
+    );
+    assert!(
+        of_tick
+            .decisions
+            .iter()
+            .all(|decision| decision.tick == last.tick)
+    );
+
+    // Only vetoes: exactly the denials and clamps of the reports.
+    let vetoes = decisions(
+        QueryRequest {
+            vetoes_only: Some(true),
+            limit: Some(1000),
+            ..QueryRequest::new(QueryName::Decisions)
+        },
+        &mut workload,
+    );
+    let denied_or_clamped = reports
+        .iter()
+        .flat_map(|report| {
+            report
+                .fills
+                .iter()
+                .map(|(_, verdict)| verdict)
+                .chain(report.actuations.iter().map(|record| &record.verdict))
+        })
+        .filter(|verdict| verdict.decision() != "allow")
+        .count();
+    assert_eq!(vetoes.decisions.len(), denied_or_clamped);
+
+    // A limit out of range is a clear error; a client without `query:decisions` is denied.
+    let reply = workload
+        .call(&Request::Query(QueryRequest {
+            limit: Some(0),
+            ..QueryRequest::new(QueryName::Decisions)
+        }))
+        .unwrap();
+    assert_eq!(reply.outcome.unwrap_err().code, ErrorCode::InvalidRequest);
+    let mut reader = daemon.unix_as(READER);
+    let reply = reader.call(&Request::query(QueryName::Decisions)).unwrap();
+    assert_eq!(reply.outcome.unwrap_err().code, ErrorCode::Forbidden);
 }

@@ -59,13 +59,14 @@ impl EffectAction {
 }
 
 /// The scopes that [`EffectAction::Query`] and [`EffectAction::Subscribe`] accept.
-pub const QUERY_SCOPES: [&str; 6] = [
+pub const QUERY_SCOPES: [&str; 7] = [
     "health",
     "telemetry",
     "book",
     "allocations",
     "account",
     "agents",
+    "decisions",
 ];
 pub const SUBSCRIBE_SCOPES: [&str; 4] = ["fills", "prices", "signals", "vetoes"];
 

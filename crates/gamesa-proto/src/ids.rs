@@ -42,6 +42,15 @@ impl CorrelationId {
     }
 }
 
+impl std::str::FromStr for CorrelationId {
+    type Err = uuid::Error;
+
+    /// Parses the UUID text it is displayed as.
+    fn from_str(text: &str) -> Result<CorrelationId, uuid::Error> {
+        Uuid::parse_str(text).map(CorrelationId)
+    }
+}
+
 macro_rules! display_with_prefix {
     ($name:ident, $prefix:literal) => {
         impl fmt::Display for $name {
@@ -56,3 +65,15 @@ display_with_prefix!(AgentId, "agent#");
 display_with_prefix!(OrderId, "order#");
 display_with_prefix!(LeaseId, "lease#");
 display_with_prefix!(CorrelationId, "");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_correlation_id_parses_back_from_its_text_and_bad_text_is_an_error() {
+        let id = CorrelationId::from_parts(7, 42);
+        assert_eq!(id.to_string().parse::<CorrelationId>(), Ok(id));
+        assert!("not-a-uuid".parse::<CorrelationId>().is_err());
+    }
+}

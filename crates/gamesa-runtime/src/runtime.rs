@@ -151,6 +151,7 @@ impl Runtime {
     /// From the next tick on, takes in what ingress clients sent before each tick, and
     /// answers them, publishes to subscribers and refreshes queries after it.
     pub fn attach_ingress(&mut self, hub: std::sync::Arc<crate::ingress::IngressHub>) {
+        hub.set_decision_log(self.decision_log());
         self.ingress = Some(hub);
     }
 

@@ -237,6 +237,8 @@ pub enum QueryName {
     Allocations,
     Account,
     Agents,
+    /// The decision log: allocations and actuations with their rationale.
+    Decisions,
 }
 
 impl QueryName {
@@ -249,6 +251,7 @@ impl QueryName {
             QueryName::Allocations => "allocations",
             QueryName::Account => "account",
             QueryName::Agents => "agents",
+            QueryName::Decisions => "decisions",
         }
     }
 }
@@ -267,6 +270,35 @@ pub struct QueryRequest {
     /// `book`: price levels per side, 1 to 100 (default 10).
     #[serde(default)]
     pub levels: Option<u32>,
+    /// `decisions`: only those of this tick or later.
+    #[serde(default)]
+    pub since_tick: Option<Tick>,
+    /// `decisions`: only those of the tick with this correlation id, or of a tick that
+    /// took in the injected request with this one.
+    #[serde(default)]
+    pub correlation: Option<CorrelationId>,
+    /// `decisions`: only denials and clamps.
+    #[serde(default)]
+    pub vetoes_only: Option<bool>,
+    /// `decisions`: at most this many, the newest (default 100, at most 1000).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+impl QueryRequest {
+    /// A query with no parameters.
+    pub fn new(query: QueryName) -> QueryRequest {
+        QueryRequest {
+            query,
+            resource: None,
+            agent: None,
+            levels: None,
+            since_tick: None,
+            correlation: None,
+            vetoes_only: None,
+            limit: None,
+        }
+    }
 }
 
 /// A stream a client can subscribe to.
@@ -335,12 +367,7 @@ impl Request {
 
     /// A `query` with no parameters.
     pub fn query(query: QueryName) -> Request {
-        Request::Query(QueryRequest {
-            query,
-            resource: None,
-            agent: None,
-            levels: None,
-        })
+        Request::Query(QueryRequest::new(query))
     }
 
     /// Appends this request as one frame with the given id.
@@ -675,6 +702,88 @@ pub struct AgentsResult {
     pub agents: Vec<AgentEntry>,
 }
 
+/// A bid or ask that was in the book while the market cleared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderConsidered {
+    pub order: OrderId,
+    pub agent: AgentId,
+    pub side: Side,
+    pub price: Price,
+    pub quantity: Quantity,
+    /// Placed in that tick (`false`: resting from before).
+    pub new: bool,
+}
+
+/// A fill the guardian decided on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocationDecision {
+    pub resource: Resource,
+    pub buyer: AgentId,
+    pub seller: AgentId,
+    pub buy_order: OrderId,
+    pub sell_order: OrderId,
+    pub quantity: Quantity,
+    pub clearing_price: Price,
+    /// Every order of the resource in the book during the match.
+    pub orders: Vec<OrderConsidered>,
+}
+
+/// A change to a knob the guardian decided on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActuationDecision {
+    /// The agent that asked; absent for the guardian's own safety action.
+    pub requester: Option<AgentId>,
+    /// Such as `power.limit:gpu0`.
+    pub target: String,
+    /// What was asked, as `target = value`.
+    pub requested: String,
+    /// What was applied instead, for a clamp.
+    pub clamped_to: Option<String>,
+    /// The knob's value before and after, when it was applied.
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+}
+
+/// The contract clause that did not hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedClause {
+    pub contract: String,
+    /// `pre`, `post` or `invariant`.
+    pub phase: String,
+    pub clause: String,
+    /// How far on the wrong side (≤ 0), when it could be computed.
+    pub margin: Option<f64>,
+    pub outcome: String,
+}
+
+/// One decision with its rationale: exactly one of `allocation` and `actuation` is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    pub tick: Tick,
+    /// The tick's correlation id.
+    pub correlation: CorrelationId,
+    /// Correlation ids of injected requests taken in at that tick.
+    pub caused_by: Vec<CorrelationId>,
+    pub allocation: Option<AllocationDecision>,
+    pub actuation: Option<ActuationDecision>,
+    /// `allow`, `clamp` or `deny`.
+    pub verdict: String,
+    pub reason: String,
+    /// The smallest margin among the contracts checked, when all held.
+    pub tightest_margin: Option<f64>,
+    pub failed_clause: Option<FailedClause>,
+}
+
+/// `query decisions`: matching decisions, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionsResult {
+    /// The oldest and newest tick the log holds; absent when it holds none (or
+    /// `telemetry.decision_log_ticks = 0`).
+    pub oldest_tick: Option<Tick>,
+    pub newest_tick: Option<Tick>,
+    pub decisions: Vec<DecisionRecord>,
+}
+
 /// The result of `subscribe`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscribeResult {
@@ -909,10 +1018,16 @@ mod tests {
             }),
             Request::Cancel(CancelRequest { order: OrderId(3) }),
             Request::Query(QueryRequest {
-                query: QueryName::Book,
                 resource: Some(Resource::PowerBudgetMw),
-                agent: None,
                 levels: Some(5),
+                ..QueryRequest::new(QueryName::Book)
+            }),
+            Request::Query(QueryRequest {
+                since_tick: Some(Tick(40)),
+                correlation: Some(CorrelationId::from_parts(1, 2)),
+                vetoes_only: Some(true),
+                limit: Some(20),
+                ..QueryRequest::new(QueryName::Decisions)
             }),
             Request::Subscribe(TopicRequest {
                 topic: Topic::Fills,

@@ -14,7 +14,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::{
-        Arc, Mutex, MutexGuard, PoisonError, RwLock,
+        Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock,
         atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
     },
     time::Instant,
@@ -46,7 +46,7 @@ use crate::{
     actors::{exchange::Overview, guardian::Accounts, guardian::StampedIntent},
     conductor::Conductor,
     config::IngressConfig,
-    telemetry::{IngressLink, request_span},
+    telemetry::{DecisionLog, IngressLink, request_span},
 };
 
 /// Price levels kept per side of each book for queries.
@@ -160,6 +160,8 @@ pub struct IngressHub {
     intake: Mutex<Intake>,
     tick_side: Mutex<TickSide>,
     snapshot: RwLock<Arc<Snapshot>>,
+    /// The runtime's decision log, for `query decisions`; set when the hub is attached.
+    decision_log: OnceLock<DecisionLog>,
     client_orders: Mutex<BTreeMap<OrderId, ClientOrder>>,
     /// Each connection's event queue, by connection number.
     queues: DashMap<u64, Arc<EventQueue>>,
@@ -219,6 +221,7 @@ impl IngressHub {
             intake: Mutex::new(Intake::default()),
             tick_side: Mutex::new(TickSide::default()),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            decision_log: OnceLock::new(),
             client_orders: Mutex::new(BTreeMap::new()),
             queues: DashMap::new(),
             next_connection: AtomicU64::new(1),
@@ -275,6 +278,16 @@ impl IngressHub {
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
         Arc::clone(&self.snapshot.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Answers `query decisions` from `log` (the first log given is kept).
+    pub fn set_decision_log(&self, log: DecisionLog) {
+        let _ = self.decision_log.set(log);
+    }
+
+    /// The decision log, once the hub is attached to a runtime.
+    pub fn decision_log(&self) -> Option<&DecisionLog> {
+        self.decision_log.get()
     }
 
     pub fn current_tick(&self) -> Tick {

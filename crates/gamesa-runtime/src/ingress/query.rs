@@ -2,12 +2,20 @@
 //! never wait for the tick or touch an actor.
 
 use gamesa_wire::{
-    AccountResult, AgentsResult, AllocationsResult, BookResult, ErrorBody, ErrorCode, HealthResult,
-    PROTOCOL_VERSION, QueryName, QueryRequest, ReplyFrame, TelemetryResult, encode_frame,
+    AccountResult, ActuationDecision, AgentsResult, AllocationDecision, AllocationsResult,
+    BookResult, DecisionRecord, DecisionsResult, ErrorBody, ErrorCode, FailedClause, HealthResult,
+    OrderConsidered, PROTOCOL_VERSION, QueryName, QueryRequest, ReplyFrame, TelemetryResult,
+    encode_frame,
 };
 use serde::Serialize;
 
 use super::{clients::ClientEntry, hub::IngressHub};
+use crate::telemetry::{Decision, DecisionQuery, decision::Subject};
+
+/// Decisions a `query decisions` returns when it sets no `limit`.
+pub const DEFAULT_DECISIONS: u32 = 100;
+/// The most decisions one reply carries.
+pub const MAX_DECISIONS: u32 = 1_000;
 
 /// `gamesa/<version>`, as `hello` and `health` name the server.
 pub fn server_name() -> String {
@@ -155,5 +163,122 @@ pub fn answer(
             },
             out,
         ),
+        QueryName::Decisions => {
+            let Some(log) = hub.decision_log() else {
+                return ok(
+                    id,
+                    &DecisionsResult {
+                        oldest_tick: None,
+                        newest_tick: None,
+                        decisions: Vec::new(),
+                    },
+                    out,
+                );
+            };
+            let limit = query.limit.unwrap_or(DEFAULT_DECISIONS);
+            if !(1..=MAX_DECISIONS).contains(&limit) {
+                return failed(
+                    ErrorBody::new(
+                        ErrorCode::InvalidRequest,
+                        format!("`limit` {limit} is outside 1..={MAX_DECISIONS}"),
+                    ),
+                    out,
+                );
+            }
+            let found = log.query(&DecisionQuery {
+                since: query.since_tick,
+                correlation: query.correlation,
+                resource: query.resource,
+                vetoes_only: query.vetoes_only.unwrap_or(false),
+                limit: limit as usize,
+            });
+            let span = log.span();
+            ok(
+                id,
+                &DecisionsResult {
+                    oldest_tick: span.map(|(oldest, _)| oldest),
+                    newest_tick: span.map(|(_, newest)| newest),
+                    decisions: found.iter().map(record_of).collect(),
+                },
+                out,
+            )
+        }
+    }
+}
+
+/// A decision of the log as the protocol carries it.
+fn record_of(decision: &Decision) -> DecisionRecord {
+    let (allocation, actuation) = match &decision.subject {
+        Subject::Allocation {
+            resource,
+            buyer,
+            seller,
+            buy_order,
+            sell_order,
+            quantity,
+            clearing_price,
+            orders,
+        } => (
+            Some(AllocationDecision {
+                resource: *resource,
+                buyer: *buyer,
+                seller: *seller,
+                buy_order: *buy_order,
+                sell_order: *sell_order,
+                quantity: *quantity,
+                clearing_price: *clearing_price,
+                orders: orders
+                    .iter()
+                    .map(|order| OrderConsidered {
+                        order: order.order,
+                        agent: order.agent,
+                        side: order.side,
+                        price: order.price,
+                        quantity: order.quantity,
+                        new: order.new,
+                    })
+                    .collect(),
+            }),
+            None,
+        ),
+        Subject::Actuation {
+            requester,
+            target,
+            requested,
+            clamped_to,
+            old_value,
+            new_value,
+        } => (
+            None,
+            Some(ActuationDecision {
+                requester: *requester,
+                target: target.clone(),
+                requested: requested.to_string(),
+                clamped_to: clamped_to.as_ref().map(ToString::to_string),
+                old_value: old_value.clone(),
+                new_value: new_value.clone(),
+            }),
+        ),
+    };
+    DecisionRecord {
+        tick: decision.tick,
+        correlation: decision.correlation,
+        caused_by: decision.caused_by.clone(),
+        allocation,
+        actuation,
+        verdict: decision.verdict.to_owned(),
+        reason: decision.reason.clone(),
+        tightest_margin: decision.contracts.tightest_margin,
+        failed_clause: decision
+            .contracts
+            .failed
+            .as_ref()
+            .map(|failed| FailedClause {
+                contract: failed.contract.clone(),
+                phase: failed.phase.as_str().to_owned(),
+                clause: failed.clause.clone(),
+                margin: failed.margin,
+                outcome: failed.outcome.clone(),
+            }),
     }
 }

@@ -219,7 +219,7 @@ mod tests {
 
     use gamesa_agent::AgentRegistry;
     use gamesa_proto::{Domain, SignalKind, Strength};
-    use gamesa_wire::{QueryRequest, SignalRequest, Topic, TopicRequest};
+    use gamesa_wire::{SignalRequest, Topic, TopicRequest};
 
     use super::*;
     use crate::Config;
@@ -264,12 +264,7 @@ mod tests {
         let mut session = Session::new(100, 100, Instant::now());
         let health = Request::query(QueryName::Health);
         assert_eq!(session.authorize(Tick(0), &health, None).0, Ok(()));
-        let book = Request::Query(QueryRequest {
-            query: QueryName::Book,
-            resource: None,
-            agent: None,
-            levels: None,
-        });
+        let book = Request::query(QueryName::Book);
         for request in [book, signal(Domain::Performance)] {
             let (verdict, _) = session.authorize(Tick(0), &request, None);
             assert_eq!(verdict.unwrap_err().code, ErrorCode::NotAuthenticated);

@@ -99,6 +99,8 @@ pub enum Subject {
         resource: Resource,
         buyer: AgentId,
         seller: AgentId,
+        buy_order: OrderId,
+        sell_order: OrderId,
         quantity: Quantity,
         clearing_price: Price,
         /// Every order of this resource in the book during the match.
@@ -231,6 +233,8 @@ impl TickDecisions {
                     resource: fill.resource,
                     buyer: fill.buyer,
                     seller: fill.seller,
+                    buy_order: fill.buy_order,
+                    sell_order: fill.sell_order,
                     quantity: fill.quantity,
                     clearing_price: fill.price,
                     orders: self.book(fill.resource).to_vec(),
