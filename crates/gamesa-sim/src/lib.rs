@@ -8,8 +8,7 @@
 //! - [`metrics`]: what a run measured (deterministic), and what its ticks cost (wall
 //!   time, kept apart);
 //! - [`compare`]: tables, the evaluation's targets, JSON;
-//! - [`plot`]: an SVG of a run over time;
-//! - [`schedule`]: a scenario's demands, caps and resistances at any step.
+//! - [`plot`]: an SVG of a run over time.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -42,7 +41,6 @@ pub mod metrics;
 pub mod plot;
 pub mod policy;
 pub mod run;
-pub mod schedule;
 
 pub use compare::{Comparison, SuiteReport, SuiteTargets};
 pub use error::SimError;

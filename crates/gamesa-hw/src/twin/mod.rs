@@ -5,6 +5,8 @@
 //!
 //! - [`Scenario`]: the machine, the workload phases, the events and the job (TOML).
 //! - [`Twin`]: the pure core (f64 state, no clock), one [`Twin::step`] at a time.
+//! - [`Schedule`]: which phases and events are in force at any step, as
+//!   [`StepConditions`] (demands, resistances, cap); the twin steps by it.
 //! - [`SharedTwin`]: one twin shared by its [`TwinSensors`] (each sample is one step)
 //!   and its [`TwinActuator`] (power limits).
 //! - [`TwinReport`] and [`Trace`]: what a run measured, and the per-step series.
@@ -51,6 +53,7 @@ mod model;
 pub mod physics;
 mod report;
 mod scenario;
+mod schedule;
 mod sensors;
 mod shared;
 mod trace;
@@ -63,6 +66,7 @@ pub use scenario::{
     ComponentSpec, Event, EventKind, MAX_DURATION_S, MAX_STEP_MS, Phase, Position, Scenario,
     ScenarioError,
 };
+pub use schedule::{Schedule, StepConditions};
 pub use sensors::{TwinSensors, frame_of};
 pub use shared::SharedTwin;
 pub use trace::{Trace, TraceComponent, TraceStep};

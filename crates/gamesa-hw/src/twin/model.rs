@@ -15,7 +15,8 @@ use super::{
     cap_window::CapWindow,
     physics::{self, ComponentConstants},
     report::{ComponentReport, TwinReport},
-    scenario::{EventKind, Scenario, seconds_to_ms},
+    scenario::Scenario,
+    schedule::{Schedule, StepConditions},
     trace::{Trace, TraceComponent, TraceStep},
 };
 
@@ -29,6 +30,9 @@ pub struct Twin {
     steps_done: u64,
     pub(super) components: Vec<ComponentState>,
     schedule: Schedule,
+    /// The schedule's conditions for the current step; kept so that its vectors are
+    /// reused from step to step.
+    conditions: StepConditions,
     /// The node cap during the last step (the scenario's cap before the first).
     pub(super) cap_w: f64,
     cap_window: CapWindow,
@@ -44,13 +48,11 @@ pub(super) struct ComponentState {
     pub name: String,
     pub kind: ComponentKind,
     pub constants: ComponentConstants,
-    /// Changed by `fan_degrade` events.
+    /// The scenario's, times the `fan_degrade` events so far.
     pub r_c_per_w: f64,
     pub limit_w: f64,
     pub initial_limit_w: f64,
     pub temp_c: f64,
-    /// The demand the phases set; a `demand_spike` overrides it while active.
-    phase_demand: f64,
     /// Demand, draw and throttle of the last step.
     pub demand: f64,
     pub power_w: f64,
@@ -61,44 +63,6 @@ pub(super) struct ComponentState {
     peak_temp_c: f64,
     job: Option<f64>,
     time_to_solution_s: Option<f64>,
-}
-
-/// Phases and events resolved to component indices and milliseconds, with cursors.
-#[derive(Debug, Clone)]
-struct Schedule {
-    /// `(start_ms, [(component, demand)])`, sorted by start.
-    phases: Vec<(u64, Vec<(usize, f64)>)>,
-    next_phase: usize,
-    /// Sorted by start, file order among equal starts.
-    events: Vec<ScheduledEvent>,
-    next_event: usize,
-    /// `(end_ms, cap_w)` of the cap drops in force, in the order they started.
-    active_caps: Vec<(u64, f64)>,
-    /// `(end_ms, component, demand)` of the demand spikes in force, in start order.
-    active_spikes: Vec<(u64, usize, f64)>,
-}
-
-#[derive(Debug, Clone)]
-struct ScheduledEvent {
-    start_ms: u64,
-    action: EventAction,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum EventAction {
-    CapDrop {
-        end_ms: u64,
-        cap_w: f64,
-    },
-    FanDegrade {
-        component: usize,
-        r_factor: f64,
-    },
-    DemandSpike {
-        end_ms: u64,
-        component: usize,
-        demand: f64,
-    },
 }
 
 impl Twin {
@@ -126,7 +90,6 @@ impl Twin {
                 limit_w: spec.initial_limit_w(),
                 initial_limit_w: spec.initial_limit_w(),
                 temp_c: ambient_c,
-                phase_demand: 0.0,
                 demand: 0.0,
                 power_w: spec.idle_w,
                 throttled: false,
@@ -138,72 +101,14 @@ impl Twin {
                 time_to_solution_s: None,
             })
             .collect();
-        let index_of = |name: &str| {
-            components
-                .iter()
-                .position(|component| component.name == name)
-        };
-
-        // The scenario checked every name, so `index_of` finds each one; an unknown name
-        // could only be skipped, never panic.
-        let phases = scenario
-            .phases()
-            .iter()
-            .map(|phase| {
-                let demands = phase
-                    .demands
-                    .iter()
-                    .filter_map(|(name, demand)| Some((index_of(name)?, *demand)))
-                    .collect();
-                (seconds_to_ms(phase.at_s), demands)
-            })
-            .collect();
-        let mut events: Vec<ScheduledEvent> = scenario
-            .events()
-            .iter()
-            .filter_map(|event| {
-                let start_ms = seconds_to_ms(event.at_s);
-                let action = match &event.kind {
-                    EventKind::CapDrop { cap_w, duration_s } => EventAction::CapDrop {
-                        end_ms: start_ms + seconds_to_ms(*duration_s),
-                        cap_w: *cap_w,
-                    },
-                    EventKind::FanDegrade {
-                        component,
-                        r_factor,
-                    } => EventAction::FanDegrade {
-                        component: index_of(component)?,
-                        r_factor: *r_factor,
-                    },
-                    EventKind::DemandSpike {
-                        component,
-                        demand,
-                        duration_s,
-                    } => EventAction::DemandSpike {
-                        end_ms: start_ms + seconds_to_ms(*duration_s),
-                        component: index_of(component)?,
-                        demand: *demand,
-                    },
-                };
-                Some(ScheduledEvent { start_ms, action })
-            })
-            .collect();
-        // Stable: events starting together keep their file order.
-        events.sort_by_key(|event| event.start_ms);
-
+        let schedule = Schedule::new(&scenario);
         Twin {
             dt_s: scenario.step_ms() as f64 / 1000.0,
             steps_total: scenario.steps(),
             steps_done: 0,
             components,
-            schedule: Schedule {
-                phases,
-                next_phase: 0,
-                events,
-                next_event: 0,
-                active_caps: Vec::new(),
-                active_spikes: Vec::new(),
-            },
+            schedule,
+            conditions: StepConditions::default(),
             cap_w: scenario.cap_w(),
             cap_window: CapWindow::new(scenario.step_ms()),
             over_cap_steps: 0,
@@ -314,8 +219,7 @@ impl Twin {
         if self.is_finished() {
             return false;
         }
-        let now_ms = self.time_ms(self.steps_done);
-        self.apply_schedule(now_ms);
+        self.apply_schedule();
 
         let ambient_c = self.scenario.ambient_c();
         let dt_s = self.dt_s;
@@ -387,61 +291,19 @@ impl Twin {
             .sum()
     }
 
-    /// Brings phases and events up to `now_ms`, then sets this step's cap and demands.
-    fn apply_schedule(&mut self, now_ms: u64) {
-        let schedule = &mut self.schedule;
-        while let Some((start_ms, demands)) = schedule.phases.get(schedule.next_phase) {
-            if *start_ms > now_ms {
-                break;
-            }
-            for &(index, demand) in demands {
-                if let Some(component) = self.components.get_mut(index) {
-                    component.phase_demand = demand;
-                }
-            }
-            schedule.next_phase += 1;
-        }
-        while let Some(event) = schedule.events.get(schedule.next_event) {
-            if event.start_ms > now_ms {
-                break;
-            }
-            match event.action {
-                EventAction::CapDrop { end_ms, cap_w } => {
-                    schedule.active_caps.push((end_ms, cap_w));
-                }
-                EventAction::FanDegrade {
-                    component,
-                    r_factor,
-                } => {
-                    if let Some(component) = self.components.get_mut(component) {
-                        component.r_c_per_w *= r_factor;
-                    }
-                }
-                EventAction::DemandSpike {
-                    end_ms,
-                    component,
-                    demand,
-                } => schedule.active_spikes.push((end_ms, component, demand)),
-            }
-            schedule.next_event += 1;
-        }
-        schedule.active_caps.retain(|&(end_ms, _)| end_ms > now_ms);
-        schedule
-            .active_spikes
-            .retain(|&(end_ms, _, _)| end_ms > now_ms);
-
-        // The latest cap drop in force wins; without one, the scenario's cap.
-        self.cap_w = schedule
-            .active_caps
-            .last()
-            .map_or(self.scenario.cap_w(), |&(_, cap_w)| cap_w);
-        for component in &mut self.components {
-            component.demand = component.phase_demand;
-        }
-        for &(_, index, demand) in &schedule.active_spikes {
-            if let Some(component) = self.components.get_mut(index) {
-                component.demand = demand;
-            }
+    /// Sets this step's cap, demands and thermal resistances from the schedule.
+    fn apply_schedule(&mut self) {
+        let conditions = &mut self.conditions;
+        self.schedule.at_step_into(self.steps_done, conditions);
+        self.cap_w = conditions.cap_w;
+        for ((component, &demand), &r_c_per_w) in self
+            .components
+            .iter_mut()
+            .zip(&conditions.demand)
+            .zip(&conditions.r_c_per_w)
+        {
+            component.demand = demand;
+            component.r_c_per_w = r_c_per_w;
         }
     }
 

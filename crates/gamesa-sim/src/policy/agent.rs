@@ -12,14 +12,13 @@ use gamesa_agent::{
     Agent, AgentError, AgentRegistry, Intent, Observation,
     proto::{Actuation, TelemetryFrame},
 };
-use gamesa_hw::twin::Scenario;
+use gamesa_hw::twin::{Scenario, Schedule};
 
 use super::{
     ComponentBounds, Policy, none,
     oracle::{self, OracleComponent},
     proportional, static_equal, static_tdp,
 };
-use crate::schedule::Schedule;
 
 /// Computes one split, in watts per component (scenario order), from an observation.
 type Decide = Box<dyn FnMut(&Observation<'_>) -> Vec<f64> + Send>;
