@@ -85,7 +85,7 @@ impl CpuAgent {
             )
         });
         CpuAgent {
-            demand: PowerDemand::new(params.demand(weight)),
+            demand: PowerDemand::new(params.demand.clone(), weight),
             params,
             cores,
             time,
@@ -93,7 +93,7 @@ impl CpuAgent {
     }
 
     fn component<'a>(&self, obs: &Observation<'a>) -> Option<&'a ComponentTelemetry> {
-        obs.frame.component(&self.params.component)
+        obs.frame.component(&self.params.demand.component)
     }
 
     /// CPU utilization: the component's, else the whole-CPU figure.

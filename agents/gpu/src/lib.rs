@@ -72,7 +72,7 @@ impl GpuAgent {
     pub fn new(params: GpuParams, weight: u32) -> GpuAgent {
         GpuAgent {
             gpu_index: params.gpu_index(),
-            demand: PowerDemand::new(params.demand(weight)),
+            demand: PowerDemand::new(params.demand.clone(), weight),
             memory: FixedOffer::new(
                 Resource::GpuMemoryMb,
                 params.memory_mb,
@@ -91,7 +91,7 @@ impl GpuAgent {
     /// GPU utilization: the component's, else the NVML device's.
     fn utilization(&self, obs: &Observation<'_>) -> Option<u16> {
         obs.frame
-            .component(&self.params.component)
+            .component(&self.params.demand.component)
             .map(|component| component.utilization_permille)
             .or_else(|| {
                 self.device(obs).map(|gpu| {

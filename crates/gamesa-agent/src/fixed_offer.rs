@@ -12,7 +12,9 @@
 
 use gamesa_proto::{Quantity, Resource, Side};
 
-use crate::{Intent, Observation, pricing::reserve_for_utilization, quote::resting_this_tick};
+use crate::{
+    AgentError, Intent, Observation, pricing::reserve_for_utilization, quote::resting_this_tick,
+};
 
 /// A fixed capacity of one resource and the reserve prices it is offered at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +90,23 @@ impl FixedOffer {
     }
 }
 
+/// Checks an offer's reserve prices from agent `agent`'s params: the idle price must not
+/// exceed the busy one (either may be 0). Each is given as `(key, value)`, and the
+/// `InvalidParams` message names both keys.
+pub fn validate_reserves(
+    agent: &str,
+    (idle_key, idle): (&str, u64),
+    (busy_key, busy): (&str, u64),
+) -> Result<(), AgentError> {
+    if idle <= busy {
+        return Ok(());
+    }
+    Err(AgentError::InvalidParams {
+        agent: agent.to_owned(),
+        message: format!("`{idle_key}` ({idle}) must not exceed `{busy_key}` ({busy})"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use gamesa_proto::{AgentId, OrderId, OrderRequest, Price, Tick};
@@ -102,6 +121,20 @@ mod tests {
             Intent::Place(order) if order.side == Side::Ask => Some((order.price, order.quantity)),
             _ => None,
         })
+    }
+
+    #[test]
+    fn the_idle_reserve_may_not_exceed_the_busy_one() {
+        let check = |idle, busy| validate_reserves("cpu", ("idle", idle), ("busy", busy));
+        assert_eq!(check(0, 0), Ok(()));
+        assert_eq!(check(3, 5), Ok(()));
+        assert_eq!(
+            check(9, 1),
+            Err(AgentError::InvalidParams {
+                agent: "cpu".into(),
+                message: "`idle` (9) must not exceed `busy` (1)".into(),
+            })
+        );
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub use gamesa_proto as proto;
 pub use intent::{Intent, OrderIntent, SignalIntent};
 pub use observation::{MarketView, Observation};
 pub use registry::{AgentFactory, AgentRegistry, AgentSpec};
+/// For [`params_with_power_demand!`], so that its expansion needs no `serde` in the crate
+/// that uses it.
+#[doc(hidden)]
+pub use serde as __serde;
 
 /// A market participant that speaks for one hardware component (or anything else).
 ///

@@ -2,8 +2,10 @@
 //! component (the CPU and GPU agents): bid the marginal utility of more power, buy the
 //! headroom its heat will use, and set the component's power limit from what is held.
 //!
-//! An agent builds a [`PowerDemandConfig`] from its params and weight, keeps one
-//! [`PowerDemand`] as state, and calls [`PowerDemand::decide`] every tick.
+//! An agent keeps the [`PowerDemandParams`] among its params (a struct declared with
+//! [`params_with_power_demand!`](crate::params_with_power_demand), so the keys sit in the
+//! same flat table as its own), builds one [`PowerDemand`] from them and its weight as
+//! state, and calls [`PowerDemand::decide`] every tick.
 //!
 //! The strategy, once per tick:
 //! 1. **Limit.** The limit the component should have is `baseline + held(power_budget_mw)`,
@@ -52,36 +54,134 @@
 //! baseline or maximum (from params or telemetry), the agent does nothing this tick.
 
 use gamesa_proto::{Actuation, ComponentTelemetry, Domain, Resource, Side, Signal};
+use serde::de::{self, MapAccess};
 
 use crate::{
     AgentError, Intent, Observation, pricing::price_from_utility, quote::resting_this_tick,
     thermal_model::ThermalModel,
 };
 
-/// How the demand side is configured, built from the agent's params and weight. The
-/// keys mean what the CPU and GPU agents' params of the same name do (`docs/agents.md`).
+/// The power-demand keys of an agent's `params` table: what the CPU and GPU agents (and
+/// any agent that buys power for one component) read into [`PowerDemand`]. They sit in
+/// the same flat table as the agent's own keys;
+/// [`params_with_power_demand!`](crate::params_with_power_demand) declares such a table.
+/// Every key is optional: [`PowerDemandParams::new`] gives the defaults.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PowerDemandConfig {
+pub struct PowerDemandParams {
+    /// Component id in telemetry and in `PowerLimit` actuations.
     pub component: String,
+    /// The limit the component has without buying anything, in mW. Default: the
+    /// component's `limit_min_mw` from telemetry.
     pub baseline_mw: Option<u64>,
+    /// The highest limit it buys up to, in mW. Default: `limit_max_mw` from telemetry.
     pub max_mw: Option<u64>,
+    /// Credits per mW of power budget bid at full marginal utility and weight 1.
+    /// Default 10.
     pub power_price: u64,
+    /// Credits per m°C of thermal headroom bid at full marginal utility and weight 1.
+    /// Default 2.
     pub headroom_price: u64,
+    /// Power bids are whole multiples of this, in mW.
     pub step_mw: u64,
+    /// At or below this utilization (‰) the component is idle and buys nothing.
+    /// Default 200.
     pub idle_permille: u16,
+    /// From this utilization (‰) on it is saturated and wants its maximum. Default 900.
     pub saturated_permille: u16,
+    /// The limit binds when draw is at least this share (‰) of it; below, the agent wants
+    /// no more than its draw can use. Default 900.
     pub bound_permille: u16,
+    /// Thermal resistance in °C per W (m°C of headroom per mW). Default: estimated from
+    /// telemetry as `(temp − ambient) / power`, smoothed.
     pub r_c_per_w: Option<f64>,
+    /// Ambient temperature for that estimate, in m°C. Default 25000.
     pub ambient_mc: i32,
-    /// The component is held this far below its `t_max` (see "Heat" above).
+    /// The agent keeps its limit below what would heat the component past
+    /// `t_max − thermal_margin_mc` (from its learned thermal model), in m°C. Default
+    /// 4000: below the thermal agent's critical threshold (`t_max − 3 °C`).
     pub thermal_margin_mc: i32,
+    /// A performance signal of strength 1 multiplies the bid by `1 + this/1000`.
+    /// Default 1000 (doubles it).
     pub performance_boost_permille: u32,
+    /// An efficiency signal of strength 1 multiplies the bid by `1 − this/1000`.
+    /// Default 500.
     pub efficiency_damping_permille: u32,
+    /// A `thermal_warning` for this component of strength 1 multiplies the bid by
+    /// `1 − this/1000`. Default 750.
     pub thermal_damping_permille: u32,
-    pub weight: u32,
 }
 
-impl PowerDemandConfig {
+impl PowerDemandParams {
+    /// The keys, as a params table spells them, in field order.
+    pub const KEYS: [&'static str; 15] = [
+        "component",
+        "baseline_mw",
+        "max_mw",
+        "power_price",
+        "headroom_price",
+        "step_mw",
+        "idle_permille",
+        "saturated_permille",
+        "bound_permille",
+        "r_c_per_w",
+        "ambient_mc",
+        "thermal_margin_mc",
+        "performance_boost_permille",
+        "efficiency_damping_permille",
+        "thermal_damping_permille",
+    ];
+
+    /// The defaults, for an agent whose component is `component` by default and whose
+    /// power bids come in multiples of `step_mw` by default (the two that differ between
+    /// the CPU and the GPU agents).
+    pub fn new(component: &str, step_mw: u64) -> PowerDemandParams {
+        PowerDemandParams {
+            component: component.to_owned(),
+            baseline_mw: None,
+            max_mw: None,
+            power_price: 10,
+            headroom_price: 2,
+            step_mw,
+            idle_permille: 200,
+            saturated_permille: 900,
+            bound_permille: 900,
+            r_c_per_w: None,
+            ambient_mc: 25_000,
+            thermal_margin_mc: 4_000,
+            performance_boost_permille: 1_000,
+            efficiency_damping_permille: 500,
+            thermal_damping_permille: 750,
+        }
+    }
+
+    /// Reads the value of `key` from `map` when `key` is one of [`Self::KEYS`], and says
+    /// whether it was; any other key is left to the caller, with its value unread.
+    pub fn read_key<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "component" => self.component = map.next_value()?,
+            "baseline_mw" => self.baseline_mw = map.next_value()?,
+            "max_mw" => self.max_mw = map.next_value()?,
+            "power_price" => self.power_price = map.next_value()?,
+            "headroom_price" => self.headroom_price = map.next_value()?,
+            "step_mw" => self.step_mw = map.next_value()?,
+            "idle_permille" => self.idle_permille = map.next_value()?,
+            "saturated_permille" => self.saturated_permille = map.next_value()?,
+            "bound_permille" => self.bound_permille = map.next_value()?,
+            "r_c_per_w" => self.r_c_per_w = map.next_value()?,
+            "ambient_mc" => self.ambient_mc = map.next_value()?,
+            "thermal_margin_mc" => self.thermal_margin_mc = map.next_value()?,
+            "performance_boost_permille" => self.performance_boost_permille = map.next_value()?,
+            "efficiency_damping_permille" => self.efficiency_damping_permille = map.next_value()?,
+            "thermal_damping_permille" => self.thermal_damping_permille = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
     /// Checks the demand keys of agent `agent`'s params; the `InvalidParams` message
     /// names the offending key.
     pub fn validate(&self, agent: &str) -> Result<(), AgentError> {
@@ -167,6 +267,129 @@ impl PowerDemandConfig {
     }
 }
 
+/// The error for a params key that is neither one of `own_keys` nor a power-demand key,
+/// worded as serde's for an unknown field (it names the key and lists every valid one).
+pub fn unknown_key<E: de::Error>(key: &str, own_keys: &[&str]) -> E {
+    let expected: Vec<String> = PowerDemandParams::KEYS
+        .iter()
+        .chain(own_keys)
+        .map(|key| format!("`{key}`"))
+        .collect();
+    E::custom(format_args!(
+        "unknown field `{key}`, expected one of {}",
+        expected.join(", ")
+    ))
+}
+
+/// Declares an agent's `params` struct whose first field holds the
+/// [`PowerDemandParams`](crate::power_demand::PowerDemandParams), read from the same flat
+/// table as the struct's own keys: `params = { step_mw = 500, cores = 4 }`.
+///
+/// The generated `Deserialize` does what `#[serde(deny_unknown_fields, default)]` does on
+/// a struct with every key side by side, which serde's `flatten` cannot give (it cannot
+/// be combined with `deny_unknown_fields`):
+/// - a missing key keeps its value from the struct's `Default`, which you write;
+/// - a key that is neither a field nor a power-demand key is an error that names it;
+/// - each value is read at its key, so [`AgentSpec::params`](crate::AgentSpec::params)
+///   names the key of a wrong-typed one.
+///
+/// ```
+/// use gamesa_agent::{params_with_power_demand, power_demand::PowerDemandParams};
+///
+/// params_with_power_demand! {
+///     #[derive(Debug, Clone, PartialEq)]
+///     pub struct FanParams {
+///         pub demand: PowerDemandParams,
+///         /// Fans sold.
+///         pub fans: u32,
+///     }
+/// }
+///
+/// impl Default for FanParams {
+///     fn default() -> Self {
+///         FanParams { demand: PowerDemandParams::new("fan0", 500), fans: 2 }
+///     }
+/// }
+///
+/// let table: toml::Table = "step_mw = 100\nfans = 3".parse().unwrap();
+/// let params: FanParams = toml::Value::Table(table).try_into().unwrap();
+/// assert_eq!((params.demand.step_mw, params.demand.component.as_str(), params.fans), (100, "fan0", 3));
+///
+/// let typo: toml::Table = "fanz = 3".parse().unwrap();
+/// let err = toml::Value::Table(typo).try_into::<FanParams>().unwrap_err();
+/// assert!(err.to_string().contains("unknown field `fanz`"));
+/// ```
+#[macro_export]
+macro_rules! params_with_power_demand {
+    (
+        $(#[$struct_attr:meta])*
+        $vis:vis struct $name:ident {
+            $(#[$demand_attr:meta])*
+            $demand_vis:vis $demand:ident: PowerDemandParams,
+            $(
+                $(#[$field_attr:meta])*
+                $field_vis:vis $field:ident: $field_ty:ty,
+            )*
+        }
+    ) => {
+        $(#[$struct_attr])*
+        $vis struct $name {
+            $(#[$demand_attr])*
+            $demand_vis $demand: $crate::power_demand::PowerDemandParams,
+            $(
+                $(#[$field_attr])*
+                $field_vis $field: $field_ty,
+            )*
+        }
+
+        impl<'de> $crate::__serde::Deserialize<'de> for $name {
+            fn deserialize<D>(deserializer: D) -> ::core::result::Result<Self, D::Error>
+            where
+                D: $crate::__serde::Deserializer<'de>,
+            {
+                struct Keys;
+
+                impl<'de> $crate::__serde::de::Visitor<'de> for Keys {
+                    type Value = $name;
+
+                    fn expecting(
+                        &self,
+                        formatter: &mut ::core::fmt::Formatter<'_>,
+                    ) -> ::core::fmt::Result {
+                        formatter.write_str(::core::concat!("struct ", ::core::stringify!($name)))
+                    }
+
+                    fn visit_map<A>(self, mut map: A) -> ::core::result::Result<$name, A::Error>
+                    where
+                        A: $crate::__serde::de::MapAccess<'de>,
+                    {
+                        let mut params = <$name as ::core::default::Default>::default();
+                        while let ::core::option::Option::Some(key) =
+                            map.next_key::<::std::string::String>()?
+                        {
+                            match key.as_str() {
+                                $(::core::stringify!($field) => params.$field = map.next_value()?,)*
+                                _ if params.$demand.read_key(&key, &mut map)? => {}
+                                _ => {
+                                    return ::core::result::Result::Err(
+                                        $crate::power_demand::unknown_key(
+                                            &key,
+                                            &[$(::core::stringify!($field)),*],
+                                        ),
+                                    );
+                                }
+                            }
+                        }
+                        ::core::result::Result::Ok(params)
+                    }
+                }
+
+                deserializer.deserialize_map(Keys)
+            }
+        }
+    };
+}
+
 /// How the live signals bear on this component's bids.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SignalPressure {
@@ -196,7 +419,9 @@ const SAMPLE_WEIGHT: f64 = 1.0 / 8.0;
 /// The demand side's state: what it learned from telemetry and what it last asked for.
 #[derive(Debug, Clone)]
 pub struct PowerDemand {
-    config: PowerDemandConfig,
+    params: PowerDemandParams,
+    /// The agent's weight: it scales every price.
+    weight: u32,
     /// Smoothed °C per W from the component's own samples; `None` until one exists.
     r_estimate: Option<f64>,
     /// The RC model fitted to the component's own samples.
@@ -209,11 +434,12 @@ pub struct PowerDemand {
 }
 
 impl PowerDemand {
-    /// Demand from validated config (see [`PowerDemandConfig::validate`]), with nothing
-    /// learned yet.
-    pub fn new(config: PowerDemandConfig) -> PowerDemand {
+    /// Demand from validated params (see [`PowerDemandParams::validate`]) for an agent of
+    /// weight `weight`, with nothing learned yet.
+    pub fn new(params: PowerDemandParams, weight: u32) -> PowerDemand {
         PowerDemand {
-            config,
+            params,
+            weight,
             r_estimate: None,
             thermal: ThermalModel::default(),
             last_limit_mw: None,
@@ -224,12 +450,12 @@ impl PowerDemand {
     /// The intents of one tick: at most one power limit, one power bid, one headroom bid.
     pub fn decide(&mut self, obs: &Observation<'_>) -> Vec<Intent> {
         let mut intents = Vec::new();
-        let Some(component) = obs.frame.component(&self.config.component) else {
+        let Some(component) = obs.frame.component(&self.params.component) else {
             return intents;
         };
         self.observe_heat(component, obs.frame.interval_ms);
-        let baseline = self.config.baseline_mw.or(component.limit_min_mw);
-        let max = self.config.max_mw.or(component.limit_max_mw);
+        let baseline = self.params.baseline_mw.or(component.limit_min_mw);
+        let max = self.params.max_mw.or(component.limit_max_mw);
         let (Some(baseline), Some(max)) = (baseline, max) else {
             return intents;
         };
@@ -270,10 +496,10 @@ impl PowerDemand {
         let scaled = |permille: u32, strength: u16| {
             f64::from(permille) / 1000.0 * f64::from(strength) / 1000.0
         };
-        let boost = 1.0 + scaled(self.config.performance_boost_permille, performance);
+        let boost = 1.0 + scaled(self.params.performance_boost_permille, performance);
         let efficiency =
-            (1.0 - scaled(self.config.efficiency_damping_permille, efficiency)).max(0.0);
-        let thermal = (1.0 - scaled(self.config.thermal_damping_permille, thermal)).max(0.0);
+            (1.0 - scaled(self.params.efficiency_damping_permille, efficiency)).max(0.0);
+        let thermal = (1.0 - scaled(self.params.thermal_damping_permille, thermal)).max(0.0);
         SignalPressure {
             factor: boost * efficiency * thermal,
             safety,
@@ -285,15 +511,15 @@ impl PowerDemand {
     fn concerns_me(&self, signal: &Signal) -> bool {
         match signal.kind.as_str().split_once('.') {
             None => true,
-            Some((_, target)) => target == self.config.component,
+            Some((_, target)) => target == self.params.component,
         }
     }
 
     /// Saturation in `[0, 1]`: 0 up to `idle_permille`, 1 from `saturated_permille`.
     pub fn saturation(&self, utilization_permille: u16) -> f64 {
         let utilization = f64::from(utilization_permille.min(1000));
-        let idle = f64::from(self.config.idle_permille);
-        let saturated = f64::from(self.config.saturated_permille);
+        let idle = f64::from(self.params.idle_permille);
+        let saturated = f64::from(self.params.saturated_permille);
         // Params validation guarantees idle < saturated, so the span is positive.
         ((utilization - idle) / (saturated - idle)).clamp(0.0, 1.0)
     }
@@ -302,7 +528,7 @@ impl PowerDemand {
     /// (until the fit is trusted) the smoothed steady-state ratio `(temp − ambient) /
     /// power`, which reads low while the component heats up.
     pub fn thermal_resistance(&self) -> Option<f64> {
-        self.config
+        self.params
             .r_c_per_w
             .or(self.thermal.resistance())
             .or(self.r_estimate)
@@ -316,10 +542,10 @@ impl PowerDemand {
         let t_max_mc = component.t_max_mc?;
         let temp_c = f64::from(component.temp_mc?) / 1000.0;
         let r = self.thermal_resistance()?;
-        let target_c = f64::from(t_max_mc.saturating_sub(self.config.thermal_margin_mc)) / 1000.0;
-        let ambient_c = f64::from(self.config.ambient_mc) / 1000.0;
+        let target_c = f64::from(t_max_mc.saturating_sub(self.params.thermal_margin_mc)) / 1000.0;
+        let ambient_c = f64::from(self.params.ambient_mc) / 1000.0;
         // T(H) = T_ss + (T − T_ss) · e^(−H/τ) ≤ target  ⇔  T_ss ≤ (target − T·e) / (1 − e).
-        let decay = match (self.config.r_c_per_w, self.thermal.time_constant_s()) {
+        let decay = match (self.params.r_c_per_w, self.thermal.time_constant_s()) {
             (None, Some(tau)) if tau > 0.0 => (-THERMAL_HORIZON_S / tau).exp(),
             _ => 0.0,
         };
@@ -334,7 +560,7 @@ impl PowerDemand {
     }
 
     fn observe_heat(&mut self, component: &ComponentTelemetry, interval_ms: u64) {
-        if self.config.r_c_per_w.is_some() {
+        if self.params.r_c_per_w.is_some() {
             return;
         }
         let (Some(temp_mc), Some(power_mw)) = (component.temp_mc, component.power_mw) else {
@@ -343,10 +569,10 @@ impl PowerDemand {
         self.thermal.observe(
             f64::from(temp_mc) / 1000.0,
             power_mw as f64 / 1000.0,
-            f64::from(self.config.ambient_mc) / 1000.0,
+            f64::from(self.params.ambient_mc) / 1000.0,
             interval_ms as f64 / 1000.0,
         );
-        let rise_mc = i64::from(temp_mc) - i64::from(self.config.ambient_mc);
+        let rise_mc = i64::from(temp_mc) - i64::from(self.params.ambient_mc);
         if power_mw < MIN_SAMPLE_POWER_MW || rise_mc <= 0 {
             return;
         }
@@ -384,13 +610,13 @@ impl PowerDemand {
             self.refused_raises = self.refused_raises.saturating_add(1).min(16);
             let step = (limit_mw - enforced) >> self.refused_raises;
             limit_mw =
-                enforced.saturating_add(step.max(self.config.step_mw.min(limit_mw - enforced)));
+                enforced.saturating_add(step.max(self.params.step_mw.min(limit_mw - enforced)));
         } else {
             self.refused_raises = 0;
         }
         self.last_limit_mw = Some(limit_mw);
         Some(Intent::Actuate(Actuation::PowerLimit {
-            component: self.config.component.clone(),
+            component: self.params.component.clone(),
             limit_mw,
         }))
     }
@@ -415,7 +641,7 @@ impl PowerDemand {
             .saturating_add((saturation * span as f64).round() as u64)
             .min(max_wanted);
         if let (Some(power), Some(limit)) = (component.power_mw, component.limit_mw) {
-            let bound = u64::from(self.config.bound_permille);
+            let bound = u64::from(self.params.bound_permille);
             if power.saturating_mul(1000) < limit.saturating_mul(bound) {
                 // Drawing well under the limit: more limit would not be used.
                 let useful = power.saturating_mul(1000) / bound;
@@ -426,21 +652,21 @@ impl PowerDemand {
         let lasting_limit = baseline.saturating_add(lasting_power);
         let need = wanted_limit.saturating_sub(lasting_limit);
         let room = span.saturating_sub(lasting_power);
-        let step = self.config.step_mw;
+        let step = self.params.step_mw;
         let wanted = need.div_ceil(step).saturating_mul(step).min(room);
 
         // Marginal utility of one more mW at limit L: work grows as d^(2/3) · L^(1/3)
         // (frequency goes roughly as the cube root of power), so its marginal is
         // d^(2/3) · (max / L)^(2/3) / max, scaled to REFERENCE_MW.
         let demand = (f64::from(component.utilization_permille.min(1000)) / 1000.0).powf(2.0 / 3.0);
-        let scale = f64::from(self.config.weight) * signal_factor * demand;
+        let scale = f64::from(self.weight) * signal_factor * demand;
         let max_mw = max as f64;
         let utility_at = |limit_mw: f64| {
             scale * (max_mw / limit_mw.max(1.0)).powf(2.0 / 3.0) * REFERENCE_MW / max_mw
         };
         let resistance = self.thermal_resistance();
         let headroom_price = price_from_utility(
-            self.config.headroom_price as f64 * utility_at(lasting_limit as f64),
+            self.params.headroom_price as f64 * utility_at(lasting_limit as f64),
         );
         let heat_price_per_mw = match (resistance, headroom_price) {
             (Some(r), Some(price)) => r * price.0 as f64,
@@ -462,7 +688,7 @@ impl PowerDemand {
             let quantity = tranche.min(left);
             let middle = from as f64 + quantity as f64 / 2.0;
             let Some(price) =
-                price_from_utility(self.config.power_price as f64 * utility_at(middle))
+                price_from_utility(self.params.power_price as f64 * utility_at(middle))
             else {
                 break;
             };
@@ -524,8 +750,8 @@ mod tests {
 
     const ME: AgentId = AgentId(1);
 
-    fn config() -> PowerDemandConfig {
-        PowerDemandConfig {
+    fn params() -> PowerDemandParams {
+        PowerDemandParams {
             component: "gpu0".into(),
             baseline_mw: None,
             max_mw: None,
@@ -541,7 +767,6 @@ mod tests {
             performance_boost_permille: 1_000,
             efficiency_damping_permille: 500,
             thermal_damping_permille: 750,
-            weight: 1,
         }
     }
 
@@ -582,8 +807,8 @@ mod tests {
         })
     }
 
-    fn decide(config: PowerDemandConfig, world: &World) -> Vec<Intent> {
-        PowerDemand::new(config).decide(&world.observation(ME))
+    fn decide(params: PowerDemandParams, world: &World) -> Vec<Intent> {
+        PowerDemand::new(params, 1).decide(&world.observation(ME))
     }
 
     #[test]
@@ -591,9 +816,9 @@ mod tests {
         let busy = World::with_components(vec![gpu(1000, 100_000)]);
         let moderate = World::with_components(vec![gpu(500, 100_000)]);
         let (busy_price, busy_quantity) =
-            bid(&decide(config(), &busy), Resource::PowerBudgetMw).unwrap();
+            bid(&decide(params(), &busy), Resource::PowerBudgetMw).unwrap();
         let (moderate_price, moderate_quantity) =
-            bid(&decide(config(), &moderate), Resource::PowerBudgetMw).unwrap();
+            bid(&decide(params(), &moderate), Resource::PowerBudgetMw).unwrap();
         assert!(
             busy_price > moderate_price,
             "{busy_price} vs {moderate_price}"
@@ -606,7 +831,7 @@ mod tests {
     #[test]
     fn bids_rest_through_the_current_tick_only() {
         let world = World::with_components(vec![gpu(1000, 100_000)]);
-        let intents = decide(config(), &world);
+        let intents = decide(params(), &world);
         for intent in &intents {
             if let Intent::Place(order) = intent {
                 assert_eq!(
@@ -623,7 +848,7 @@ mod tests {
     fn idle_component_bids_nothing_and_its_limit_falls_as_leases_expire() {
         let mut world = World::with_components(vec![gpu(50, 150_000)]);
         world.leases = vec![lease(ME, Resource::PowerBudgetMw, 50_000, world.tick)];
-        let mut demand = PowerDemand::new(config());
+        let mut demand = PowerDemand::new(params(), 1);
         // The lease is live this tick: limit 150 W, as enforced; nothing to bid.
         let intents = demand.decide(&world.observation(ME));
         assert_eq!(intents, vec![]);
@@ -650,7 +875,7 @@ mod tests {
                 world.tick.plus(5),
             ),
         ];
-        let intents = decide(config(), &world);
+        let intents = decide(params(), &world);
         assert_eq!(limit(&intents), Some(300_000));
         // At max already: nothing more to buy.
         assert_eq!(bid(&intents, Resource::PowerBudgetMw), None);
@@ -660,7 +885,7 @@ mod tests {
     fn a_lease_in_its_last_tick_is_renewed() {
         let mut world = World::with_components(vec![gpu(1000, 300_000)]);
         world.leases = vec![lease(ME, Resource::PowerBudgetMw, 200_000, world.tick)];
-        let intents = decide(config(), &world);
+        let intents = decide(params(), &world);
         assert_eq!(limit(&intents), None, "the limit is already right");
         let (_, quantity) = bid(&intents, Resource::PowerBudgetMw).unwrap();
         assert_eq!(quantity, Quantity(200_000));
@@ -669,11 +894,11 @@ mod tests {
     #[test]
     fn performance_signal_raises_the_bid_and_efficiency_lowers_it() {
         let plain = World::with_components(vec![gpu(800, 100_000)]);
-        let (plain_price, _) = bid(&decide(config(), &plain), Resource::PowerBudgetMw).unwrap();
+        let (plain_price, _) = bid(&decide(params(), &plain), Resource::PowerBudgetMw).unwrap();
 
         let mut boosted = plain.clone();
         boosted.signals = vec![signal("game_started", Domain::Performance, 1000)];
-        let (boosted_price, _) = bid(&decide(config(), &boosted), Resource::PowerBudgetMw).unwrap();
+        let (boosted_price, _) = bid(&decide(params(), &boosted), Resource::PowerBudgetMw).unwrap();
         assert!(
             boosted_price > plain_price,
             "{boosted_price} vs {plain_price}"
@@ -681,7 +906,7 @@ mod tests {
 
         let mut thrifty = plain.clone();
         thrifty.signals = vec![signal("battery_saver", Domain::Efficiency, 1000)];
-        let (thrifty_price, _) = bid(&decide(config(), &thrifty), Resource::PowerBudgetMw).unwrap();
+        let (thrifty_price, _) = bid(&decide(params(), &thrifty), Resource::PowerBudgetMw).unwrap();
         assert!(
             thrifty_price < plain_price,
             "{thrifty_price} vs {plain_price}"
@@ -691,16 +916,16 @@ mod tests {
     #[test]
     fn own_thermal_warning_dampens_but_another_components_does_not() {
         let plain = World::with_components(vec![gpu(1000, 100_000)]);
-        let (plain_price, _) = bid(&decide(config(), &plain), Resource::PowerBudgetMw).unwrap();
+        let (plain_price, _) = bid(&decide(params(), &plain), Resource::PowerBudgetMw).unwrap();
 
         let mut other = plain.clone();
         other.signals = vec![signal("thermal_warning.cpu", Domain::Thermal, 1000)];
-        let (other_price, _) = bid(&decide(config(), &other), Resource::PowerBudgetMw).unwrap();
+        let (other_price, _) = bid(&decide(params(), &other), Resource::PowerBudgetMw).unwrap();
         assert_eq!(other_price, plain_price);
 
         let mut mine = plain.clone();
         mine.signals = vec![signal("thermal_warning.gpu0", Domain::Thermal, 1000)];
-        let (mine_price, _) = bid(&decide(config(), &mine), Resource::PowerBudgetMw).unwrap();
+        let (mine_price, _) = bid(&decide(params(), &mine), Resource::PowerBudgetMw).unwrap();
         assert!(mine_price < plain_price, "{mine_price} vs {plain_price}");
     }
 
@@ -715,29 +940,151 @@ mod tests {
         )];
         world.signals = vec![signal("thermal_critical.gpu0", Domain::Safety, 1000)];
         // The guardian has cut the limit to 100 W; the agent must not push it back up.
-        let intents = decide(config(), &world);
+        let intents = decide(params(), &world);
         assert_eq!(intents, vec![]);
 
         // But a lower limit is still asked for when budget lapses.
         world.components_mut()[0].limit_mw = Some(200_000);
-        let intents = decide(config(), &world);
+        let intents = decide(params(), &world);
         assert_eq!(limit(&intents), Some(150_000));
         assert_eq!(bid(&intents, Resource::PowerBudgetMw), None);
+    }
+
+    crate::params_with_power_demand! {
+        #[derive(Debug, Clone, PartialEq)]
+        struct FanParams {
+            demand: PowerDemandParams,
+            fans: u32,
+            fan_price: Option<u64>,
+        }
+    }
+
+    impl Default for FanParams {
+        fn default() -> Self {
+            FanParams {
+                demand: PowerDemandParams::new("fan0", 500),
+                fans: 2,
+                fan_price: None,
+            }
+        }
+    }
+
+    fn fan_params(table: &str) -> Result<FanParams, AgentError> {
+        crate::AgentSpec {
+            id: ME,
+            name: "fan".into(),
+            kind: "fan".into(),
+            weight: 1,
+            params: table.parse().unwrap(),
+        }
+        .params()
+    }
+
+    #[test]
+    fn demand_keys_and_own_keys_are_read_from_one_flat_table() {
+        let params = fan_params(
+            r#"
+            component = "fan1"
+            baseline_mw = 1
+            max_mw = 2
+            power_price = 3
+            headroom_price = 4
+            step_mw = 5
+            idle_permille = 6
+            saturated_permille = 7
+            bound_permille = 8
+            r_c_per_w = 9
+            ambient_mc = 10
+            thermal_margin_mc = 11
+            performance_boost_permille = 12
+            efficiency_damping_permille = 13
+            thermal_damping_permille = 14
+            fans = 15
+            "#,
+        )
+        .unwrap();
+        let demand = PowerDemandParams {
+            component: "fan1".into(),
+            baseline_mw: Some(1),
+            max_mw: Some(2),
+            power_price: 3,
+            headroom_price: 4,
+            step_mw: 5,
+            idle_permille: 6,
+            saturated_permille: 7,
+            bound_permille: 8,
+            r_c_per_w: Some(9.0),
+            ambient_mc: 10,
+            thermal_margin_mc: 11,
+            performance_boost_permille: 12,
+            efficiency_damping_permille: 13,
+            thermal_damping_permille: 14,
+        };
+        assert_eq!(
+            params,
+            FanParams {
+                demand,
+                fans: 15,
+                fan_price: None
+            }
+        );
+        // A missing key keeps its default, the agent's own defaults included.
+        assert_eq!(fan_params("").unwrap(), FanParams::default());
+        assert_eq!(
+            fan_params("fan_price = 7").unwrap().demand,
+            PowerDemandParams::new("fan0", 500)
+        );
+    }
+
+    #[test]
+    fn every_listed_key_is_read() {
+        for key in PowerDemandParams::KEYS {
+            let value = if key == "component" { "\"x\"" } else { "1" };
+            let params = fan_params(&format!("{key} = {value}"));
+            assert!(params.is_ok(), "{key}: {params:?}");
+            assert_ne!(params.unwrap(), FanParams::default(), "{key}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_that_names_it_and_every_valid_key() {
+        let Err(AgentError::InvalidParams { agent, message }) = fan_params("stepmw = 10") else {
+            panic!("a typo was accepted");
+        };
+        assert_eq!(agent, "fan");
+        assert_eq!(
+            message,
+            "unknown field `stepmw`, expected one of `component`, `baseline_mw`, `max_mw`, \
+             `power_price`, `headroom_price`, `step_mw`, `idle_permille`, \
+             `saturated_permille`, `bound_permille`, `r_c_per_w`, `ambient_mc`, \
+             `thermal_margin_mc`, `performance_boost_permille`, \
+             `efficiency_damping_permille`, `thermal_damping_permille`, `fans`, `fan_price`"
+        );
+    }
+
+    #[test]
+    fn a_wrong_typed_value_is_named_by_its_key() {
+        for (table, key) in [("step_mw = \"x\"", "step_mw"), ("fans = -1", "fans")] {
+            let Err(AgentError::InvalidParams { message, .. }) = fan_params(table) else {
+                panic!("{table} was accepted");
+            };
+            assert!(
+                message.starts_with(&format!("`{key}`: ")),
+                "{table}: {message}"
+            );
+        }
     }
 
     #[test]
     fn weight_scales_the_price() {
         let world = World::with_components(vec![gpu(1000, 100_000)]);
-        let config = PowerDemandConfig {
+        let params = PowerDemandParams {
             power_price: 1_000,
-            ..config()
+            ..params()
         };
-        let (light, _) = bid(&decide(config.clone(), &world), Resource::PowerBudgetMw).unwrap();
-        let heavy_config = PowerDemandConfig {
-            weight: 3,
-            ..config
-        };
-        let (heavy, _) = bid(&decide(heavy_config, &world), Resource::PowerBudgetMw).unwrap();
+        let (light, _) = bid(&decide(params.clone(), &world), Resource::PowerBudgetMw).unwrap();
+        let heavy = PowerDemand::new(params, 3).decide(&world.observation(ME));
+        let (heavy, _) = bid(&heavy, Resource::PowerBudgetMw).unwrap();
         // Three times the price, to within the rounding of each to a whole credit.
         assert!(heavy.0.abs_diff(light.0 * 3) <= 2, "{heavy} vs 3 × {light}");
     }
@@ -751,7 +1098,7 @@ mod tests {
             200_000,
             world.tick.plus(5),
         )];
-        let mut demand = PowerDemand::new(config());
+        let mut demand = PowerDemand::new(params(), 1);
         let mut ask = |world: &World| limit(&demand.decide(&world.observation(ME)));
         assert_eq!(ask(&world), Some(300_000));
         // Still at 100 W: the guardian refused the raise. Half of it, then a quarter.
@@ -765,12 +1112,12 @@ mod tests {
     #[test]
     fn the_bid_is_a_ladder_whose_dearest_watts_come_first() {
         let world = World::with_components(vec![gpu(1000, 100_000)]);
-        let config = PowerDemandConfig {
+        let params = PowerDemandParams {
             power_price: 1_000,
             step_mw: 5_000,
-            ..config()
+            ..params()
         };
-        let bids = ladder(&decide(config, &world), Resource::PowerBudgetMw);
+        let bids = ladder(&decide(params, &world), Resource::PowerBudgetMw);
         // 200 W wanted in 8 tranches of 25 W, each priced at the marginal utility of its
         // middle: d^(2/3) · (max / L)^(2/3) · 100 W / max, max = 300 W, d = 1.
         assert_eq!(bids.len(), 8);
@@ -801,10 +1148,13 @@ mod tests {
             190_000,
             world.tick.plus(5),
         )];
-        let mut demand = PowerDemand::new(PowerDemandConfig {
-            r_c_per_w: None,
-            ..config()
-        });
+        let mut demand = PowerDemand::new(
+            PowerDemandParams {
+                r_c_per_w: None,
+                ..params()
+            },
+            1,
+        );
         let intents = demand.decide(&world.observation(ME));
         let cap = demand.thermal_cap_mw(&world.frame.components[0]).unwrap();
         assert_eq!(cap, 271_111);
@@ -820,12 +1170,12 @@ mod tests {
         let mut high = World::with_components(vec![gpu(1000, 250_000)]);
         let beyond_now = Tick(high.tick.0 + 5);
         high.leases = vec![lease(ME, Resource::PowerBudgetMw, 150_000, beyond_now)];
-        let config = PowerDemandConfig {
+        let params = PowerDemandParams {
             power_price: 100,
-            ..config()
+            ..params()
         };
-        let (low_price, _) = bid(&decide(config.clone(), &low), Resource::PowerBudgetMw).unwrap();
-        let (high_price, _) = bid(&decide(config, &high), Resource::PowerBudgetMw).unwrap();
+        let (low_price, _) = bid(&decide(params.clone(), &low), Resource::PowerBudgetMw).unwrap();
+        let (high_price, _) = bid(&decide(params, &high), Resource::PowerBudgetMw).unwrap();
         assert!(high_price < low_price, "{high_price} vs {low_price}");
     }
 
@@ -834,9 +1184,9 @@ mod tests {
         let fresh = World::with_components(vec![gpu(1000, 100_000)]);
         let mut renewing = World::with_components(vec![gpu(1000, 250_000)]);
         renewing.leases = vec![lease(ME, Resource::PowerBudgetMw, 150_000, renewing.tick)];
-        let (fresh_price, _) = bid(&decide(config(), &fresh), Resource::PowerBudgetMw).unwrap();
+        let (fresh_price, _) = bid(&decide(params(), &fresh), Resource::PowerBudgetMw).unwrap();
         let (renewal_price, quantity) =
-            bid(&decide(config(), &renewing), Resource::PowerBudgetMw).unwrap();
+            bid(&decide(params(), &renewing), Resource::PowerBudgetMw).unwrap();
         assert_eq!(renewal_price, fresh_price);
         assert!(quantity.0 >= 150_000, "{quantity}");
     }
@@ -844,7 +1194,7 @@ mod tests {
     #[test]
     fn headroom_is_bid_for_the_heat_of_the_power() {
         let world = World::with_components(vec![gpu(1000, 100_000)]);
-        let intents = decide(config(), &world);
+        let intents = decide(params(), &world);
         let (_, power) = bid(&intents, Resource::PowerBudgetMw).unwrap();
         let (_, heat) = bid(&intents, Resource::ThermalHeadroomMc).unwrap();
         // 200 W at 0.2 °C/W is 40 °C.
@@ -860,10 +1210,13 @@ mod tests {
             t_max_mc: None,
             ..gpu(1000, 100_000)
         }]);
-        let mut demand = PowerDemand::new(PowerDemandConfig {
-            r_c_per_w: None,
-            ..config()
-        });
+        let mut demand = PowerDemand::new(
+            PowerDemandParams {
+                r_c_per_w: None,
+                ..params()
+            },
+            1,
+        );
         // 40 °C above ambient at 100 W: 0.4 °C/W.
         let intents = demand.decide(&world.observation(ME));
         assert_eq!(demand.thermal_resistance(), Some(0.4));
@@ -881,9 +1234,9 @@ mod tests {
     fn no_headroom_bid_without_a_resistance_estimate() {
         let world = World::with_components(vec![gpu(1000, 100_000)]);
         let intents = decide(
-            PowerDemandConfig {
+            PowerDemandParams {
                 r_c_per_w: None,
-                ..config()
+                ..params()
             },
             &world,
         );
@@ -895,7 +1248,7 @@ mod tests {
     fn bids_are_bounded_by_the_balance() {
         let mut world = World::with_components(vec![gpu(1000, 100_000)]);
         world.balance = Credits(100_000);
-        let intents = decide(config(), &world);
+        let intents = decide(params(), &world);
         let (_, power) = bid(&intents, Resource::PowerBudgetMw).unwrap();
         let escrow: u64 = ladder(&intents, Resource::PowerBudgetMw)
             .into_iter()
@@ -906,7 +1259,7 @@ mod tests {
         assert!(power.0 > 0 && power.0 < 200_000);
 
         world.balance = Credits(0);
-        assert_eq!(decide(config(), &world), vec![]);
+        assert_eq!(decide(params(), &world), vec![]);
     }
 
     #[test]
@@ -915,9 +1268,9 @@ mod tests {
             power_mw: Some(120_000),
             ..gpu(1000, 200_000)
         }]);
-        let mut config = config();
-        config.r_c_per_w = None;
-        let mut demand = PowerDemand::new(config);
+        let mut params = params();
+        params.r_c_per_w = None;
+        let mut demand = PowerDemand::new(params, 1);
         let mut observed = world.clone();
         observed.leases = vec![lease(
             ME,
@@ -938,12 +1291,12 @@ mod tests {
     #[test]
     fn explicit_baseline_and_max_override_telemetry() {
         let world = World::with_components(vec![gpu(1000, 100_000)]);
-        let config = PowerDemandConfig {
+        let params = PowerDemandParams {
             baseline_mw: Some(120_000),
             max_mw: Some(160_000),
-            ..config()
+            ..params()
         };
-        let intents = decide(config, &world);
+        let intents = decide(params, &world);
         assert_eq!(limit(&intents), Some(120_000));
         assert_eq!(
             bid(&intents, Resource::PowerBudgetMw).map(|(_, q)| q),
@@ -954,18 +1307,18 @@ mod tests {
     #[test]
     fn missing_telemetry_gives_no_bid_and_no_panic() {
         // No component at all.
-        assert_eq!(decide(config(), &World::with_components(vec![])), vec![]);
+        assert_eq!(decide(params(), &World::with_components(vec![])), vec![]);
         // No limits known: no baseline, no max.
         let bare = World::with_components(vec![ComponentTelemetry {
             utilization_permille: 1000,
             ..component("gpu0", ComponentKind::Gpu)
         }]);
-        assert_eq!(decide(config(), &bare), vec![]);
+        assert_eq!(decide(params(), &bare), vec![]);
         // Limits known but no readings: bids by utilization, and asks for its limit once.
         let mut partial = bare.clone();
         partial.components_mut()[0].limit_min_mw = Some(100_000);
         partial.components_mut()[0].limit_max_mw = Some(300_000);
-        let mut demand = PowerDemand::new(config());
+        let mut demand = PowerDemand::new(params(), 1);
         let intents = demand.decide(&partial.observation(ME));
         assert_eq!(limit(&intents), Some(100_000));
         assert!(bid(&intents, Resource::PowerBudgetMw).is_some());
@@ -984,10 +1337,13 @@ mod tests {
             limit_max_mw: Some(u64::MAX),
             ..component_with_limits("gpu0", ComponentKind::Gpu)
         }]);
-        let mut demand = PowerDemand::new(PowerDemandConfig {
-            r_c_per_w: None,
-            ..config()
-        });
+        let mut demand = PowerDemand::new(
+            PowerDemandParams {
+                r_c_per_w: None,
+                ..params()
+            },
+            1,
+        );
         let mut extreme = world.clone();
         extreme.balance = Credits(u64::MAX);
         extreme.leases = vec![
@@ -1024,8 +1380,8 @@ mod tests {
             40_000,
             world.tick.plus(2),
         )];
-        let first = decide(config(), &world);
-        assert_eq!(first, decide(config(), &world));
+        let first = decide(params(), &world);
+        assert_eq!(first, decide(params(), &world));
         assert!(!first.is_empty());
     }
 }
