@@ -4,6 +4,11 @@
 //! - round-trip p50/p99 of `query health` sent at a steady 10 k requests/s (budget:
 //!   p99 < 200 µs).
 //!
+//! Each figure is also measured, in the same run and with the same client, against a
+//! peer: the protocol's codec (`gamesa-wire`'s decoder, a pre-built `health` reply) on a
+//! bare tokio server with one thread, no session, hub or runtime behind it: the floor
+//! that loopback TCP and the framing set.
+//!
 //! `cargo bench -p gamesa-runtime --bench ingress` (a plain `main`: criterion does not
 //! fit an open-loop rate test). `INGRESS_BENCH_REQUESTS` and `INGRESS_BENCH_SECONDS`
 //! shorten it.
@@ -22,8 +27,12 @@ use std::{
 
 use gamesa_agent::AgentRegistry;
 use gamesa_hw::twin::{Scenario, SharedTwin, Twin};
+use gamesa_proto::Tick;
 use gamesa_runtime::{Config, Runtime, ingress::Ingress};
-use gamesa_wire::{Hello, PROTOCOL_VERSION, QueryName, Request, frame::read_frame};
+use gamesa_wire::{
+    HealthResult, Hello, PROTOCOL_VERSION, QueryName, ReplyFrame, Request, decode_request,
+    encode_frame, frame::read_frame,
+};
 
 /// The repository (for `config/sim.toml` and the scenario); `GAMESA_REPO_ROOT` points
 /// a copied bench binary at another checkout.
@@ -107,6 +116,58 @@ fn start_daemon() -> SocketAddr {
         });
     });
     address_rx.recv().unwrap()
+}
+
+/// The peer: decodes each request frame and answers it with a `health` reply of the
+/// same shape as the server's, on a one-thread tokio runtime; returns the address.
+fn start_peer() -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    let health = HealthResult {
+        status: "ok".into(),
+        protocol_version: PROTOCOL_VERSION,
+        server: "peer/0".into(),
+        tick: Some(Tick(1)),
+        uptime_ms: 1,
+        connections: 1,
+        isolated: Vec::new(),
+    };
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                stream.set_nodelay(true).unwrap();
+                let health = health.clone();
+                tokio::spawn(async move {
+                    let (reader, writer) = stream.into_split();
+                    let (mut reader, mut writer) = (
+                        BufReader::with_capacity(64 * 1024, reader),
+                        BufWriter::with_capacity(64 * 1024, writer),
+                    );
+                    let (mut body, mut out) = (Vec::new(), Vec::new());
+                    while let Ok(length) = reader.read_u32().await {
+                        body.resize(length as usize, 0);
+                        reader.read_exact(&mut body).await.unwrap();
+                        let (id, _) = decode_request(&body).unwrap();
+                        out.clear();
+                        encode_frame(&ReplyFrame::ok(id, &health), &mut out).unwrap();
+                        writer.write_all(&out).await.unwrap();
+                        if reader.buffer().is_empty() {
+                            writer.flush().await.unwrap();
+                        }
+                    }
+                });
+            }
+        });
+    });
+    address
 }
 
 fn connect(address: SocketAddr) -> (TcpStream, BufReader<TcpStream>) {
@@ -222,22 +283,26 @@ fn main() {
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(5.0);
-    let address = start_daemon();
-    // Warm up: connections, allocations, the first ticks.
-    throughput(address, 20_000);
-    let mut rates: Vec<f64> = (0..3).map(|_| throughput(address, requests)).collect();
-    rates.sort_by(f64::total_cmp);
-    println!(
-        "ingress/pipelined query health, one tcp client: {:.0} requests/s (median of 3 runs of {requests}; min {:.0}, max {:.0})",
-        rates[1], rates[0], rates[2]
-    );
-    let round_trips = latency(address, 10_000, seconds);
-    println!(
-        "ingress/round trip at 10k requests/s over tcp ({} requests): p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
-        round_trips.len(),
-        percentile(&round_trips, 0.50),
-        percentile(&round_trips, 0.99),
-        percentile(&round_trips, 0.999),
-        round_trips.last().copied().unwrap_or_default()
-    );
+    let servers = [("ingress", start_daemon()), ("peer", start_peer())];
+    for (name, address) in servers {
+        // Warm up: connections, allocations, the first ticks.
+        throughput(address, 20_000);
+        let mut rates: Vec<f64> = (0..3).map(|_| throughput(address, requests)).collect();
+        rates.sort_by(f64::total_cmp);
+        println!(
+            "{name}/pipelined query health, one tcp client: {:.0} requests/s (median of 3 runs of {requests}; min {:.0}, max {:.0})",
+            rates[1], rates[0], rates[2]
+        );
+    }
+    for (name, address) in servers {
+        let round_trips = latency(address, 10_000, seconds);
+        println!(
+            "{name}/round trip at 10k requests/s over tcp ({} requests): p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
+            round_trips.len(),
+            percentile(&round_trips, 0.50),
+            percentile(&round_trips, 0.99),
+            percentile(&round_trips, 0.999),
+            round_trips.last().copied().unwrap_or_default()
+        );
+    }
 }
