@@ -56,9 +56,8 @@ pub struct Guardian {
     contracts: ContractSet,
     ledger: Ledger,
     gate: Gate,
+    /// Kept from tick to tick and updated in place (it also keeps the config constants).
     env: TelemetryEnv,
-    /// Config constants (`gpu0.r_th`), set again in every tick's env.
-    constants: BTreeMap<String, f64>,
     /// The component whose limit a power-budget buyer's purchases raise.
     power_components: BTreeMap<AgentId, String>,
     /// `order:<resource>` for each resource, built once so a fill check allocates no
@@ -78,7 +77,6 @@ impl Guardian {
             ledger: Ledger::new(config.ledger),
             gate: Gate::new(),
             env: TelemetryEnv::default(),
-            constants: BTreeMap::new(),
             power_components: BTreeMap::new(),
             order_effects: Resource::ALL.map(|resource| Effect {
                 action: EffectAction::Order,
@@ -92,7 +90,6 @@ impl Guardian {
     /// Declares a constant contracts may use (such as `gpu0.r_th`) and sets its value.
     pub fn set_constant(&mut self, name: &str, value: f64) {
         self.schema.add_scalar(name);
-        self.constants.insert(name.to_owned(), value);
         self.env.set_constant(name, value);
     }
 
@@ -165,10 +162,7 @@ impl Guardian {
     /// with `planned_limits_mw` (component id → mW) applied. A component limit the gate
     /// has no value for yet becomes its baseline.
     pub fn observe(&mut self, frame: &TelemetryFrame, planned_limits_mw: &BTreeMap<String, u64>) {
-        self.env = TelemetryEnv::new(frame, planned_limits_mw);
-        for (name, value) in &self.constants {
-            self.env.set_constant(name, *value);
-        }
+        self.env.update(frame, planned_limits_mw);
         for component in &frame.components {
             if let Some(limit_mw) = component.limit_mw {
                 let device = Actuation::PowerLimit {

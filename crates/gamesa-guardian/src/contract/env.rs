@@ -94,6 +94,12 @@ impl Env {
         }
     }
 
+    /// Removes one member of a list (the list stays declared). Returns what it held:
+    /// `None` when there was no such member.
+    pub fn remove_list_item(&mut self, list: &str, item: &str) -> Option<Option<f64>> {
+        self.lists.get_mut(list)?.remove(item)
+    }
+
     /// The members of a list in key order, or `None` when the list is not declared.
     pub fn list(&self, list: &str) -> Option<impl ExactSizeIterator<Item = (&str, Option<f64>)>> {
         self.lists
