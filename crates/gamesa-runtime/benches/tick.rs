@@ -10,12 +10,15 @@
 //! - a pass of [`SPACED_TICKS`] ticks each after [`SPACED_IDLE`] of sleep, as
 //!   `gamesa run` ticks at 10 Hz: the cold-cache cost the idle daemon pays.
 //!
-//! The first two run twice: with the tick loop as the future `block_on` drives (how
-//! `Runtime::run_until` runs in `gamesa run`), and with the loop spawned as a task on
-//! the arbiter. The second variant is a measurement for a design choice, not a mode of
-//! the runtime: as the `block_on` future, every reply from an actor wakes the root
-//! future and costs one extra scheduler turn (an `epoll_wait` syscall), about 17 per
-//! tick; as an arbiter task, the whole exchange stays inside the `LocalSet`.
+//! The first two run twice: with each tick run as a task on the arbiter
+//! (`Runtime::tick_as_task`, how `Runtime::run_until` ticks in `gamesa run`), and in
+//! place, in the future `block_on` drives (`Runtime::tick`, how `gamesa sim` and the
+//! tests tick). In place, every reply from an actor wakes the root future and costs one
+//! extra scheduler turn (an `epoll_wait` syscall): 15 per tick; as a task, the tick and
+//! the actors wake each other inside the arbiter's `LocalSet`, and the root future
+//! wakes once per tick: 1 (`strace`, see `docs/performance.md`). The bench used to
+//! time the whole tick loop spawned as one task instead: the experiment behind
+//! `tick_as_task`, dropped once the runtime ticked as a task itself.
 //!
 //! The config is `config/sim.toml` (5 agents); the scenario is
 //! `scenarios/gpu_bottleneck.toml` stretched from 60 s to 1,000,000 s (10⁷ steps of
@@ -97,13 +100,15 @@ fn long_gpu_bottleneck() -> Scenario {
     scenario
 }
 
-/// Where the tick loop runs inside the actix system.
+/// How each tick runs inside the actix system.
 #[derive(Debug, Clone, Copy)]
 enum Driver {
-    /// As the future `System::block_on` drives: how `gamesa run` runs it.
-    BlockOn,
-    /// As a task spawned on the arbiter, like the actors it talks to.
-    LocalTask,
+    /// As a task on the arbiter, like the actors it talks to (`Runtime::tick_as_task`):
+    /// how `Runtime::run_until` ticks in `gamesa run`.
+    Task,
+    /// In the future `System::block_on` drives (`Runtime::tick`): how `gamesa sim`
+    /// ticks.
+    InPlace,
 }
 
 /// A running runtime on a fresh twin, with the actix system that hosts its actors.
@@ -149,18 +154,16 @@ impl Bench {
         let tick_loop = async move {
             for _ in 0..ticks {
                 let started = Instant::now();
-                let report = runtime.tick().await.unwrap();
-                each(started.elapsed(), report);
+                let report = match driver {
+                    Driver::Task => runtime.tick_as_task().await,
+                    Driver::InPlace => runtime.tick().await,
+                };
+                each(started.elapsed(), report.unwrap());
             }
             runtime
         };
         let started = Instant::now();
-        let runtime = self.system.block_on(async move {
-            match driver {
-                Driver::BlockOn => tick_loop.await,
-                Driver::LocalTask => actix::spawn(tick_loop).await.unwrap(),
-            }
-        });
+        let runtime = self.system.block_on(tick_loop);
         let elapsed = started.elapsed();
         self.runtime = Some(runtime);
         elapsed
@@ -180,10 +183,10 @@ fn discard(_: Duration, report: TickReport) {
 
 fn full_tick(c: &mut Criterion) {
     for (name, driver) in [
-        ("runtime/tick (5 agents, twin, dry-run)", Driver::BlockOn),
+        ("runtime/tick (5 agents, twin, dry-run)", Driver::Task),
         (
-            "runtime/tick (5 agents, twin, dry-run; loop as an arbiter task)",
-            Driver::LocalTask,
+            "runtime/tick (5 agents, twin, dry-run; in place)",
+            Driver::InPlace,
         ),
     ] {
         let mut bench = Bench::start();
@@ -215,8 +218,8 @@ struct Tally {
 fn tick_percentiles(_: &mut Criterion) {
     let timed = if bench_mode() { TIMED_TICKS } else { 200 };
     for (name, driver) in [
-        ("runtime/tick", Driver::BlockOn),
-        ("runtime/tick, loop as an arbiter task", Driver::LocalTask),
+        ("runtime/tick", Driver::Task),
+        ("runtime/tick, in place", Driver::InPlace),
     ] {
         let mut bench = Bench::start();
         bench.run(driver, warm_up_ticks(), discard);
@@ -262,13 +265,13 @@ fn tick_percentiles(_: &mut Criterion) {
 fn spaced_ticks(_: &mut Criterion) {
     let timed = if bench_mode() { SPACED_TICKS } else { 5 };
     let mut bench = Bench::start();
-    bench.run(Driver::BlockOn, warm_up_ticks(), discard);
+    bench.run(Driver::Task, warm_up_ticks(), discard);
     let mut durations = Vec::with_capacity(timed);
     for _ in 0..timed {
         std::thread::sleep(SPACED_IDLE);
         let elapsed = Rc::new(RefCell::new(Duration::ZERO));
         let sink = Rc::clone(&elapsed);
-        bench.run(Driver::BlockOn, 1, move |tick, report| {
+        bench.run(Driver::Task, 1, move |tick, report| {
             *sink.borrow_mut() = tick;
             drop(black_box(report));
         });

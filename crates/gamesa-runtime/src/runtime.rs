@@ -1,5 +1,12 @@
 //! Starting, ticking and stopping the runtime: actors are spawned from a validated
 //! config, the conductor drives them, and shutdown restores the machine.
+//!
+//! # Invariants
+//! - while a tick runs as a task (`in_flight`), the task owns the conductor and
+//!   `conductor` holds the stand-in
+//! - a tick run as a task gives its conductor back before the runtime ticks, runs or
+//!   shuts down again, even if the future that started it was dropped
+//! - a signal injected while a tick task holds the conductor reaches the next tick
 
 use std::{future::Future, time::Duration};
 
@@ -7,6 +14,7 @@ use actix::{Actor, Addr};
 use gamesa_agent::AgentRegistry;
 use gamesa_hw::{Actuator, RestoreReport, Sensors};
 use gamesa_proto::Signal;
+use tokio::task::{JoinError, JoinHandle};
 
 use crate::telemetry::{DecisionLog, IngressLink, Telemetry};
 use crate::{
@@ -38,11 +46,24 @@ pub struct ShutdownReport {
     pub restored: RestoreReport,
 }
 
+/// What a tick run as a task hands back: the conductor it owned, and its outcome.
+type TaskTick = (Conductor, Result<TickReport, ActorGone>);
+
 /// A running GAMESA: its actors and the conductor that drives them.
 #[derive(Debug)]
 pub struct Runtime {
     config: Config,
     conductor: Conductor,
+    /// Takes `conductor`'s place while a tick owns the real one as a task on the
+    /// arbiter ([`Runtime::tick_as_task`]); it has the same actors and decision log but
+    /// no agents, and is never ticked. Built once, so that a tick allocates none.
+    stand_in: Option<Conductor>,
+    /// The tick running as a task, kept here (not in the future awaiting it) so that if
+    /// that future is dropped mid-tick, the next `tick`, `run_until` or `shutdown`
+    /// still waits for the tick to end and takes its conductor back.
+    in_flight: Option<JoinHandle<TaskTick>>,
+    /// Signals injected while `in_flight` held the conductor, for it when it is back.
+    injected_meanwhile: Vec<(Signal, Option<IngressLink>)>,
     /// Ingress clients' intake and replies, when a server is attached.
     ingress: Option<std::sync::Arc<crate::ingress::IngressHub>>,
 }
@@ -96,13 +117,19 @@ impl Runtime {
             epoch_ticks: config.runtime.epoch_ticks,
             seed: config.runtime.seed,
         };
-        let mut conductor = Conductor::new(settings, actors, agents);
-        conductor
+        let decision_log = DecisionLog::new(config.telemetry.decision_log_ticks);
+        let mut stand_in = Conductor::new(settings, actors.clone(), Vec::new());
+        stand_in
             .telemetry_mut()
-            .set_decision_log(DecisionLog::new(config.telemetry.decision_log_ticks));
+            .set_decision_log(decision_log.clone());
+        let mut conductor = Conductor::new(settings, actors, agents);
+        conductor.telemetry_mut().set_decision_log(decision_log);
         Ok(Runtime {
             config: config.clone(),
             conductor,
+            stand_in: Some(stand_in),
+            in_flight: None,
+            injected_meanwhile: Vec::new(),
             ingress: None,
         })
     }
@@ -111,6 +138,8 @@ impl Runtime {
         &self.config
     }
 
+    /// The conductor; a stand-in without agents while a tick whose future was dropped
+    /// still runs as a task (see [`Runtime::tick_as_task`]).
     pub fn conductor(&self) -> &Conductor {
         &self.conductor
     }
@@ -125,17 +154,25 @@ impl Runtime {
 
     /// Queues a signal from outside for the next tick.
     pub fn inject(&mut self, signal: Signal) {
-        self.conductor.inject(signal);
+        if self.in_flight.is_some() {
+            self.injected_meanwhile.push((signal, None));
+        } else {
+            self.conductor.inject(signal);
+        }
     }
 
     /// Queues a signal for the next tick and links that tick's trace to the ingress
     /// request it came from (see `telemetry::ingress`).
     pub fn inject_linked(&mut self, signal: Signal, link: IngressLink) {
-        self.conductor.inject_linked(signal, link);
+        if self.in_flight.is_some() {
+            self.injected_meanwhile.push((signal, Some(link)));
+        } else {
+            self.conductor.inject_linked(signal, link);
+        }
     }
 
     /// Traces every tick and records metrics through `telemetry`, from the next tick
-    /// on (nothing happens when telemetry is off).
+    /// on (nothing happens when telemetry is off). Call it before ticking.
     pub fn instrument(&mut self, telemetry: &Telemetry) {
         let recorder = self.conductor.telemetry_mut();
         recorder.set_metrics(telemetry.metrics());
@@ -155,21 +192,85 @@ impl Runtime {
         self.ingress = Some(hub);
     }
 
-    /// Runs one tick at once (virtual time: tests and `sim`).
+    /// Runs one tick at once (virtual time: tests and `sim`), in the calling future.
     pub async fn tick(&mut self) -> Result<TickReport, ActorGone> {
-        if let Some(hub) = &self.ingress {
-            hub.take_in(&mut self.conductor);
+        self.take_back_in_flight().await?;
+        tick_with(&mut self.conductor, self.ingress.as_deref()).await
+    }
+
+    /// Runs one tick like [`Runtime::tick`], as a task on the current arbiter: how
+    /// [`Runtime::run_until`] ticks. Same phases, same outcome, but faster where the
+    /// caller is the future `System::block_on` drives: there every actor reply wakes
+    /// that future, and tokio polls the I/O driver (`epoll_wait`) before polling it
+    /// again, once per message; as a task, the tick and the actors wake each other
+    /// inside the arbiter. Call it inside a running actix `System`.
+    ///
+    /// Dropping this future mid-tick does not cut the tick short: it runs to its end on
+    /// the arbiter, and the runtime's next `tick`, `run_until` or `shutdown` waits for
+    /// it and takes the conductor back first (that tick's report is lost).
+    pub async fn tick_as_task(&mut self) -> Result<TickReport, ActorGone> {
+        self.take_back_in_flight().await?;
+        let Some(stand_in) = self.stand_in.take() else {
+            // Gone only with a tick task the arbiter cancelled (it is shutting down):
+            // the actors went with it, and ticking in place reports that.
+            return self.tick().await;
+        };
+        let mut conductor = std::mem::replace(&mut self.conductor, stand_in);
+        let ingress = self.ingress.clone();
+        let task = self.in_flight.insert(actix::spawn(async move {
+            let outcome = tick_with(&mut conductor, ingress.as_deref()).await;
+            (conductor, outcome)
+        }));
+        let joined = task.await;
+        self.in_flight = None;
+        self.put_back(joined)?
+    }
+
+    /// Waits for a tick left running as a task by a dropped future, and takes its
+    /// conductor back.
+    async fn take_back_in_flight(&mut self) -> Result<(), ActorGone> {
+        if let Some(task) = self.in_flight.as_mut() {
+            let joined = task.await;
+            self.in_flight = None;
+            // The tick's report or error was for the future that was dropped.
+            let _dropped = self.put_back(joined)?;
         }
-        let report = self.conductor.run_tick().await?;
-        if let Some(hub) = &self.ingress {
-            hub.after_tick(&report, &self.conductor).await?;
+        Ok(())
+    }
+
+    /// Puts the conductor a tick task returned back in its place, with the signals
+    /// injected meanwhile, and returns the tick's outcome. A panic in the task resumes
+    /// here, as it would have in a tick run in place; a task the arbiter cancelled took
+    /// the conductor with it.
+    fn put_back(
+        &mut self,
+        joined: Result<TaskTick, JoinError>,
+    ) -> Result<Result<TickReport, ActorGone>, ActorGone> {
+        match joined {
+            Ok((conductor, outcome)) => {
+                self.stand_in = Some(std::mem::replace(&mut self.conductor, conductor));
+                for (signal, link) in self.injected_meanwhile.drain(..) {
+                    match link {
+                        Some(link) => self.conductor.inject_linked(signal, link),
+                        None => self.conductor.inject(signal),
+                    }
+                }
+                Ok(outcome)
+            }
+            Err(error) => match error.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(error) => Err(ActorGone {
+                    actor: "arbiter",
+                    reason: error.to_string(),
+                }),
+            },
         }
-        Ok(report)
     }
 
     /// Ticks at `runtime.tick_hz` of wall-clock time until `stop` completes, handing
     /// each report to `on_tick`. A tick that overruns its period delays the next one;
-    /// missed ticks are skipped, never bunched.
+    /// missed ticks are skipped, never bunched. Each tick runs as a task on the arbiter
+    /// ([`Runtime::tick_as_task`]); `stop` is only looked at between ticks.
     pub async fn run_until(
         &mut self,
         stop: impl Future<Output = ()>,
@@ -184,7 +285,7 @@ impl Runtime {
                 biased;
                 () = &mut stop => return Ok(()),
                 _ = interval.tick() => {
-                    let report = self.tick().await?;
+                    let report = self.tick_as_task().await?;
                     on_tick(&report);
                 }
             }
@@ -193,7 +294,8 @@ impl Runtime {
 
     /// Graceful stop: agents are no longer asked, every open order is cancelled (bids
     /// refunded), and every original value the actuator changed is restored.
-    pub async fn shutdown(self) -> Result<ShutdownReport, RuntimeError> {
+    pub async fn shutdown(mut self) -> Result<ShutdownReport, RuntimeError> {
+        self.take_back_in_flight().await?;
         let actors = self.conductor.actors().clone();
         if let Some(hub) = &self.ingress {
             hub.close();
@@ -244,4 +346,22 @@ impl Runtime {
             restored,
         })
     }
+}
+
+/// One tick: what ingress clients sent is taken in, the conductor runs its phases, and
+/// the clients are answered. A function of the parts it needs, so that it can run in
+/// the caller's future ([`Runtime::tick`]) or as a task that owns them
+/// ([`Runtime::tick_as_task`]).
+async fn tick_with(
+    conductor: &mut Conductor,
+    ingress: Option<&crate::ingress::IngressHub>,
+) -> Result<TickReport, ActorGone> {
+    if let Some(hub) = ingress {
+        hub.take_in(conductor);
+    }
+    let report = conductor.run_tick().await?;
+    if let Some(hub) = ingress {
+        hub.after_tick(&report, conductor).await?;
+    }
+    Ok(report)
 }
