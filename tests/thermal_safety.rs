@@ -7,19 +7,8 @@
 mod support;
 
 use gamesa_guardian::{Reason, Verdict};
-use gamesa_proto::{Actuation, AgentId, Domain, Signal, SignalKind, Strength};
+use gamesa_proto::{Actuation, Domain};
 use support::*;
-
-fn performance_signal() -> Signal {
-    Signal {
-        kind: SignalKind::new("game_started").unwrap(),
-        domain: Domain::Performance,
-        strength: Strength::MAX,
-        source: AgentId(900),
-        ttl_ticks: 1,
-        correlation: None,
-    }
-}
 
 #[actix::test]
 async fn heat_makes_the_guardian_veto_and_safety_outranks_performance() {

@@ -4,19 +4,8 @@
 
 mod support;
 
-use gamesa_proto::{AgentId, Domain, Signal, SignalKind, Strength, Tick};
+use gamesa_proto::Tick;
 use support::*;
-
-fn performance_signal() -> Signal {
-    Signal {
-        kind: SignalKind::new("game_started").unwrap(),
-        domain: Domain::Performance,
-        strength: Strength::MAX,
-        source: AgentId(900),
-        ttl_ticks: 1,
-        correlation: None,
-    }
-}
 
 #[actix::test]
 async fn ticks_as_tasks_are_the_ticks_in_place() {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use gamesa_agent::AgentRegistry;
 use gamesa_hw::twin::{Scenario, SharedTwin, Twin};
+use gamesa_proto::{AgentId, Domain, Signal, SignalKind, Strength};
 use gamesa_runtime::{Config, Runtime, TickReport};
 
 pub fn repo_root() -> PathBuf {
@@ -74,4 +75,16 @@ pub fn twin_limits_w(twin: &SharedTwin) -> Vec<(String, f64)> {
             .map(|(index, name)| (name, twin.limit_w(index).unwrap()))
             .collect()
     })
+}
+
+/// A full-strength `game_started` performance signal from outside, live for one tick.
+pub fn performance_signal() -> Signal {
+    Signal {
+        kind: SignalKind::new("game_started").unwrap(),
+        domain: Domain::Performance,
+        strength: Strength::MAX,
+        source: AgentId(900),
+        ttl_ticks: 1,
+        correlation: None,
+    }
 }
