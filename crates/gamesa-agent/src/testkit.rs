@@ -92,6 +92,7 @@ pub fn component(id: &str, kind: ComponentKind) -> ComponentTelemetry {
         limit_mw: None,
         limit_min_mw: None,
         limit_max_mw: None,
+        progress_micro: None,
     }
 }
 

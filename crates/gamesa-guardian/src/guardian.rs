@@ -520,6 +520,7 @@ mod tests {
             limit_mw: Some(limit_mw),
             limit_min_mw: Some(50_000),
             limit_max_mw: Some(300_000),
+            progress_micro: None,
         };
         TelemetryFrame {
             tick: Tick(1),

@@ -128,6 +128,11 @@ pub struct ComponentTelemetry {
     pub limit_mw: Option<u64>,
     pub limit_min_mw: Option<u64>,
     pub limit_max_mw: Option<u64>,
+    /// Work the component has done so far, in millionths of its own progress unit
+    /// (retired instructions, frames, training steps; the twin's work units), when a
+    /// source reports it: a performance counter, a workload's `progress` reports over
+    /// ingress, or the twin. A counter: only differences between frames mean anything.
+    pub progress_micro: Option<u64>,
 }
 
 /// Node-wide figures: total draw of the managed components and the cap they share.

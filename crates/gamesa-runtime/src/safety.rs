@@ -77,6 +77,7 @@ mod tests {
             limit_mw: None,
             limit_min_mw: min_mw,
             limit_max_mw: None,
+            progress_micro: None,
         }
     }
 

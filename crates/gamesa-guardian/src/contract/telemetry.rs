@@ -363,6 +363,7 @@ mod tests {
             limit_mw: Some(limit_mw),
             limit_min_mw: Some(50_000),
             limit_max_mw: Some(300_000),
+            progress_micro: None,
         };
         TelemetryFrame {
             components: vec![
@@ -513,6 +514,7 @@ mod tests {
                     limit_mw: limit,
                     limit_min_mw: limit_min,
                     limit_max_mw: limit_max,
+                    progress_micro: None,
                 },
             )
     }

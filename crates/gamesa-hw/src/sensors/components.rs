@@ -41,6 +41,7 @@ pub(crate) fn cpu(
         limit_mw: sum(|d| d.telemetry.limit_mw),
         limit_min_mw: sum(|d| d.limit_min_mw),
         limit_max_mw: sum(|d| d.limit_max_mw),
+        progress_micro: None,
     })
 }
 
@@ -111,6 +112,7 @@ mod tests {
                 limit_mw: Some(130_000),
                 limit_min_mw: None,
                 limit_max_mw: Some(200_000),
+                progress_micro: None,
             })
         );
     }

@@ -225,6 +225,7 @@ fn read_gpu(
         limit_mw,
         limit_min_mw: info.limit_min_mw,
         limit_max_mw: info.limit_max_mw,
+        progress_micro: None,
     };
     (gpu, component)
 }

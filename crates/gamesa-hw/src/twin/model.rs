@@ -57,7 +57,10 @@ pub(super) struct ComponentState {
     pub demand: f64,
     pub power_w: f64,
     pub throttled: bool,
-    work: f64,
+    /// Hidden from the agents: what reported utilization adds to the demand.
+    pub util_bias: f64,
+    /// Weighted work so far.
+    pub work: f64,
     energy_j: f64,
     throttled_steps: u64,
     peak_temp_c: f64,
@@ -85,6 +88,7 @@ impl Twin {
                     c_j_per_c: spec.c_j_per_c,
                     t_max_c: spec.t_max_c,
                     weight: spec.weight,
+                    perf_exponent: spec.perf_exponent,
                 },
                 r_c_per_w: spec.r_c_per_w,
                 limit_w: spec.initial_limit_w(),
@@ -93,6 +97,7 @@ impl Twin {
                 demand: 0.0,
                 power_w: spec.idle_w,
                 throttled: false,
+                util_bias: spec.util_bias,
                 work: 0.0,
                 energy_j: 0.0,
                 throttled_steps: 0,
@@ -221,7 +226,7 @@ impl Twin {
         }
         self.apply_schedule();
 
-        let ambient_c = self.scenario.ambient_c();
+        let ambient_c = self.conditions.ambient_c;
         let dt_s = self.dt_s;
         let end_s = self.time_ms(self.steps_done + 1) as f64 / 1000.0;
         let mut draw_w = 0.0;

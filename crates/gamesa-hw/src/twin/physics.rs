@@ -15,6 +15,8 @@ pub struct ComponentConstants {
     pub c_j_per_c: f64,
     pub t_max_c: f64,
     pub weight: f64,
+    /// How work grows with dynamic power (the scenario's `perf_exponent`).
+    pub perf_exponent: f64,
 }
 
 /// What one component did during one step.
@@ -56,11 +58,18 @@ pub fn power_drawn_w(idle_w: f64, demand: f64, dynamic_w: f64) -> f64 {
     idle_w + demand * dynamic_w
 }
 
-/// Step 4: work done, `weight · d · (dyn / (tdp_w − idle_w))^(1/3) · dt`: frequency goes
-/// roughly as the cube root of power, and a component at full demand and TDP does
-/// `weight` units per second.
-pub fn work_done(weight: f64, demand: f64, dynamic_w: f64, tdp_dynamic_w: f64, dt_s: f64) -> f64 {
-    weight * demand * (dynamic_w / tdp_dynamic_w).cbrt() * dt_s
+/// Step 4: work done, `weight · d · (dyn / (tdp_w − idle_w))^α · dt` with `α` the
+/// component's `perf_exponent` (1/3 by default: frequency goes roughly as the cube root
+/// of power); a component at full demand and TDP does `weight` units per second.
+pub fn work_done(
+    weight: f64,
+    demand: f64,
+    dynamic_w: f64,
+    tdp_dynamic_w: f64,
+    perf_exponent: f64,
+    dt_s: f64,
+) -> f64 {
+    weight * demand * (dynamic_w / tdp_dynamic_w).powf(perf_exponent) * dt_s
 }
 
 /// Step 5: explicit Euler on `C · dT/dt = P − (T − T_amb) / R`.
@@ -95,6 +104,7 @@ pub fn step(
         demand,
         dynamic_w,
         constants.tdp_dynamic_w,
+        constants.perf_exponent,
         dt_s,
     );
     let temp_c = next_temp_c(
@@ -129,6 +139,7 @@ mod tests {
             c_j_per_c: 150.0,
             t_max_c: 87.0,
             weight: 1.0,
+            perf_exponent: 1.0 / 3.0,
         }
     }
 
@@ -205,7 +216,7 @@ mod tests {
         assert_eq!(dynamic_power_w(200.0, 0.5, 30.0, 350.0), 320.0);
         assert_eq!(hardware_throttle(320.0, 60.0, 87.0), (320.0, false));
         assert_eq!(power_drawn_w(30.0, 0.5, 320.0), 190.0);
-        let work = work_done(1.0, 0.5, 320.0, 270.0, 0.1);
+        let work = work_done(1.0, 0.5, 320.0, 270.0, 1.0 / 3.0, 0.1);
         assert!(close(work, 0.052_913_4, 1e-7), "{work}");
         let temp_c = next_temp_c(60.0, 190.0, 25.0, 0.2, 150.0, 0.1);
         assert!(close(temp_c, 60.01, 1e-12), "{temp_c}");

@@ -15,6 +15,7 @@ use super::scenario::{EventKind, Scenario, seconds_to_ms};
 pub struct Schedule {
     step_ms: u64,
     base_cap_w: f64,
+    base_ambient_c: f64,
     base_r_c_per_w: Vec<f64>,
     /// `(start_ms, [(component, demand)])`, sorted by start (the scenario checks it).
     phases: Vec<(u64, Vec<(usize, f64)>)>,
@@ -50,6 +51,8 @@ pub struct StepConditions {
     /// Per component, in scenario order: its `r_c_per_w` times every `fan_degrade`
     /// started so far, in start order.
     pub r_c_per_w: Vec<f64>,
+    /// The ambient temperature during the step, in °C.
+    pub ambient_c: f64,
 }
 
 impl Schedule {
@@ -106,6 +109,7 @@ impl Schedule {
         Schedule {
             step_ms: scenario.step_ms(),
             base_cap_w: scenario.cap_w(),
+            base_ambient_c: scenario.ambient_c(),
             base_r_c_per_w: components.iter().map(|spec| spec.r_c_per_w).collect(),
             phases,
             events,
@@ -131,7 +135,9 @@ impl Schedule {
             cap_w,
             demand,
             r_c_per_w,
+            ambient_c,
         } = conditions;
+        *ambient_c = self.base_ambient_c;
         demand.clear();
         demand.resize(self.base_r_c_per_w.len(), 0.0);
         for (start_ms, demands) in &self.phases {

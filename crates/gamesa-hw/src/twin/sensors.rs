@@ -36,21 +36,28 @@ impl Sensors for TwinSensors {
 
 /// The frame describing the twin's last step.
 pub fn frame_of(twin: &Twin, tick: Tick, advanced: bool) -> TelemetryFrame {
-    let components: Vec<ComponentTelemetry> = twin
-        .components
-        .iter()
-        .map(|component| ComponentTelemetry {
-            id: component.name.clone(),
-            kind: component.kind,
-            utilization_permille: (component.demand * 1000.0).round() as u16,
-            power_mw: Some(watts_to_mw(component.power_w)),
-            temp_mc: Some(celsius_to_mc(component.temp_c)),
-            t_max_mc: Some(celsius_to_mc(component.constants.t_max_c)),
-            limit_mw: Some(watts_to_mw(component.limit_w)),
-            limit_min_mw: Some(watts_to_mw(component.constants.min_w)),
-            limit_max_mw: Some(watts_to_mw(component.constants.max_w)),
-        })
-        .collect();
+    let components: Vec<ComponentTelemetry> =
+        twin.components
+            .iter()
+            .map(|component| ComponentTelemetry {
+                id: component.name.clone(),
+                kind: component.kind,
+                // A busy-waiting part reports more than it does (`util_bias`).
+                utilization_permille: ((component.demand + component.util_bias).clamp(0.0, 1.0)
+                    * 1000.0)
+                    .round() as u16,
+                power_mw: Some(watts_to_mw(component.power_w)),
+                temp_mc: Some(celsius_to_mc(component.temp_c)),
+                t_max_mc: Some(celsius_to_mc(component.constants.t_max_c)),
+                limit_mw: Some(watts_to_mw(component.limit_w)),
+                limit_min_mw: Some(watts_to_mw(component.constants.min_w)),
+                limit_max_mw: Some(watts_to_mw(component.constants.max_w)),
+                // The component's own work, before its weight says how much it counts.
+                progress_micro: Some(
+                    (component.work / component.constants.weight * 1e6).round() as u64
+                ),
+            })
+            .collect();
     let temperatures = twin
         .components
         .iter()

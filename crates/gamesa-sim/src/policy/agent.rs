@@ -115,7 +115,7 @@ fn decide_for(policy: Policy, known: Arc<Known>) -> Option<Decide> {
             conditions.cap_w = (next..next + known.lookahead_steps)
                 .map(|step| known.schedule.at_step(step).cap_w)
                 .fold(conditions.cap_w, f64::min);
-            let ambient_c = known.scenario.ambient_c();
+            let ambient_c = conditions.ambient_c;
             let components: Vec<OracleComponent> = known
                 .scenario
                 .components()
@@ -127,6 +127,7 @@ fn decide_for(policy: Policy, known: Arc<Known>) -> Option<Decide> {
                     idle_w: spec.idle_w,
                     tdp_w: spec.tdp_w,
                     weight: spec.weight,
+                    perf_exponent: spec.perf_exponent,
                     demand: conditions.demand[index],
                     thermal_limit_w: oracle::thermal_limit_w(
                         spec.t_max_c,

@@ -28,6 +28,8 @@ pub struct OracleComponent {
     pub demand: f64,
     /// The thermal bound on the limit: `(t_max_c − 1 − ambient_c) / R`.
     pub thermal_limit_w: f64,
+    /// How work grows with dynamic power (the scenario's `perf_exponent`).
+    pub perf_exponent: f64,
 }
 
 /// How far below `t_max_c` the oracle holds each component at steady state, in °C.
@@ -45,6 +47,7 @@ impl OracleComponent {
             self.demand,
             dynamic_w,
             self.tdp_w - self.idle_w,
+            self.perf_exponent,
             1.0,
         )
     }
@@ -110,6 +113,7 @@ mod tests {
                 weight: 1.0,
                 demand: cpu_demand,
                 thermal_limit_w: thermal_limit_w(95.0, 25.0, 0.35),
+                perf_exponent: 1.0 / 3.0,
             },
             OracleComponent {
                 min_w: 100.0,
@@ -119,6 +123,7 @@ mod tests {
                 weight: 1.0,
                 demand: gpu_demand,
                 thermal_limit_w: thermal_limit_w(87.0, 25.0, 0.2),
+                perf_exponent: 1.0 / 3.0,
             },
         ]
     }

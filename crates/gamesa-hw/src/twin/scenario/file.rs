@@ -45,10 +45,19 @@ pub(super) struct ComponentFile {
     pub t_max_c: f64,
     #[serde(default = "default_weight")]
     pub weight: f64,
+    #[serde(default = "default_perf_exponent")]
+    pub perf_exponent: f64,
+    #[serde(default)]
+    pub util_bias: f64,
 }
 
 fn default_weight() -> f64 {
     1.0
+}
+
+/// Frequency goes roughly as the cube root of power (dynamic power ~ f·V², V ~ f).
+fn default_perf_exponent() -> f64 {
+    1.0 / 3.0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

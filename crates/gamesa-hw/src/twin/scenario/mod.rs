@@ -26,6 +26,10 @@ use serde::Serialize;
 pub const MAX_DURATION_S: f64 = 1_000_000.0;
 /// The longest step accepted, in milliseconds.
 pub const MAX_STEP_MS: u64 = 60_000;
+/// The range of `perf_exponent`: positive (power always helps a little) and at most 1
+/// (work is concave in power).
+pub const MIN_PERF_EXPONENT: f64 = 0.01;
+pub const MAX_PERF_EXPONENT: f64 = 1.0;
 
 /// A checked scenario. Build one with [`Scenario::from_toml_str`] or [`Scenario::load`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -62,6 +66,14 @@ pub struct ComponentSpec {
     /// The temperature at which the hardware throttles itself.
     pub t_max_c: f64,
     pub weight: f64,
+    /// How work grows with dynamic power: `work ∝ (dyn / (tdp − idle))^perf_exponent`.
+    /// 1/3 (the default) for a compute-bound part whose frequency goes as the cube root
+    /// of power; near 0.05 for a memory-bound one that power barely helps. Hidden from
+    /// the agents: they learn it from progress.
+    pub perf_exponent: f64,
+    /// Added to the demand before it is reported as utilization (clamped to `[0, 1]`): a
+    /// GPU that busy-waits reports 100 % while doing little. Hidden from the agents.
+    pub util_bias: f64,
 }
 
 impl ComponentSpec {
@@ -355,6 +367,8 @@ fn check_component(
         ("c_j_per_c", file.c_j_per_c),
         ("t_max_c", file.t_max_c),
         ("weight", file.weight),
+        ("perf_exponent", file.perf_exponent),
+        ("util_bias", file.util_bias),
     ] {
         if !value.is_finite() {
             return Err(out_of_range(&field(key), value, "a finite number"));
@@ -394,6 +408,20 @@ fn check_component(
         ));
     }
     check_positive(&field("weight"), file.weight)?;
+    if !(MIN_PERF_EXPONENT..=MAX_PERF_EXPONENT).contains(&file.perf_exponent) {
+        return Err(out_of_range(
+            &field("perf_exponent"),
+            file.perf_exponent,
+            "from 0.01 to 1 (work is concave in power)",
+        ));
+    }
+    if !(-1.0..=1.0).contains(&file.util_bias) {
+        return Err(out_of_range(
+            &field("util_bias"),
+            file.util_bias,
+            "from -1 to 1",
+        ));
+    }
     Ok(ComponentSpec {
         name,
         kind: file.kind,
@@ -405,6 +433,8 @@ fn check_component(
         c_j_per_c: file.c_j_per_c,
         t_max_c: file.t_max_c,
         weight: file.weight,
+        perf_exponent: file.perf_exponent,
+        util_bias: file.util_bias,
     })
 }
 
