@@ -52,8 +52,10 @@ mod cap_window;
 mod model;
 pub mod physics;
 mod report;
+mod rng;
 mod scenario;
 mod schedule;
+mod sensor_model;
 mod sensors;
 mod shared;
 mod trace;
@@ -63,8 +65,8 @@ pub use cap_window::{CapCheck, CapWindow, OVER_CAP_TOLERANCE};
 pub use model::Twin;
 pub use report::{ComponentReport, TwinReport};
 pub use scenario::{
-    ComponentSpec, Event, EventKind, MAX_DURATION_S, MAX_STEP_MS, Phase, Position, Scenario,
-    ScenarioError,
+    ComponentSpec, Event, EventKind, MAX_DRAWN_PHASES, MAX_DURATION_S, MAX_SENSOR_LAG_TICKS,
+    MAX_STEP_MS, Phase, Position, Scenario, ScenarioError,
 };
 pub use schedule::{Schedule, StepConditions};
 pub use sensors::{TwinSensors, frame_of};

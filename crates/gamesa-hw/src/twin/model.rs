@@ -7,7 +7,9 @@
 //!   order of their start (file order among equal starts), so a run is a pure function
 //!   of the scenario and of the limits set between steps;
 //! - once `steps()` steps are done the model is frozen: `step` does nothing, so the
-//!   report always covers exactly the scenario's duration.
+//!   report always covers exactly the scenario's duration;
+//! - the physics, the report and the trace only ever read true values; what the sensors
+//!   report (lagged, noisy, quantized) is kept apart, for the telemetry frame alone.
 
 use gamesa_proto::ComponentKind;
 
@@ -17,6 +19,7 @@ use super::{
     report::{ComponentReport, TwinReport},
     scenario::Scenario,
     schedule::{Schedule, StepConditions},
+    sensor_model::{Reading, SensorModel},
     trace::{Trace, TraceComponent, TraceStep},
 };
 
@@ -61,6 +64,10 @@ pub(super) struct ComponentState {
     pub util_bias: f64,
     /// Weighted work so far.
     pub work: f64,
+    /// The component's sensors, and what they reported for the last step: the only
+    /// temperature and power the telemetry frame shows.
+    sensors: SensorModel,
+    pub reported: Reading,
     energy_j: f64,
     throttled_steps: u64,
     peak_temp_c: f64,
@@ -77,33 +84,42 @@ impl Twin {
         let components: Vec<ComponentState> = scenario
             .components()
             .iter()
-            .map(|spec| ComponentState {
-                name: spec.name.clone(),
-                kind: spec.kind,
-                constants: ComponentConstants {
-                    idle_w: spec.idle_w,
-                    min_w: spec.min_w,
-                    max_w: spec.max_w,
-                    tdp_dynamic_w: spec.tdp_w - spec.idle_w,
-                    c_j_per_c: spec.c_j_per_c,
-                    t_max_c: spec.t_max_c,
-                    weight: spec.weight,
-                    perf_exponent: spec.perf_exponent,
-                },
-                r_c_per_w: spec.r_c_per_w,
-                limit_w: spec.initial_limit_w(),
-                initial_limit_w: spec.initial_limit_w(),
-                temp_c: ambient_c,
-                demand: 0.0,
-                power_w: spec.idle_w,
-                throttled: false,
-                util_bias: spec.util_bias,
-                work: 0.0,
-                energy_j: 0.0,
-                throttled_steps: 0,
-                peak_temp_c: ambient_c,
-                job: scenario.job().get(&spec.name).copied(),
-                time_to_solution_s: None,
+            .enumerate()
+            .map(|(index, spec)| {
+                let initial = Reading {
+                    temp_c: ambient_c,
+                    power_w: spec.idle_w,
+                };
+                ComponentState {
+                    name: spec.name.clone(),
+                    kind: spec.kind,
+                    constants: ComponentConstants {
+                        idle_w: spec.idle_w,
+                        min_w: spec.min_w,
+                        max_w: spec.max_w,
+                        tdp_dynamic_w: spec.tdp_w - spec.idle_w,
+                        c_j_per_c: spec.c_j_per_c,
+                        t_max_c: spec.t_max_c,
+                        weight: spec.weight,
+                        perf_exponent: spec.perf_exponent,
+                    },
+                    r_c_per_w: spec.r_c_per_w,
+                    limit_w: spec.initial_limit_w(),
+                    initial_limit_w: spec.initial_limit_w(),
+                    temp_c: ambient_c,
+                    demand: 0.0,
+                    power_w: spec.idle_w,
+                    throttled: false,
+                    util_bias: spec.util_bias,
+                    work: 0.0,
+                    sensors: SensorModel::new(spec, scenario.seed(), index, initial),
+                    reported: initial,
+                    energy_j: 0.0,
+                    throttled_steps: 0,
+                    peak_temp_c: ambient_c,
+                    job: scenario.job().get(&spec.name).copied(),
+                    time_to_solution_s: None,
+                }
             })
             .collect();
         let schedule = Schedule::new(&scenario);
@@ -247,6 +263,10 @@ impl Twin {
             component.energy_j += outcome.power_w * dt_s;
             component.throttled_steps += u64::from(outcome.throttled);
             component.peak_temp_c = component.peak_temp_c.max(outcome.temp_c);
+            component.reported = component.sensors.observe(Reading {
+                temp_c: outcome.temp_c,
+                power_w: outcome.power_w,
+            });
             if let Some(job) = component.job
                 && component.time_to_solution_s.is_none()
                 && component.work >= job
@@ -606,6 +626,25 @@ t_max_c = 87
             gpu.peak_temp_c
         );
         assert_eq!(report.throttled_s, gpu.throttled_s);
+    }
+
+    #[test]
+    fn an_ambient_change_moves_the_temperature_it_settles_at() {
+        // The GPU at its 100 W minimum limit settles at 25 + 100 · 0.2 = 45 °C, then, once
+        // the ambient is 35 °C, at 55 °C.
+        let mut twin = Twin::new(scenario(
+            800,
+            400,
+            "[[phases]]\nat_s = 0\ngpu0 = 1\n\
+             [[events]]\nat_s = 400\nkind = \"ambient\"\nambient_c = 35",
+        ));
+        twin.set_limit_w(GPU, 100.0);
+        while twin.time_s() < 400.0 {
+            twin.step();
+        }
+        assert!((twin.temp_c(GPU).unwrap() - 45.0).abs() < 0.01);
+        twin.run_to_end();
+        assert!((twin.temp_c(GPU).unwrap() - 55.0).abs() < 0.01);
     }
 
     #[test]

@@ -38,6 +38,9 @@ enum Change {
         component: usize,
         demand: f64,
     },
+    Ambient {
+        ambient_c: f64,
+    },
 }
 
 /// The conditions in force during one step.
@@ -51,7 +54,8 @@ pub struct StepConditions {
     /// Per component, in scenario order: its `r_c_per_w` times every `fan_degrade`
     /// started so far, in start order.
     pub r_c_per_w: Vec<f64>,
-    /// The ambient temperature during the step, in °C.
+    /// The ambient temperature during the step, in °C: the scenario's, or the
+    /// latest-started `ambient` event's.
     pub ambient_c: f64,
 }
 
@@ -99,6 +103,9 @@ impl Schedule {
                         end_ms: start_ms + seconds_to_ms(*duration_s),
                         component: index_of(component)?,
                         demand: *demand,
+                    },
+                    EventKind::Ambient { ambient_c } => Change::Ambient {
+                        ambient_c: *ambient_c,
                     },
                 };
                 Some((start_ms, change))
@@ -179,6 +186,9 @@ impl Schedule {
                         *slot = spiked;
                     }
                 }
+                Change::Ambient {
+                    ambient_c: changed_c,
+                } => *ambient_c = changed_c,
                 Change::CapDrop { .. } | Change::DemandSpike { .. } => {}
             }
         }
@@ -233,6 +243,27 @@ mod tests {
         assert_eq!(demand(20), vec![0.5, 0.9]);
         assert_eq!(demand(30), vec![1.0, 0.9]);
         assert_eq!(demand(60), vec![0.2, 0.9]);
+    }
+
+    #[test]
+    fn an_ambient_change_holds_from_its_start_and_the_latest_wins() {
+        let schedule = schedule(
+            "[[events]]\nat_s = 6\nkind = \"ambient\"\nambient_c = 40\n\
+             [[events]]\nat_s = 2\nkind = \"ambient\"\nambient_c = 30.5",
+        );
+        let ambient_c = |step| schedule.at_step(step).ambient_c;
+        assert_eq!(
+            [
+                ambient_c(0),
+                ambient_c(19),
+                ambient_c(20),
+                ambient_c(59),
+                ambient_c(60),
+                ambient_c(99)
+            ],
+            [25.0, 25.0, 30.5, 30.5, 40.0, 40.0]
+        );
+        assert_eq!(schedule.at_step(60).cap_w, 400.0);
     }
 
     #[test]

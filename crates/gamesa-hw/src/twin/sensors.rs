@@ -46,8 +46,10 @@ pub fn frame_of(twin: &Twin, tick: Tick, advanced: bool) -> TelemetryFrame {
                 utilization_permille: ((component.demand + component.util_bias).clamp(0.0, 1.0)
                     * 1000.0)
                     .round() as u16,
-                power_mw: Some(watts_to_mw(component.power_w)),
-                temp_mc: Some(celsius_to_mc(component.temp_c)),
+                // What the sensors report (lagged, noisy, quantized as the scenario says),
+                // not what the physics did.
+                power_mw: Some(watts_to_mw(component.reported.power_w)),
+                temp_mc: Some(celsius_to_mc(component.reported.temp_c)),
                 t_max_mc: Some(celsius_to_mc(component.constants.t_max_c)),
                 limit_mw: Some(watts_to_mw(component.limit_w)),
                 limit_min_mw: Some(watts_to_mw(component.constants.min_w)),
@@ -64,11 +66,12 @@ pub fn frame_of(twin: &Twin, tick: Tick, advanced: bool) -> TelemetryFrame {
         .map(|component| TemperatureTelemetry {
             id: format!("twin/{}", component.name),
             label: Some(component.name.clone()),
-            temp_mc: celsius_to_mc(component.temp_c),
+            temp_mc: celsius_to_mc(component.reported.temp_c),
             critical_mc: Some(celsius_to_mc(component.constants.t_max_c)),
         })
         .collect();
-    // The sum of the reported figures, so agents see draw == Σ power_mw exactly.
+    // The sum of the reported (noisy, lagged) figures, so agents see draw == Σ power_mw
+    // exactly, as a node meter summing the same sensors would.
     let draw_mw = components
         .iter()
         .filter_map(|component| component.power_mw)
@@ -180,5 +183,102 @@ mod tests {
                 .is_some_and(|detail| detail.contains("finished at 300 s"))
         );
         assert_eq!(shared.report().steps, 3_000);
+    }
+
+    /// `two_gpus.toml` with `extra` lines added to every component (sensor keys).
+    fn two_gpus_with(extra: &str) -> Twin {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/two_gpus.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let text = text.replace("t_max_c = ", &format!("{extra}\nt_max_c = "));
+        let mut twin = Twin::new(Scenario::from_toml_str(&text).unwrap());
+        twin.record_trace();
+        twin
+    }
+
+    const NOISY: &str =
+        "temp_noise_c = 1.5\npower_noise_w = 8\nsensor_lag_ticks = 4\ntemp_step_c = 1";
+
+    /// Every frame of a run with limits moved mid-run, and the report and trace bytes.
+    fn run(mut twin: Twin) -> (Vec<TelemetryFrame>, Vec<u8>, Vec<u8>) {
+        let mut frames = Vec::new();
+        for step in 0..600_u64 {
+            if step % 40 == 0 {
+                twin.set_limit_w(1, 150.0 + (step % 200) as f64);
+            }
+            let advanced = twin.step();
+            frames.push(frame_of(&twin, Tick(step), advanced));
+        }
+        let report = serde_json::to_vec(&twin.report()).unwrap();
+        let trace = serde_json::to_vec(twin.trace().unwrap()).unwrap();
+        (frames, report, trace)
+    }
+
+    #[test]
+    fn sensor_noise_and_lag_change_the_frame_and_never_the_report_or_trace() {
+        let (exact_frames, exact_report, exact_trace) = run(two_gpus_with(""));
+        let (noisy_frames, noisy_report, noisy_trace) = run(two_gpus_with(NOISY));
+        assert_eq!(exact_report, noisy_report);
+        assert_eq!(exact_trace, noisy_trace);
+        assert_ne!(exact_frames, noisy_frames);
+        for (exact, noisy) in exact_frames.iter().zip(&noisy_frames) {
+            for (exact, noisy) in exact.components.iter().zip(&noisy.components) {
+                // Utilization, limit and progress stay current and exact.
+                assert_eq!(exact.utilization_permille, noisy.utilization_permille);
+                assert_eq!(exact.limit_mw, noisy.limit_mw);
+                assert_eq!(exact.progress_micro, noisy.progress_micro);
+                // Whole degrees.
+                assert_eq!(noisy.temp_mc.unwrap() % 1000, 0);
+            }
+            let sum: u64 = noisy.components.iter().filter_map(|c| c.power_mw).sum();
+            assert_eq!(noisy.node.draw_mw, Some(sum));
+            assert_eq!(
+                noisy.temperatures[0].temp_mc,
+                noisy.components[0].temp_mc.unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn a_lagged_frame_shows_the_power_of_n_steps_ago() {
+        let (exact, _, _) = run(two_gpus_with(""));
+        let (lagged, _, _) = run(two_gpus_with("sensor_lag_ticks = 4"));
+        for step in 4..exact.len() {
+            for index in 0..3 {
+                assert_eq!(
+                    lagged[step].components[index].power_mw,
+                    exact[step - 4].components[index].power_mw
+                );
+                assert_eq!(
+                    lagged[step].components[index].temp_mc,
+                    exact[step - 4].components[index].temp_mc
+                );
+            }
+        }
+        // Before that, the start: idle power at ambient.
+        assert_eq!(lagged[0].components[0].power_mw, Some(15_000));
+        assert_eq!(lagged[0].components[0].temp_mc, Some(25_000));
+    }
+
+    #[test]
+    fn the_same_noisy_scenario_gives_the_same_frames() {
+        let (first, _, _) = run(two_gpus_with(NOISY));
+        let (second, _, _) = run(two_gpus_with(NOISY));
+        assert_eq!(
+            serde_json::to_vec(&first).unwrap(),
+            serde_json::to_vec(&second).unwrap()
+        );
+        let other_seed = {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/two_gpus.toml");
+            let text = std::fs::read_to_string(path)
+                .unwrap()
+                .replace("t_max_c = ", &format!("{NOISY}\nt_max_c = "));
+            let seed_line = text.lines().find(|line| line.starts_with("seed")).unwrap();
+            let text = text.replacen(seed_line, "seed = 123456", 1);
+            let mut twin = Twin::new(Scenario::from_toml_str(&text).unwrap());
+            twin.record_trace();
+            twin
+        };
+        let (third, _, _) = run(other_seed);
+        assert_ne!(first, third);
     }
 }

@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 
 use gamesa_proto::ComponentKind;
-use serde::Deserialize;
+use serde::{
+    Deserialize, Deserializer,
+    de::{self, SeqAccess, Visitor},
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -16,10 +19,11 @@ pub(super) struct ScenarioFile {
     pub node: NodeFile,
     /// A `BTreeMap`, so components come out sorted by name whatever the file order.
     pub components: BTreeMap<String, ComponentFile>,
-    /// Each phase is `at_s` plus one demand per named component; checked by hand because
-    /// the component names are keys.
+    /// Each phase is `at_s` plus one demand per named component, or, for a random phase,
+    /// `random = true`, its timing keys and a demand range per component; checked by hand
+    /// because the component names are keys.
     #[serde(default)]
-    pub phases: Vec<BTreeMap<String, f64>>,
+    pub phases: Vec<BTreeMap<String, PhaseValue>>,
     #[serde(default)]
     pub events: Vec<EventFile>,
     #[serde(default)]
@@ -49,6 +53,14 @@ pub(super) struct ComponentFile {
     pub perf_exponent: f64,
     #[serde(default)]
     pub util_bias: f64,
+    #[serde(default)]
+    pub temp_noise_c: f64,
+    #[serde(default)]
+    pub power_noise_w: f64,
+    #[serde(default)]
+    pub sensor_lag_ticks: u32,
+    #[serde(default)]
+    pub temp_step_c: f64,
 }
 
 fn default_weight() -> f64 {
@@ -66,6 +78,7 @@ pub(super) enum EventKindName {
     CapDrop,
     FanDegrade,
     DemandSpike,
+    Ambient,
 }
 
 impl EventKindName {
@@ -74,6 +87,7 @@ impl EventKindName {
             EventKindName::CapDrop => "cap_drop",
             EventKindName::FanDegrade => "fan_degrade",
             EventKindName::DemandSpike => "demand_spike",
+            EventKindName::Ambient => "ambient",
         }
     }
 
@@ -83,6 +97,7 @@ impl EventKindName {
             EventKindName::CapDrop => "a cap_drop event",
             EventKindName::FanDegrade => "a fan_degrade event",
             EventKindName::DemandSpike => "a demand_spike event",
+            EventKindName::Ambient => "an ambient event",
         }
     }
 }
@@ -99,4 +114,60 @@ pub(super) struct EventFile {
     pub component: Option<String>,
     pub r_factor: Option<f64>,
     pub demand: Option<f64>,
+    pub ambient_c: Option<f64>,
+}
+
+/// One value of a `[[phases]]` entry: a number (`at_s`, a demand, a random phase's
+/// `until_s`), a flag (`random`) or a `[low, high]` demand range (a random phase).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum PhaseValue {
+    Number(f64),
+    Flag(bool),
+    Range(f64, f64),
+}
+
+impl<'de> Deserialize<'de> for PhaseValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<PhaseValue, D::Error> {
+        deserializer.deserialize_any(PhaseValueVisitor)
+    }
+}
+
+struct PhaseValueVisitor;
+
+impl<'de> Visitor<'de> for PhaseValueVisitor {
+    type Value = PhaseValue;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("a number, `true`/`false`, or a `[low, high]` demand range")
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<PhaseValue, E> {
+        Ok(PhaseValue::Number(value))
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<PhaseValue, E> {
+        Ok(PhaseValue::Number(value as f64))
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<PhaseValue, E> {
+        Ok(PhaseValue::Number(value as f64))
+    }
+
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<PhaseValue, E> {
+        Ok(PhaseValue::Flag(value))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PhaseValue, A::Error> {
+        let range = "a `[low, high]` demand range of two numbers";
+        let low: f64 = seq
+            .next_element()?
+            .ok_or_else(|| de::Error::invalid_length(0, &range))?;
+        let high: f64 = seq
+            .next_element()?
+            .ok_or_else(|| de::Error::invalid_length(1, &range))?;
+        if seq.next_element::<f64>()?.is_some() {
+            return Err(de::Error::invalid_length(3, &range));
+        }
+        Ok(PhaseValue::Range(low, high))
+    }
 }

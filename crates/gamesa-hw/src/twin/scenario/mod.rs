@@ -10,16 +10,22 @@
 //!   `R > 0`, `C > 0`, `weight > 0`, `t_max_c > ambient_c`, and one step shorter than
 //!   every component's smallest thermal time constant `R·C` (fan degradations included);
 //! - phases sorted by `at_s`, every time in `[0, duration_s)`, every demand in `[0, 1]`,
-//!   every name in a phase, an event or the job a declared component.
+//!   every name in a phase, an event or the job a declared component; random phases are
+//!   already drawn (with the scenario's seed) into ordinary ones;
+//! - every ambient temperature (the scenario's and every `ambient` event's) below every
+//!   component's `t_max_c`;
+//! - sensor noise finite and not negative, the lag at most [`MAX_SENSOR_LAG_TICKS`].
 
 mod error;
 mod file;
+mod phases;
 
 use std::{collections::BTreeMap, path::Path};
 
 pub use error::{Position, ScenarioError};
 use file::{ComponentFile, EventFile, EventKindName, ScenarioFile};
 use gamesa_proto::ComponentKind;
+pub use phases::MAX_DRAWN_PHASES;
 use serde::Serialize;
 
 /// The longest scenario accepted, in seconds (about eleven and a half days).
@@ -30,6 +36,11 @@ pub const MAX_STEP_MS: u64 = 60_000;
 /// (work is concave in power).
 pub const MIN_PERF_EXPONENT: f64 = 0.01;
 pub const MAX_PERF_EXPONENT: f64 = 1.0;
+/// The longest sensor lag accepted, in ticks (steps); the twin keeps that many readings
+/// per component.
+pub const MAX_SENSOR_LAG_TICKS: u32 = 10_000;
+/// The range of ambient temperatures, the scenario's and the `ambient` events', in °C.
+const AMBIENT_RANGE_C: std::ops::RangeInclusive<f64> = -50.0..=80.0;
 
 /// A checked scenario. Build one with [`Scenario::from_toml_str`] or [`Scenario::load`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -74,6 +85,18 @@ pub struct ComponentSpec {
     /// Added to the demand before it is reported as utilization (clamped to `[0, 1]`): a
     /// GPU that busy-waits reports 100 % while doing little. Hidden from the agents.
     pub util_bias: f64,
+    /// Standard deviation of the Gaussian noise on the reported temperature, in °C (0:
+    /// none). Sensors only: the physics uses the true temperature.
+    pub temp_noise_c: f64,
+    /// Standard deviation of the Gaussian noise on the reported power, in W (0: none);
+    /// the reported power is never below 0.
+    pub power_noise_w: f64,
+    /// The reported temperature and power are those of this many steps ago (0: the
+    /// step just done). Utilization, limit and progress are always current.
+    pub sensor_lag_ticks: u32,
+    /// The reported temperature is rounded to a multiple of this, in °C (0: not at all;
+    /// 1 for the whole degrees many hwmon sensors give).
+    pub temp_step_c: f64,
 }
 
 impl ComponentSpec {
@@ -112,6 +135,8 @@ pub enum EventKind {
         demand: f64,
         duration_s: f64,
     },
+    /// The ambient temperature is `ambient_c` from then on.
+    Ambient { ambient_c: f64 },
 }
 
 impl Scenario {
@@ -140,7 +165,8 @@ impl Scenario {
         &self.name
     }
 
-    /// Carried for reproducible ids; the physics itself has no randomness.
+    /// Seeds the sensor noise and the random phases (already drawn by the time a
+    /// `Scenario` exists), and the runtime's ids; the physics itself has no randomness.
     pub fn seed(&self) -> u64 {
         self.seed
     }
@@ -216,7 +242,7 @@ impl Scenario {
                 ),
             ));
         }
-        if !(file.ambient_c.is_finite() && (-50.0..=80.0).contains(&file.ambient_c)) {
+        if !(file.ambient_c.is_finite() && AMBIENT_RANGE_C.contains(&file.ambient_c)) {
             return Err(out_of_range(
                 "ambient_c",
                 file.ambient_c,
@@ -237,37 +263,7 @@ impl Scenario {
             .collect::<Result<Vec<_>, _>>()?;
         let known = |name: &str| components.iter().any(|component| component.name == name);
 
-        let mut phases: Vec<Phase> = Vec::with_capacity(file.phases.len());
-        for (index, mut demands) in file.phases.into_iter().enumerate() {
-            let field = format!("phases[{index}]");
-            let at_s = demands
-                .remove("at_s")
-                .ok_or_else(|| ScenarioError::MissingField {
-                    field: format!("{field}.at_s"),
-                    needed_by: "a phase",
-                })?;
-            check_time(&format!("{field}.at_s"), at_s, file.duration_s)?;
-            if let Some(previous) = phases.last()
-                && at_s < previous.at_s
-            {
-                return Err(ScenarioError::NotSorted {
-                    field: format!("{field}.at_s"),
-                    at_s,
-                    previous_at_s: previous.at_s,
-                });
-            }
-            for (name, demand) in &demands {
-                let field = format!("{field}.{name}");
-                if !known(name) {
-                    return Err(ScenarioError::UnknownComponent {
-                        field,
-                        component: name.clone(),
-                    });
-                }
-                check_demand(&field, *demand)?;
-            }
-            phases.push(Phase { at_s, demands });
-        }
+        let phases = phases::check_phases(file.phases, file.duration_s, file.seed, &known)?;
 
         let events = file
             .events
@@ -275,6 +271,7 @@ impl Scenario {
             .enumerate()
             .map(|(index, event)| check_event(index, event, file.duration_s, &known))
             .collect::<Result<Vec<_>, _>>()?;
+        check_ambients_below_t_max(&events, &components)?;
 
         for (name, amount) in &file.job {
             let field = format!("job.{name}");
@@ -348,14 +345,16 @@ fn check_component(
 ) -> Result<ComponentSpec, ScenarioError> {
     let field = |key: &str| format!("components.{name}.{key}");
     let name_ok = !name.is_empty()
-        && name != "at_s"
+        && !phases::PHASE_KEYS.contains(&name.as_str())
         && name
             .bytes()
             .all(|byte| byte.is_ascii_alphanumeric() || b"_.-".contains(&byte));
     if !name_ok {
         return Err(inconsistent(
             &format!("components.{name}"),
-            "a component name is letters, digits, `_`, `-` and `.`, and not `at_s`".into(),
+            "a component name is letters, digits, `_`, `-` and `.`, and none of `at_s`, \
+             `random`, `until_s`, `every_s`"
+                .into(),
         ));
     }
     for (key, value) in [
@@ -369,6 +368,9 @@ fn check_component(
         ("weight", file.weight),
         ("perf_exponent", file.perf_exponent),
         ("util_bias", file.util_bias),
+        ("temp_noise_c", file.temp_noise_c),
+        ("power_noise_w", file.power_noise_w),
+        ("temp_step_c", file.temp_step_c),
     ] {
         if !value.is_finite() {
             return Err(out_of_range(&field(key), value, "a finite number"));
@@ -422,6 +424,22 @@ fn check_component(
             "from -1 to 1",
         ));
     }
+    for (key, value) in [
+        ("temp_noise_c", file.temp_noise_c),
+        ("power_noise_w", file.power_noise_w),
+        ("temp_step_c", file.temp_step_c),
+    ] {
+        if value < 0.0 {
+            return Err(out_of_range(&field(key), value, "at least 0 (0: none)"));
+        }
+    }
+    if file.sensor_lag_ticks > MAX_SENSOR_LAG_TICKS {
+        return Err(out_of_range(
+            &field("sensor_lag_ticks"),
+            f64::from(file.sensor_lag_ticks),
+            "a number of ticks in [0, 10000]",
+        ));
+    }
     Ok(ComponentSpec {
         name,
         kind: file.kind,
@@ -435,7 +453,37 @@ fn check_component(
         weight: file.weight,
         perf_exponent: file.perf_exponent,
         util_bias: file.util_bias,
+        temp_noise_c: file.temp_noise_c,
+        power_noise_w: file.power_noise_w,
+        sensor_lag_ticks: file.sensor_lag_ticks,
+        temp_step_c: file.temp_step_c,
     })
+}
+
+/// Every `ambient` event's temperature must stay below every component's `t_max_c`, as
+/// the scenario's own `ambient_c` must (checked with each component).
+fn check_ambients_below_t_max(
+    events: &[Event],
+    components: &[ComponentSpec],
+) -> Result<(), ScenarioError> {
+    for (index, event) in events.iter().enumerate() {
+        let EventKind::Ambient { ambient_c } = event.kind else {
+            continue;
+        };
+        if let Some(component) = components
+            .iter()
+            .find(|component| component.t_max_c <= ambient_c)
+        {
+            return Err(inconsistent(
+                &format!("events[{index}].ambient_c"),
+                format!(
+                    "ambient_c {ambient_c} must be below t_max_c {} of `{}`",
+                    component.t_max_c, component.name
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_event(
@@ -483,6 +531,7 @@ fn check_event(
             stray("component", file.component.is_some())?;
             stray("r_factor", file.r_factor.is_some())?;
             stray("demand", file.demand.is_some())?;
+            stray("ambient_c", file.ambient_c.is_some())?;
             let cap_w = needs("cap_w", file.cap_w)?;
             check_positive(&field("cap_w"), cap_w)?;
             let duration_s = needs("duration_s", file.duration_s)?;
@@ -493,6 +542,7 @@ fn check_event(
             stray("cap_w", file.cap_w.is_some())?;
             stray("duration_s", file.duration_s.is_some())?;
             stray("demand", file.demand.is_some())?;
+            stray("ambient_c", file.ambient_c.is_some())?;
             let component = component(file.component)?;
             let r_factor = needs("r_factor", file.r_factor)?;
             check_positive(&field("r_factor"), r_factor)?;
@@ -504,6 +554,7 @@ fn check_event(
         EventKindName::DemandSpike => {
             stray("cap_w", file.cap_w.is_some())?;
             stray("r_factor", file.r_factor.is_some())?;
+            stray("ambient_c", file.ambient_c.is_some())?;
             let component = component(file.component)?;
             let demand = needs("demand", file.demand)?;
             check_demand(&field("demand"), demand)?;
@@ -514,6 +565,22 @@ fn check_event(
                 demand,
                 duration_s,
             }
+        }
+        EventKindName::Ambient => {
+            stray("cap_w", file.cap_w.is_some())?;
+            stray("duration_s", file.duration_s.is_some())?;
+            stray("component", file.component.is_some())?;
+            stray("r_factor", file.r_factor.is_some())?;
+            stray("demand", file.demand.is_some())?;
+            let ambient_c = needs("ambient_c", file.ambient_c)?;
+            if !(ambient_c.is_finite() && AMBIENT_RANGE_C.contains(&ambient_c)) {
+                return Err(out_of_range(
+                    &field("ambient_c"),
+                    ambient_c,
+                    "a temperature in [-50, 80] °C",
+                ));
+            }
+            EventKind::Ambient { ambient_c }
         }
     };
     Ok(Event {
@@ -947,6 +1014,139 @@ gpu0 = 10.0
             BASE.split("[components.gpu0]").next().unwrap()
         ));
         assert_eq!(empty.field(), Some("components"), "{empty:?}");
+    }
+
+    #[test]
+    fn sensor_keys_default_to_exact_sensors_and_parse_when_given() {
+        let scenario = Scenario::from_toml_str(BASE).unwrap();
+        let gpu = &scenario.components()[1];
+        assert_eq!(
+            (
+                gpu.temp_noise_c,
+                gpu.power_noise_w,
+                gpu.sensor_lag_ticks,
+                gpu.temp_step_c
+            ),
+            (0.0, 0.0, 0, 0.0)
+        );
+        let noisy = Scenario::from_toml_str(&with(
+            "t_max_c = 87",
+            "t_max_c = 87
+temp_noise_c = 0.5
+power_noise_w = 4
+sensor_lag_ticks = 3
+temp_step_c = 1",
+        ))
+        .unwrap();
+        let gpu = &noisy.components()[1];
+        assert_eq!(
+            (
+                gpu.temp_noise_c,
+                gpu.power_noise_w,
+                gpu.sensor_lag_ticks,
+                gpu.temp_step_c
+            ),
+            (0.5, 4.0, 3, 1.0)
+        );
+    }
+
+    #[test]
+    fn bad_sensor_keys_name_the_field() {
+        for (line, field) in [
+            ("temp_noise_c = -0.1", "components.gpu0.temp_noise_c"),
+            ("temp_noise_c = inf", "components.gpu0.temp_noise_c"),
+            ("power_noise_w = -1", "components.gpu0.power_noise_w"),
+            ("power_noise_w = nan", "components.gpu0.power_noise_w"),
+            ("temp_step_c = -1", "components.gpu0.temp_step_c"),
+            (
+                "sensor_lag_ticks = 10001",
+                "components.gpu0.sensor_lag_ticks",
+            ),
+        ] {
+            let error = error_of(&with("t_max_c = 87", &format!("t_max_c = 87\n{line}")));
+            assert!(
+                matches!(&error, ScenarioError::OutOfRange { field: named, .. } if named == field),
+                "{line}: {error:?}"
+            );
+        }
+        for line in ["sensor_lag_ticks = -1", "sensor_lag_ticks = 1.5"] {
+            let error = error_of(&with("t_max_c = 87", &format!("t_max_c = 87\n{line}")));
+            assert_eq!(
+                error.field(),
+                Some("components.gpu0.sensor_lag_ticks"),
+                "{line}: {error:?}"
+            );
+        }
+    }
+
+    const AMBIENT: &str = "[[events]]\nat_s = 40\nkind = \"ambient\"\nambient_c = 35";
+
+    #[test]
+    fn an_ambient_event_parses() {
+        let scenario = Scenario::from_toml_str(&format!("{BASE}\n{AMBIENT}")).unwrap();
+        assert_eq!(
+            scenario.events()[1],
+            Event {
+                at_s: 40.0,
+                kind: EventKind::Ambient { ambient_c: 35.0 }
+            }
+        );
+    }
+
+    #[test]
+    fn bad_ambient_events_name_the_field() {
+        // With the GPU's t_max_c at 70 °C, 75 °C is too hot (and 70 °C too).
+        let cool_gpu = with("t_max_c = 87", "t_max_c = 70");
+        let hot = error_of(&format!("{cool_gpu}\n{}", AMBIENT.replace("35", "75")));
+        assert!(
+            matches!(&hot, ScenarioError::Inconsistent { field, reason }
+                if field == "events[1].ambient_c" && reason.contains("`gpu0`")),
+            "{hot:?}"
+        );
+        assert!(matches!(
+            error_of(&format!("{cool_gpu}\n{}", AMBIENT.replace("35", "70"))),
+            ScenarioError::Inconsistent { .. }
+        ));
+        assert_eq!(
+            error_of(&format!("{BASE}\n{}", AMBIENT.replace("35", "-60"))),
+            ScenarioError::OutOfRange {
+                field: "events[1].ambient_c".into(),
+                value: -60.0,
+                expected: "a temperature in [-50, 80] °C",
+            }
+        );
+        assert_eq!(
+            error_of(&format!(
+                "{BASE}\n{}",
+                AMBIENT.replace("\nambient_c = 35", "")
+            )),
+            ScenarioError::MissingField {
+                field: "events[1].ambient_c".into(),
+                needed_by: "an ambient event",
+            }
+        );
+        assert_eq!(
+            error_of(&format!("{BASE}\n{AMBIENT}\nduration_s = 5")),
+            ScenarioError::UnexpectedField {
+                field: "events[1].duration_s".into(),
+                kind: "ambient",
+            }
+        );
+        assert_eq!(
+            error_of(&with("cap_w = 280", "cap_w = 280\nambient_c = 30")),
+            ScenarioError::UnexpectedField {
+                field: "events[0].ambient_c".into(),
+                kind: "cap_drop",
+            }
+        );
+    }
+
+    #[test]
+    fn phase_keys_are_not_component_names() {
+        for name in ["random", "until_s", "every_s"] {
+            let error = error_of(&with("[components.cpu]", &format!("[components.{name}]")));
+            assert_eq!(error.field(), Some(format!("components.{name}").as_str()));
+        }
     }
 
     #[test]
