@@ -18,6 +18,18 @@ pub enum SimError {
         "the scenario's component `{component}` is a {kind}, and the config has no {kind} agent to model its agent on"
     )]
     NoTemplate { component: String, kind: String },
+    #[error(
+        "the config's `{setting}` = {config_mw} mW contradicts {scenario_path}, whose component `{component}` has {scenario}; leave it out of the config (the scenario's device bounds are used)"
+    )]
+    ContradictsScenario {
+        component: String,
+        /// The config key, such as `guardian.limits."power.limit:gpu0".min`.
+        setting: String,
+        config_mw: u64,
+        /// What the scenario says, such as `min_w = 20 W`.
+        scenario: String,
+        scenario_path: PathBuf,
+    },
     #[error("agent plugins: {0}")]
     Agent(String),
     #[error("runtime: {0}")]

@@ -1,15 +1,19 @@
 //! The policies that decide the power split: the market (the GAMESA runtime with its
-//! agents) and the baselines, each a pure function from what it knows to a limit per
-//! component (one file each), run as a single agent plugin through the same guardian.
+//! agents) and the baselines, each a function from what it knows (and, for
+//! `thermal-proportional` and `balancer`, what it learned) to a limit per component (one
+//! file each), run as a single agent plugin through the same guardian.
 //!
 //! Every split is in watts, one limit per component in scenario order (sorted by name).
 
 pub mod agent;
+pub mod balancer;
 pub mod none;
 pub mod oracle;
 pub mod proportional;
 pub mod static_equal;
 pub mod static_tdp;
+pub mod thermal_proportional;
+pub mod water_fill;
 
 use std::{fmt, str::FromStr};
 
@@ -17,6 +21,17 @@ use gamesa_hw::twin::Scenario;
 use serde::{Deserialize, Serialize};
 
 use crate::SimError;
+
+/// The baselines that run with the market's safety machinery (the thermal and power
+/// agents, the guardian, the same way of asking for limits) and know only what a
+/// deployment knows (telemetry and datasheet limits): the ones the market must beat.
+pub const FAIR_BASELINES: [Policy; 5] = [
+    Policy::StaticEqual,
+    Policy::StaticTdp,
+    Policy::Proportional,
+    Policy::ThermalProportional,
+    Policy::Balancer,
+];
 
 /// What decides the power split of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -32,18 +47,24 @@ pub enum Policy {
     StaticTdp,
     /// Each tick, the cap above the minimums shared by current utilization.
     Proportional,
+    /// `Proportional`, each limit capped at its component's learned thermal limit.
+    ThermalProportional,
+    /// Feedback: budget moved step by step to the best measured progress per watt.
+    Balancer,
     /// Each tick, the split that maximises weighted work, knowing the twin's parameters.
     Oracle,
 }
 
 impl Policy {
     /// Every policy, in the order tables list them.
-    pub const ALL: [Policy; 6] = [
+    pub const ALL: [Policy; 8] = [
         Policy::Market,
         Policy::Oracle,
-        Policy::Proportional,
-        Policy::StaticTdp,
         Policy::StaticEqual,
+        Policy::StaticTdp,
+        Policy::Proportional,
+        Policy::ThermalProportional,
+        Policy::Balancer,
         Policy::None,
     ];
 
@@ -54,6 +75,8 @@ impl Policy {
             Policy::StaticEqual => "static-equal",
             Policy::StaticTdp => "static-tdp",
             Policy::Proportional => "proportional",
+            Policy::ThermalProportional => "thermal-proportional",
+            Policy::Balancer => "balancer",
             Policy::Oracle => "oracle",
         }
     }
@@ -130,7 +153,9 @@ mod tests {
             "static_equal".parse::<Policy>(),
             Err(SimError::UnknownPolicy {
                 name: "static_equal".into(),
-                known: "market, oracle, proportional, static-tdp, static-equal, none".into()
+                known: "market, oracle, static-equal, static-tdp, proportional, \
+                        thermal-proportional, balancer, none"
+                    .into()
             })
         );
         assert_eq!(

@@ -1,19 +1,15 @@
 //! The `static-equal` baseline: the cap split equally between the components, each
-//! share clamped to that component's limits. What a clamp leaves over is not handed on.
+//! share clamped to that component's limits, and what a clamp leaves over (or takes, to
+//! hold a component at its minimum) shared equally by the others, so that no watt of the
+//! cap is thrown away.
 
-use super::ComponentBounds;
+use super::{ComponentBounds, water_fill};
 
-/// `clamp(cap / n, min_w, max_w)` for each component. When the cap is below the sum of
-/// the minimums, no split can honour it; the clamp then keeps each at its minimum.
+/// `clamp(λ, min_w, max_w)` for each component, with the level `λ` at which the limits
+/// add up to the cap (`cap / n` when no clamp acts). When the cap is below the sum of
+/// the minimums, no split can honour it; each limit is then at its minimum.
 pub fn split(cap_w: f64, components: &[ComponentBounds]) -> Vec<f64> {
-    if components.is_empty() {
-        return Vec::new();
-    }
-    let share_w = cap_w / components.len() as f64;
-    components
-        .iter()
-        .map(|component| component.clamp(share_w))
-        .collect()
+    water_fill::split(cap_w, components, &vec![1.0; components.len()])
 }
 
 #[cfg(test)]
@@ -40,14 +36,18 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_cap_is_halved_and_each_half_clamped() {
+    fn the_cap_is_halved_and_what_a_clamp_leaves_goes_to_the_other() {
         // 400 W / 2 = 200 W each; the CPU's 150 W maximum clamps it, and the 50 W it
-        // cannot use is not given to the GPU.
-        assert_eq!(split(400.0, &cpu_and_gpu()), vec![150.0, 200.0]);
+        // cannot use go to the GPU.
+        assert_eq!(split(400.0, &cpu_and_gpu()), vec![150.0, 250.0]);
         // 280 W / 2 = 140 W each, inside both ranges.
         assert_eq!(split(280.0, &cpu_and_gpu()), vec![140.0, 140.0]);
-        // 160 W / 2 = 80 W: below the GPU's 100 W minimum, which wins.
-        assert_eq!(split(160.0, &cpu_and_gpu()), vec![80.0, 100.0]);
+        // 160 W / 2 = 80 W is below the GPU's 100 W minimum, which wins; the CPU gets the
+        // 60 W left, so the sum stays at the cap.
+        assert_eq!(split(160.0, &cpu_and_gpu()), vec![60.0, 100.0]);
+        // Below the sum of the minimums, or above the sum of the maximums.
+        assert_eq!(split(100.0, &cpu_and_gpu()), vec![30.0, 100.0]);
+        assert_eq!(split(650.0, &cpu_and_gpu()), vec![150.0, 350.0]);
         assert_eq!(split(400.0, &[]), Vec::<f64>::new());
     }
 }

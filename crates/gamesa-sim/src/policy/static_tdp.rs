@@ -1,22 +1,14 @@
 //! The `static-tdp` baseline: the cap split in proportion to each component's TDP, each
-//! share clamped to that component's limits.
+//! share clamped to that component's limits, and what a clamp leaves over shared by the
+//! others in the same proportion, so that no watt of the cap is thrown away.
 
-use super::ComponentBounds;
+use super::{ComponentBounds, water_fill};
 
-/// `clamp(cap · tdp_i / Σ tdp, min_w, max_w)` for each component.
+/// `clamp(λ · tdp_i, min_w, max_w)` for each component, with the level `λ` at which the
+/// limits add up to the cap (`cap / Σ tdp` when no clamp acts).
 pub fn split(cap_w: f64, components: &[ComponentBounds]) -> Vec<f64> {
-    let total_tdp_w: f64 = components.iter().map(|component| component.tdp_w).sum();
-    components
-        .iter()
-        .map(|component| {
-            let share_w = if total_tdp_w > 0.0 {
-                cap_w * component.tdp_w / total_tdp_w
-            } else {
-                cap_w / components.len() as f64
-            };
-            component.clamp(share_w)
-        })
-        .collect()
+    let tdp_w: Vec<f64> = components.iter().map(|component| component.tdp_w).collect();
+    water_fill::split(cap_w, components, &tdp_w)
 }
 
 #[cfg(test)]
@@ -46,7 +38,10 @@ mod tests {
             close(&dropped, &[82.352_941_176_470_6, 197.647_058_823_529_4]),
             "{dropped:?}"
         );
-        // A 650 W cap would give the CPU 191 W: clamped to its 150 W maximum.
-        assert_eq!(super::split(650.0, &cpu_and_gpu())[0], 150.0);
+        // By TDP alone, a 497 W cap would give the GPU 350.8 W: its 350 W maximum clamps
+        // it, and the CPU gets the rest, 147 W instead of 146.2 W.
+        let near_max = super::split(497.0, &cpu_and_gpu());
+        assert!(close(&near_max, &[147.0, 350.0]), "{near_max:?}");
+        assert_eq!(super::split(650.0, &cpu_and_gpu()), vec![150.0, 350.0]);
     }
 }
