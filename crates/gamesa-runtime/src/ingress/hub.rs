@@ -8,6 +8,8 @@
 //!   that client's messages
 //! - every order and cancel taken in gets exactly one reply: after its tick, or
 //!   `shutting_down` when the runtime stops first
+//! - the snapshot queries read is replaced before any reply or event of the same tick
+//!   is sent: a query that follows a reply reads that reply's tick or a later one
 //! - the order in which the session table is iterated never reaches a decision: it only
 //!   picks which independent queue receives a copy of an event first
 
@@ -443,8 +445,8 @@ impl IngressHub {
         lock(&self.tick_side).awaiting.extend(awaiting);
     }
 
-    /// After a tick: answers the orders and cancels it took in, publishes its events,
-    /// and refreshes the state queries read.
+    /// After a tick: refreshes the state queries read, then answers the orders and
+    /// cancels it took in and publishes its events (in that order: read-after-order).
     pub async fn after_tick(
         &self,
         report: &TickReport,
@@ -470,11 +472,8 @@ impl IngressHub {
                 reason: error.to_string(),
             })?;
 
-        self.last_tick.store(report.tick.0, Ordering::Relaxed);
-        let awaiting = std::mem::take(&mut lock(&self.tick_side).awaiting);
-        let correlations = self.settle_orders(report, awaiting);
-        self.publish(report, &correlations);
-
+        // The snapshot is replaced before any reply or event of this tick goes out: a
+        // client that reads its account right after an order's reply sees that order.
         let snapshot = Snapshot {
             tick: Some(report.tick),
             frame: Some(Arc::clone(&report.frame)),
@@ -530,6 +529,11 @@ impl IngressHub {
             .snapshot
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
+        self.last_tick.store(report.tick.0, Ordering::Release);
+
+        let awaiting = std::mem::take(&mut lock(&self.tick_side).awaiting);
+        let correlations = self.settle_orders(report, awaiting);
+        self.publish(report, &correlations);
         Ok(())
     }
 
