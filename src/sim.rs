@@ -1,6 +1,7 @@
 //! `gamesa sim`: runs scenarios on the twin in virtual time under the market or a
 //! baseline policy, and prints the metrics, a comparison of every policy, JSON or a
-//! plot. The work is done by `gamesa-sim`; this file is the command line around it.
+//! plot; `gamesa sim generate` writes random scenarios from a seed. The work is done by
+//! `gamesa-sim`; this file is the command line around it.
 
 use std::{
     path::{Path, PathBuf},
@@ -8,16 +9,21 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use clap::Args;
+use clap::{Args, Subcommand};
 use gamesa_hw::twin::Scenario;
 use gamesa_runtime::Config;
 use gamesa_sim::{
-    Comparison, Policy, RunOutcome, RunSpec, SuiteReport, SuiteTargets, compare::Row, plot, run,
+    Comparison, Policy, RunOutcome, RunSpec, SuiteReport, SuiteTargets, compare::Row, generate,
+    plot, run,
 };
 
-/// `gamesa sim --scenario FILE [--policy P] [--seed N] [--json] [--plot OUT.svg] [--compare]`
+/// `gamesa sim --scenario FILE [--policy P] [--seed N] [--json] [--plot OUT.svg] [--compare]`,
+/// or `gamesa sim generate --seed N [--count K] --out DIR`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct SimArgs {
+    #[command(subcommand)]
+    command: Option<SimCommand>,
     /// A scenario file, or a directory whose `*.toml` files are all run, in name order.
     /// May be given more than once.
     #[arg(long, short, required = true)]
@@ -43,6 +49,28 @@ pub struct SimArgs {
     config: PathBuf,
 }
 
+#[derive(Debug, Subcommand)]
+enum SimCommand {
+    /// Write random but plausible scenario files (machines, workloads, events, noisy
+    /// sensors), drawn from a seed: the same seed always writes the same bytes.
+    Generate(GenerateArgs),
+}
+
+/// `gamesa sim generate --seed N [--count K] --out DIR`
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    /// The seed the set is drawn from.
+    #[arg(long)]
+    seed: u64,
+    /// How many scenarios to write.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    count: u32,
+    /// The directory to write `gen-SEED-INDEX.toml` files to (created if missing;
+    /// files of the same names are replaced).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
 fn parse_policy(text: &str) -> Result<Policy, String> {
     text.parse()
         .map_err(|error: gamesa_sim::SimError| error.to_string())
@@ -50,7 +78,11 @@ fn parse_policy(text: &str) -> Result<Policy, String> {
 
 /// Runs `gamesa sim`; errors are printed, and the exit code says how it went.
 pub fn main(args: SimArgs) -> ExitCode {
-    match sim(&args) {
+    let result = match &args.command {
+        Some(SimCommand::Generate(generate)) => write_generated(generate),
+        None => sim(&args),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("gamesa sim: {error:#}");
@@ -170,6 +202,19 @@ fn sim(args: &SimArgs) -> anyhow::Result<()> {
         let targets = SuiteTargets::check(&comparisons)?;
         println!("== targets");
         print!("{}", targets.table());
+    }
+    Ok(())
+}
+
+/// Writes the set, one file per scenario, and prints each path.
+fn write_generated(args: &GenerateArgs) -> anyhow::Result<()> {
+    let files = generate::generate_set(args.seed, args.count)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("{}: cannot create", args.out.display()))?;
+    for (name, text) in files {
+        let path = args.out.join(name);
+        std::fs::write(&path, text).with_context(|| format!("{}: cannot write", path.display()))?;
+        println!("{}", path.display());
     }
     Ok(())
 }

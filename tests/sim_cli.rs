@@ -102,3 +102,51 @@ fn a_run_prints_its_table_and_writes_its_plot() {
         assert!(drawing.contains(label), "no `{label}` in the plot");
     }
 }
+
+#[test]
+fn generate_writes_scenarios_that_run_and_the_same_seed_writes_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = |name: &str| dir.path().join(name);
+    for target in ["a", "b"] {
+        let output = sim(&[
+            "generate",
+            "--seed",
+            "5",
+            "--count",
+            "3",
+            "--out",
+            out(target).to_str().unwrap(),
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let listed = String::from_utf8_lossy(&output.stdout).lines().count();
+        assert_eq!(listed, 3);
+    }
+    for name in ["gen-5-000.toml", "gen-5-001.toml", "gen-5-002.toml"] {
+        let first = std::fs::read(out("a").join(name)).unwrap();
+        assert_eq!(first, std::fs::read(out("b").join(name)).unwrap(), "{name}");
+    }
+    let run = sim(&[
+        "--scenario",
+        out("a").join("gen-5-000.toml").to_str().unwrap(),
+        "--policy",
+        "static-equal",
+        "--json",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+}
+
+#[test]
+fn generate_refuses_a_zero_count_and_mixed_flags() {
+    let output = sim(&["generate", "--seed", "1", "--count", "0", "--out", "/tmp/x"]);
+    assert_clean_failure(&output, "--count");
+    let output = sim(&[
+        "--scenario",
+        "scenarios/near_idle.toml",
+        "generate",
+        "--seed",
+        "1",
+        "--out",
+        "/tmp/x",
+    ]);
+    assert!(!output.status.success());
+}

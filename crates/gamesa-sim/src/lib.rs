@@ -8,7 +8,8 @@
 //! - [`metrics`]: what a run measured (deterministic), and what its ticks cost (wall
 //!   time, kept apart);
 //! - [`compare`]: tables, the evaluation's targets, JSON;
-//! - [`plot`]: an SVG of a run over time.
+//! - [`plot`]: an SVG of a run over time;
+//! - [`generate`]: random but plausible scenarios from a seed (`gamesa sim generate`).
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -37,6 +38,7 @@
 pub mod compare;
 mod error;
 pub mod fit;
+pub mod generate;
 pub mod metrics;
 pub mod plot;
 pub mod policy;
