@@ -4,9 +4,11 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
+    io::{Read, Write},
     net::TcpStream,
     os::unix::net::UnixStream,
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use gamesa_agent::AgentRegistry;
@@ -133,6 +135,32 @@ impl Daemon {
         client
     }
 
+    /// A stream to `transport`'s listener, with nothing said on it yet.
+    pub fn raw(&self, transport: Transport) -> Stream {
+        match transport {
+            Transport::Tcp => {
+                let stream = TcpStream::connect(self.ingress.tcp_address().unwrap()).unwrap();
+                stream.set_nodelay(true).unwrap();
+                Stream::Tcp(stream)
+            }
+            Transport::Unix => {
+                Stream::Unix(UnixStream::connect(self.ingress.unix_socket().unwrap()).unwrap())
+            }
+        }
+    }
+
+    /// A client on `transport` that has not said hello.
+    pub fn connect(&self, transport: Transport) -> Client<Stream> {
+        Client::new(self.raw(transport)).unwrap()
+    }
+
+    /// A client on `transport` that said hello as `who`.
+    pub fn connect_as(&self, transport: Transport, who: (&str, &str)) -> Client<Stream> {
+        let mut client = self.connect(transport);
+        client.hello(who.0, who.1).unwrap();
+        client
+    }
+
     pub async fn ticks(&mut self, count: usize) -> Vec<gamesa_runtime::TickReport> {
         let mut reports = Vec::new();
         for _ in 0..count {
@@ -173,5 +201,108 @@ where
         if accept(&data) {
             return (event, data);
         }
+    }
+}
+
+/// Which listener a test goes through: every promise holds on both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Unix,
+}
+
+pub const TRANSPORTS: [Transport; 2] = [Transport::Tcp, Transport::Unix];
+
+/// A connection to either listener.
+#[derive(Debug)]
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Tcp(stream) => stream.read(buf),
+            Stream::Unix(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Tcp(stream) => stream.write(buf),
+            Stream::Unix(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Tcp(stream) => stream.flush(),
+            Stream::Unix(stream) => stream.flush(),
+        }
+    }
+}
+
+impl gamesa_wire::client::Duplex for Stream {
+    fn try_clone_stream(&self) -> std::io::Result<Self> {
+        Ok(match self {
+            Stream::Tcp(stream) => Stream::Tcp(stream.try_clone()?),
+            Stream::Unix(stream) => Stream::Unix(stream.try_clone()?),
+        })
+    }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        match self {
+            Stream::Tcp(stream) => stream.set_read_timeout(timeout),
+            Stream::Unix(stream) => stream.set_read_timeout(timeout),
+        }
+    }
+
+    fn shutdown_write(&self) -> std::io::Result<()> {
+        match self {
+            Stream::Tcp(stream) => stream.shutdown(std::net::Shutdown::Write),
+            Stream::Unix(stream) => stream.shutdown(std::net::Shutdown::Write),
+        }
+    }
+}
+
+/// Writes `count` copies of `request` (ids `first_id`, `first_id + 1`, ...) on a thread
+/// of its own, never reading; a write the server refuses by closing ends it.
+pub fn pipeline_without_reading(
+    stream: &Stream,
+    request: &Request,
+    first_id: u64,
+    count: u64,
+) -> std::thread::JoinHandle<()> {
+    use gamesa_wire::client::Duplex;
+    let mut writer = stream.try_clone_stream().unwrap();
+    let mut bytes = Vec::new();
+    for id in first_id..first_id + count {
+        request.encode(id, &mut bytes).unwrap();
+    }
+    std::thread::spawn(move || {
+        let _ = writer.write_all(&bytes);
+    })
+}
+
+/// Waits until the server has read nothing for 200 ms (it stopped reading every
+/// connection that still has requests for it); returns the requests it read so far.
+pub fn wait_until_reading_stops(hub: &gamesa_runtime::ingress::IngressHub) -> u64 {
+    use std::sync::atomic::Ordering;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut before = hub.counters.requests.load(Ordering::SeqCst);
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = hub.counters.requests.load(Ordering::SeqCst);
+        if now == before {
+            return now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server kept reading for 30 s"
+        );
+        before = now;
     }
 }

@@ -14,6 +14,8 @@
 //!   or while its unsent output is over [`OUTPUT_HIGH_WATER`]: a client that does not
 //!   read slows only itself
 //! - nothing is allocated for a frame before its length is checked against the cap
+//! - a stopping server closes its listeners, then waits (at most [`FAREWELLS`]) until
+//!   every connection has written its last replies and the `shutting_down` notice
 
 use std::{
     io,
@@ -47,6 +49,16 @@ use crate::Config;
 pub const OUTPUT_HIGH_WATER: usize = 256 * 1024;
 /// How long a stopping server tries to deliver a connection's last replies.
 const FAREWELL: Duration = Duration::from_secs(1);
+/// How long a stopping server waits for every connection to say farewell: each bounds
+/// its own last write by [`FAREWELL`], so this is reached only by a stuck task.
+const FAREWELLS: Duration = Duration::from_secs(2);
+
+/// Held by every connection task until it has said farewell and closed: the server's
+/// stop waits until every holder is gone (the receiver then reads `None`).
+#[derive(Debug, Clone)]
+struct Alive {
+    _sender: mpsc::Sender<()>,
+}
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -210,11 +222,15 @@ async fn serve(
     unix: Option<std::os::unix::net::UnixListener>,
     shutdown: watch::Receiver<bool>,
 ) {
+    let (alive, mut all_gone) = mpsc::channel::<()>(1);
+    let alive = Alive { _sender: alive };
     let mut loops = tokio::task::JoinSet::new();
     if let Some(listener) = tcp {
         match tokio::net::TcpListener::from_std(listener) {
             Ok(listener) => {
-                loops.spawn(accept_tcp(listener, Arc::clone(&hub), shutdown.clone()));
+                let accept =
+                    accept_tcp(listener, Arc::clone(&hub), shutdown.clone(), alive.clone());
+                loops.spawn(accept);
             }
             Err(error) => tracing::error!(%error, "ingress tcp listener unusable"),
         }
@@ -222,12 +238,23 @@ async fn serve(
     if let Some(listener) = unix {
         match tokio::net::UnixListener::from_std(listener) {
             Ok(listener) => {
-                loops.spawn(accept_unix(listener, Arc::clone(&hub), shutdown.clone()));
+                let accept =
+                    accept_unix(listener, Arc::clone(&hub), shutdown.clone(), alive.clone());
+                loops.spawn(accept);
             }
             Err(error) => tracing::error!(%error, "ingress unix listener unusable"),
         }
     }
+    drop(alive);
     while loops.join_next().await.is_some() {}
+    // The listeners are closed; every connection is saying farewell. Wait for the last
+    // one, so that stopping the runtime does not cut a `shutting_down` notice short.
+    if tokio::time::timeout(FAREWELLS, all_gone.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!("ingress connections still open after their farewell; dropping them");
+    }
 }
 
 /// Counts a new connection; `false` when the server is full.
@@ -245,6 +272,7 @@ async fn accept_tcp(
     listener: tokio::net::TcpListener,
     hub: Arc<IngressHub>,
     mut shutdown: watch::Receiver<bool>,
+    alive: Alive,
 ) {
     loop {
         tokio::select! {
@@ -253,7 +281,7 @@ async fn accept_tcp(
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
                     let (reader, writer) = stream.into_split();
-                    start_connection(&hub, reader, writer, &shutdown);
+                    start_connection(&hub, reader, writer, &shutdown, &alive);
                 }
                 Err(error) => accept_failed(error).await,
             },
@@ -265,6 +293,7 @@ async fn accept_unix(
     listener: tokio::net::UnixListener,
     hub: Arc<IngressHub>,
     mut shutdown: watch::Receiver<bool>,
+    alive: Alive,
 ) {
     loop {
         tokio::select! {
@@ -272,7 +301,7 @@ async fn accept_unix(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let (reader, writer) = stream.into_split();
-                    start_connection(&hub, reader, writer, &shutdown);
+                    start_connection(&hub, reader, writer, &shutdown, &alive);
                 }
                 Err(error) => accept_failed(error).await,
             },
@@ -291,13 +320,16 @@ fn start_connection<R, W>(
     reader: R,
     mut writer: W,
     shutdown: &watch::Receiver<bool>,
+    alive: &Alive,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
+    let alive = alive.clone();
     if !admit_connection(hub) {
         let max = hub.settings().max_connections;
         tokio::spawn(async move {
+            let _alive = alive;
             let mut frame = Vec::new();
             let error = ErrorBody::new(
                 ErrorCode::TooManyConnections,
@@ -311,7 +343,11 @@ fn start_connection<R, W>(
         return;
     }
     let connection = Connection::new(Arc::clone(hub));
-    tokio::spawn(connection.run(reader, writer, shutdown.clone()));
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        let _alive = alive;
+        connection.run(reader, writer, shutdown).await;
+    });
 }
 
 /// One connection's state between reads.
