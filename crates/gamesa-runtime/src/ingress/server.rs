@@ -642,9 +642,10 @@ impl Connection {
             self.session
                 .authorize(hub.current_tick(), &request, cancel_resource);
         for record in audit.iter().filter(|record| !record.allowed) {
+            // An operator searches the audit log by the client's configured name.
             tracing::warn!(
                 target: "gamesa::audit",
-                principal = %record.principal,
+                client = %hub.name_of(record.principal),
                 effect = %record.effect,
                 tick = record.tick.0,
                 "ingress request denied: missing effect"
