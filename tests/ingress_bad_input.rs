@@ -5,7 +5,7 @@
 
 mod ingress_support;
 
-use std::{io::Read, net::TcpStream, time::Duration};
+use std::{io::Read, time::Duration};
 
 use gamesa_proto::{Domain, Price, Quantity, Resource, Side, SignalKind, Strength};
 use gamesa_wire::{
@@ -71,8 +71,11 @@ async fn frames_over_the_cap_close_only_that_connection_after_answering_what_cam
     daemon.ticks(1).await;
     let mut bystander = daemon.unix_as(GAME);
 
-    for length in [65_537u32, u32::MAX] {
-        let mut victim = daemon.tcp_as(WORKLOAD);
+    for (length, transport) in [65_537u32, u32::MAX]
+        .into_iter()
+        .flat_map(|length| TRANSPORTS.map(|transport| (length, transport)))
+    {
+        let mut victim = daemon.connect_as(transport, WORKLOAD);
         // An order waits for the next tick; the oversized frame right after it must not
         // cost it its reply.
         let order_id = victim
@@ -90,7 +93,7 @@ async fn frames_over_the_cap_close_only_that_connection_after_answering_what_cam
         let health = victim.wait_reply(health_id).unwrap();
         assert!(health.outcome.is_ok());
         let too_large = next_reply(&mut victim);
-        assert_eq!(too_large.id, None);
+        assert_eq!(too_large.id, None, "{transport:?}");
         assert_eq!(error_code(&too_large), ErrorCode::FrameTooLarge);
         assert!(
             too_large
@@ -118,33 +121,39 @@ async fn truncated_frames_wait_for_their_bytes_or_end_the_connection() {
     let dir = tempfile::tempdir().unwrap();
     let config = ingress_config(dir.path(), "gpu_bottleneck.toml", |_| {});
     let daemon = Daemon::start(&config);
-
-    // A frame that arrives in pieces is answered once whole.
-    let mut slow = daemon.tcp_as(GAME);
     let mut bytes = Vec::new();
     Request::query(QueryName::Health)
         .encode(77, &mut bytes)
         .unwrap();
-    slow.send_raw(&bytes[..3]).unwrap();
-    assert_serving(&daemon);
-    slow.send_raw(&bytes[3..9]).unwrap();
-    assert_serving(&daemon);
-    slow.send_raw(&bytes[9..]).unwrap();
-    assert_eq!(next_reply(&mut slow).id, Some(77));
 
-    // A stream that ends inside a frame is told so and closed.
-    let mut cut = daemon.unix_as(GAME);
-    cut.send_raw(&bytes[..bytes.len() - 2]).unwrap();
-    cut.stream().shutdown_write().unwrap();
-    let reply = next_reply(&mut cut);
-    assert_eq!(error_code(&reply), ErrorCode::MalformedFrame);
-    assert_closed(&mut cut);
+    for transport in TRANSPORTS {
+        // A frame that arrives in pieces is answered once whole.
+        let mut slow = daemon.connect_as(transport, GAME);
+        slow.send_raw(&bytes[..3]).unwrap();
+        assert_serving(&daemon);
+        slow.send_raw(&bytes[3..9]).unwrap();
+        assert_serving(&daemon);
+        slow.send_raw(&bytes[9..]).unwrap();
+        assert_eq!(next_reply(&mut slow).id, Some(77), "{transport:?}");
 
-    // A header cut short, then a vanished client.
-    let mut raw = TcpStream::connect(daemon.ingress.tcp_address().unwrap()).unwrap();
-    std::io::Write::write_all(&mut raw, &[0, 0]).unwrap();
-    drop(raw);
-    assert_serving(&daemon);
+        // A stream that ends inside a frame is told so and closed.
+        let mut cut = daemon.connect_as(transport, GAME);
+        cut.send_raw(&bytes[..bytes.len() - 2]).unwrap();
+        cut.stream().shutdown_write().unwrap();
+        let reply = next_reply(&mut cut);
+        assert_eq!(
+            error_code(&reply),
+            ErrorCode::MalformedFrame,
+            "{transport:?}"
+        );
+        assert_closed(&mut cut);
+
+        // A header cut short, then a vanished client.
+        let mut raw = daemon.raw(transport);
+        std::io::Write::write_all(&mut raw, &[0, 0]).unwrap();
+        drop(raw);
+        assert_serving(&daemon);
+    }
 }
 
 #[actix::test]
@@ -152,7 +161,13 @@ async fn malformed_deep_mistyped_and_unknown_requests_get_their_codes() {
     let dir = tempfile::tempdir().unwrap();
     let config = ingress_config(dir.path(), "gpu_bottleneck.toml", |_| {});
     let daemon = Daemon::start(&config);
-    let mut client = daemon.tcp_as(GAME);
+    for transport in TRANSPORTS {
+        malformed_deep_mistyped_and_unknown(&daemon, transport);
+    }
+}
+
+fn malformed_deep_mistyped_and_unknown(daemon: &Daemon, transport: Transport) {
+    let mut client = daemon.connect_as(transport, GAME);
 
     // Not MessagePack: 0xc1 is never used; a lone string header that lies about length.
     for body in [&[0xc1][..], &[0xdb, 0xff, 0xff, 0xff, 0xff, b'x'], b""] {
@@ -229,7 +244,7 @@ async fn malformed_deep_mistyped_and_unknown_requests_get_their_codes() {
 
     // After all that, the same connection still works.
     barrier(&mut client);
-    assert_serving(&daemon);
+    assert_serving(daemon);
 }
 
 #[actix::test]
@@ -237,8 +252,13 @@ async fn sessions_refuse_requests_before_hello_bad_tokens_and_missing_effects() 
     let dir = tempfile::tempdir().unwrap();
     let config = ingress_config(dir.path(), "gpu_bottleneck.toml", |_| {});
     let daemon = Daemon::start(&config);
+    for transport in TRANSPORTS {
+        sessions_refuse(&daemon, transport);
+    }
+}
 
-    let mut stranger = daemon.unix();
+fn sessions_refuse(daemon: &Daemon, transport: Transport) {
+    let mut stranger = daemon.connect(transport);
     barrier(&mut stranger); // health needs no hello
     let signal = Request::Signal(SignalRequest {
         kind: SignalKind::new("game_started").unwrap(),
@@ -285,12 +305,12 @@ async fn sessions_refuse_requests_before_hello_bad_tokens_and_missing_effects() 
         .counters
         .denied
         .load(std::sync::atomic::Ordering::Relaxed);
-    let mut game = daemon.tcp_as(GAME);
+    let mut game = daemon.connect_as(transport, GAME);
     let reply = game.call(&signal).unwrap();
     let error = reply.outcome.unwrap_err();
     assert_eq!(error.code, ErrorCode::Forbidden);
     assert!(error.message.contains("signal:safety"), "{error}");
-    let mut reader = daemon.tcp_as(READER);
+    let mut reader = daemon.connect_as(transport, READER);
     let reply = reader.call(&Request::query(QueryName::Telemetry)).unwrap();
     assert_eq!(error_code(&reply), ErrorCode::Forbidden);
     let denied_after = daemon
@@ -313,7 +333,13 @@ async fn a_flood_past_the_rate_limit_gets_rate_limited_replies_and_slows_no_one_
         ingress.insert("rate_burst".into(), 50.into());
     });
     let daemon = Daemon::start(&config);
-    let mut flooder = daemon.tcp_as(GAME);
+    for transport in TRANSPORTS {
+        flood(&daemon, transport);
+    }
+}
+
+fn flood(daemon: &Daemon, transport: Transport) {
+    let mut flooder = daemon.connect_as(transport, GAME);
     let started = std::time::Instant::now();
     let mut ids = Vec::new();
     for _ in 0..2_000 {
@@ -358,12 +384,19 @@ async fn past_max_connections_a_client_is_told_and_closed() {
     });
     let daemon = Daemon::start(&config);
     let mut first = daemon.tcp_as(GAME);
-    let _second = daemon.unix_as(WORKLOAD);
-    let mut third = daemon.tcp();
-    let reply = next_reply(&mut third);
-    assert_eq!(error_code(&reply), ErrorCode::TooManyConnections);
-    assert_closed(&mut third);
+    let mut second = daemon.unix_as(WORKLOAD);
+    for transport in TRANSPORTS {
+        let mut third = daemon.connect(transport);
+        let reply = next_reply(&mut third);
+        assert_eq!(
+            error_code(&reply),
+            ErrorCode::TooManyConnections,
+            "{transport:?}"
+        );
+        assert_closed(&mut third);
+    }
     barrier(&mut first);
+    barrier(&mut second);
 }
 
 #[actix::test]
@@ -376,16 +409,19 @@ async fn an_idle_connection_is_closed_with_a_reason() {
             .insert("idle_timeout_s".into(), 0.2.into());
     });
     let daemon = Daemon::start(&config);
-    let mut idle = daemon.tcp_as(GAME);
-    let reply = next_reply(&mut idle);
-    assert_eq!(error_code(&reply), ErrorCode::IdleTimeout);
-    assert_closed(&mut idle);
-    let mut raw = TcpStream::connect(daemon.ingress.tcp_address().unwrap()).unwrap();
-    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut rest = Vec::new();
-    raw.read_to_end(&mut rest).unwrap();
-    assert!(
-        !rest.is_empty(),
-        "even a silent client is told before it is closed"
-    );
+    for transport in TRANSPORTS {
+        let mut idle = daemon.connect_as(transport, GAME);
+        let reply = next_reply(&mut idle);
+        assert_eq!(reply.id, None);
+        assert_eq!(error_code(&reply), ErrorCode::IdleTimeout, "{transport:?}");
+        assert_closed(&mut idle);
+        let mut raw = daemon.raw(transport);
+        raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut rest = Vec::new();
+        raw.read_to_end(&mut rest).unwrap();
+        assert!(
+            !rest.is_empty(),
+            "even a silent client is told before it is closed ({transport:?})"
+        );
+    }
 }
