@@ -7,8 +7,10 @@
 //! - [`Twin`]: the pure core (f64 state, no clock), one [`Twin::step`] at a time.
 //! - [`Schedule`]: which phases and events are in force at any step, as
 //!   [`StepConditions`] (demands, resistances, cap); the twin steps by it.
-//! - [`SharedTwin`]: one twin shared by its [`TwinSensors`] (each sample is one step)
-//!   and its [`TwinActuator`] (power limits).
+//! - [`SharedTwin`]: one twin shared by its [`TwinSensors`] (each sample is one step,
+//!   reported through the component's sensors: lagged, noisy and quantized as the
+//!   scenario says, while the physics uses the true values) and its [`TwinActuator`]
+//!   (power limits).
 //! - [`TwinReport`] and [`Trace`]: what a run measured, and the per-step series.
 //!
 //! ```
