@@ -425,3 +425,31 @@ async fn an_idle_connection_is_closed_with_a_reason() {
         );
     }
 }
+
+#[actix::test]
+async fn a_book_query_with_levels_outside_1_to_100_is_invalid_and_names_levels() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ingress_config(dir.path(), "gpu_bottleneck.toml", |_| {});
+    let mut daemon = Daemon::start(&config);
+    daemon.ticks(2).await;
+    let book = |levels| {
+        Request::Query(gamesa_wire::QueryRequest {
+            resource: Some(Resource::PowerBudgetMw),
+            levels: Some(levels),
+            ..gamesa_wire::QueryRequest::new(QueryName::Book)
+        })
+    };
+    for transport in TRANSPORTS {
+        let mut client = daemon.connect_as(transport, READER);
+        for levels in [0, 101, u32::MAX] {
+            let error = client.call(&book(levels)).unwrap().outcome.unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidRequest, "{levels}");
+            assert!(error.message.contains("`levels`"), "{error}");
+        }
+        for levels in [1, 100] {
+            let result: gamesa_wire::BookResult = client.call_as(&book(levels)).unwrap();
+            assert!(result.bids.len() <= levels as usize);
+            assert!(result.asks.len() <= levels as usize);
+        }
+    }
+}

@@ -12,6 +12,10 @@ use serde::Serialize;
 use super::{clients::ClientEntry, hub::IngressHub};
 use crate::telemetry::{Decision, DecisionQuery, decision::Subject};
 
+/// Price levels per side a `query book` returns when it sets no `levels`.
+pub const DEFAULT_BOOK_LEVELS: u32 = 10;
+/// The most price levels per side a `query book` may ask for (the hub keeps this many).
+pub const MAX_BOOK_LEVELS: u32 = super::hub::BOOK_LEVELS as u32;
 /// Decisions a `query decisions` returns when it sets no `limit`.
 pub const DEFAULT_DECISIONS: u32 = 100;
 /// The most decisions one reply carries.
@@ -85,7 +89,17 @@ pub fn answer(
                     out,
                 );
             };
-            let levels = query.levels.unwrap_or(10).clamp(1, 100) as usize;
+            let levels = query.levels.unwrap_or(DEFAULT_BOOK_LEVELS);
+            if !(1..=MAX_BOOK_LEVELS).contains(&levels) {
+                return failed(
+                    ErrorBody::new(
+                        ErrorCode::InvalidRequest,
+                        format!("field `levels`: {levels} is outside 1..={MAX_BOOK_LEVELS}"),
+                    ),
+                    out,
+                );
+            }
+            let levels = levels as usize;
             let book = snapshot.books.get(resource.index()).map_or_else(
                 || BookResult {
                     resource,
@@ -180,7 +194,7 @@ pub fn answer(
                 return failed(
                     ErrorBody::new(
                         ErrorCode::InvalidRequest,
-                        format!("`limit` {limit} is outside 1..={MAX_DECISIONS}"),
+                        format!("field `limit`: {limit} is outside 1..={MAX_DECISIONS}"),
                     ),
                     out,
                 );
