@@ -453,3 +453,60 @@ async fn a_book_query_with_levels_outside_1_to_100_is_invalid_and_names_levels()
         }
     }
 }
+
+#[actix::test]
+async fn an_error_reply_keeps_an_id_that_could_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ingress_config(dir.path(), "gpu_bottleneck.toml", |_| {});
+    let daemon = Daemon::start(&config);
+    let mut deep = rmpv::Value::from(0);
+    for _ in 0..20 {
+        deep = rmpv::Value::Array(vec![deep]);
+    }
+    // Too deep after the id, and before it.
+    let deep_after = map(&[
+        ("id", 51.into()),
+        ("type", "query".into()),
+        ("query", "health".into()),
+        ("extra", deep.clone()),
+    ]);
+    let deep_before = map(&[("extra", deep), ("id", 52.into()), ("type", "query".into())]);
+    // A marker MessagePack never uses, after the id.
+    let mut bad_marker = map(&[("id", 53.into()), ("type", "query".into())]);
+    bad_marker[0] += 1;
+    bad_marker.extend([0xa1, b'x', 0xc1]);
+    // A byte after the map.
+    let mut trailing = map(&[
+        ("id", 54.into()),
+        ("type", "query".into()),
+        ("query", "health".into()),
+    ]);
+    trailing.push(0x01);
+    // A string that claims more bytes than the body has, after the id.
+    let mut truncated = map(&[("id", 55.into()), ("type", "query".into())]);
+    truncated[0] += 1;
+    truncated.extend([0xa1, b'x', 0xdb, 0x00, 0x00, 0x10, 0x00, b'y']);
+    // `type` of the wrong type.
+    let mistyped = map(&[("id", 56.into()), ("type", 3.into())]);
+    let cases = [
+        (deep_after, 51, ErrorCode::TooDeep),
+        (deep_before, 52, ErrorCode::TooDeep),
+        (bad_marker, 53, ErrorCode::MalformedFrame),
+        (trailing, 54, ErrorCode::MalformedFrame),
+        (truncated, 55, ErrorCode::MalformedFrame),
+        (mistyped, 56, ErrorCode::InvalidRequest),
+    ];
+    for transport in TRANSPORTS {
+        let mut client = daemon.connect_as(transport, GAME);
+        for (body, id, code) in &cases {
+            client.send_raw(&frame(body)).unwrap();
+            let reply = next_reply(&mut client);
+            assert_eq!(
+                (reply.id, error_code(&reply)),
+                (Some(*id), *code),
+                "{transport:?}"
+            );
+        }
+        barrier(&mut client);
+    }
+}

@@ -433,11 +433,21 @@ pub struct RequestHead {
     pub kind: RequestType,
 }
 
+/// The request's `id`, when it can be read, however unsound the rest of `body` is: an
+/// error reply echoes it (`id` is nil only when it cannot be read).
+pub fn request_id(body: &[u8]) -> Option<u64> {
+    crate::structure::top_level_u64(body, "id")
+}
+
 /// Checks the structure of `body` and reads its `id` and `type`.
 pub fn decode_head(body: &[u8]) -> Result<RequestHead, RequestError> {
-    let without_id = |error: ErrorBody| RequestError { id: None, error };
+    // The structure or the head is unsound, but the id may still be readable.
+    let unsound = |error: ErrorBody| RequestError {
+        id: request_id(body),
+        error,
+    };
     check_structure(body, MAX_DEPTH).map_err(|error| {
-        without_id(match error {
+        unsound(match error {
             StructureError::TooDeep { .. } => ErrorBody::new(ErrorCode::TooDeep, error.to_string()),
             _ => ErrorBody::new(
                 ErrorCode::MalformedFrame,
@@ -445,9 +455,9 @@ pub fn decode_head(body: &[u8]) -> Result<RequestHead, RequestError> {
             ),
         })
     })?;
-    let head: RawHead<'_> = decode_fields(body).map_err(without_id)?;
+    let head: RawHead<'_> = decode_fields(body).map_err(unsound)?;
     let Some(id) = head.id else {
-        return Err(without_id(ErrorBody::new(
+        return Err(unsound(ErrorBody::new(
             ErrorCode::InvalidRequest,
             "missing field `id` (an unsigned integer)",
         )));
@@ -1109,6 +1119,33 @@ mod tests {
             ("strength", 3.5.into()),
         ]);
         assert_eq!(code_of(&out_of_range), (Some(6), ErrorCode::InvalidRequest));
+    }
+
+    #[test]
+    fn a_readable_id_survives_an_unsound_rest() {
+        let mut deep = rmpv::Value::from(0);
+        for _ in 0..20 {
+            deep = rmpv::Value::Array(vec![deep]);
+        }
+        let too_deep = map(&[
+            ("id", 8.into()),
+            ("type", "query".into()),
+            ("query", "health".into()),
+            ("extra", deep),
+        ]);
+        assert_eq!(code_of(&too_deep), (Some(8), ErrorCode::TooDeep));
+        let mut trailing = map(&[("id", 9.into()), ("type", "query".into())]);
+        trailing.push(0x01);
+        assert_eq!(code_of(&trailing), (Some(9), ErrorCode::MalformedFrame));
+        let mut bad_marker = map(&[("id", 10.into()), ("type", "query".into())]);
+        bad_marker[0] += 1;
+        bad_marker.extend([0xa1, b'x', 0xc1]);
+        assert_eq!(code_of(&bad_marker), (Some(10), ErrorCode::MalformedFrame));
+        let mistyped_type = map(&[("id", 11.into()), ("type", 3.into())]);
+        assert_eq!(
+            code_of(&mistyped_type),
+            (Some(11), ErrorCode::InvalidRequest)
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! received and is refused with a typed error.
 //!
 //! # Invariants
+//! - `top_level_u64` never panics, allocates or recurses, whatever the input
 //! - `check_structure(b, d)` is `Ok` only if `b` holds exactly one complete value whose
 //!   containers nest at most `d` deep (a scalar is depth 0, `[]` and `{}` depth 1)
 //! - it never panics and never allocates, whatever the input
@@ -82,6 +83,105 @@ pub fn check_structure(bytes: &[u8], max_depth: usize) -> Result<(), StructureEr
         });
     }
     Ok(())
+}
+
+/// The unsigned integer under `key` in the map that `bytes` starts with, read without
+/// decoding anything else: `None` when `bytes` does not start with a map, the key is
+/// absent, its value is not a non-negative integer, or the bytes end before it.
+///
+/// What comes after the key, and the values before it, need not be sound: they are
+/// skipped by their declared sizes, at any depth and without recursion. This is how an
+/// error reply keeps the id of a request that is too deep or malformed further on.
+pub fn top_level_u64(bytes: &[u8], key: &str) -> Option<u64> {
+    let (size, children) = value_header(bytes, 0).ok()?;
+    let marker = bytes[0];
+    let is_map = matches!(marker, 0x80..=0x8f | 0xde | 0xdf);
+    let mut pairs = if is_map { children? / 2 } else { return None };
+    let mut at = size;
+    while pairs > 0 {
+        pairs -= 1;
+        let key_end = skip_value(bytes, at)?;
+        let is_key = string_at(bytes, at).is_some_and(|found| found == key.as_bytes());
+        if is_key {
+            return unsigned_at(bytes, key_end);
+        }
+        at = skip_value(bytes, key_end)?;
+    }
+    None
+}
+
+/// Where the value at `at` ends, children included; `None` when the bytes end first.
+fn skip_value(bytes: &[u8], mut at: usize) -> Option<usize> {
+    // Values still to skip: the one at `at`, then every child a header announces.
+    let mut pending = 1u64;
+    while pending > 0 {
+        pending -= 1;
+        let (size, children) = value_header(bytes, at).ok()?;
+        at = at.checked_add(size).filter(|end| *end <= bytes.len())?;
+        if let Some(children) = children {
+            // Each child takes at least one byte.
+            if children > (bytes.len() - at) as u64 {
+                return None;
+            }
+            pending += children;
+        }
+    }
+    Some(at)
+}
+
+/// The bytes of the string at `at`, if a whole string is there.
+fn string_at(bytes: &[u8], at: usize) -> Option<&[u8]> {
+    let marker = *bytes.get(at)?;
+    let (start, length) = match marker {
+        0xa0..=0xbf => (at + 1, usize::from(marker & 0x1f)),
+        0xd9 => (at + 2, usize::from(*bytes.get(at + 1)?)),
+        0xda => (
+            at + 3,
+            usize::from(u16::from_be_bytes(
+                bytes.get(at + 1..at + 3)?.try_into().ok()?,
+            )),
+        ),
+        0xdb => (
+            at + 5,
+            usize::try_from(u32::from_be_bytes(
+                bytes.get(at + 1..at + 5)?.try_into().ok()?,
+            ))
+            .ok()?,
+        ),
+        _ => return None,
+    };
+    bytes.get(start..start.checked_add(length)?)
+}
+
+/// The non-negative integer at `at`, in any MessagePack integer encoding.
+fn unsigned_at(bytes: &[u8], at: usize) -> Option<u64> {
+    let marker = *bytes.get(at)?;
+    let field = |width: usize| bytes.get(at + 1..at + 1 + width);
+    let unsigned = |width: usize| {
+        field(width).map(|field| {
+            field
+                .iter()
+                .fold(0u64, |value, byte| (value << 8) | u64::from(*byte))
+        })
+    };
+    let signed = |width: usize| {
+        let value = unsigned(width)?;
+        let shift = 64 - 8 * width as u32;
+        let value = ((value << shift) as i64) >> shift;
+        u64::try_from(value).ok()
+    };
+    match marker {
+        0x00..=0x7f => Some(u64::from(marker)),
+        0xcc => unsigned(1),
+        0xcd => unsigned(2),
+        0xce => unsigned(4),
+        0xcf => unsigned(8),
+        0xd0 => signed(1),
+        0xd1 => signed(2),
+        0xd2 => signed(4),
+        0xd3 => signed(8),
+        _ => None,
+    }
 }
 
 /// The size of the value's own bytes at `at` (marker, length, payload; not its
@@ -207,10 +307,78 @@ mod tests {
         );
     }
 
+    /// `{"id": 7, ...rest}` as a map of `1 + extra` pairs.
+    fn map_with_id_then(extra_pairs: u8, rest: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0x80 | (1 + extra_pairs), 0xa2, b'i', b'd', 0x07];
+        bytes.extend_from_slice(rest);
+        bytes
+    }
+
+    #[test]
+    fn the_id_is_read_even_when_what_follows_is_unsound() {
+        // Too deep after the id.
+        let mut deep = vec![0xa1, b'x'];
+        deep.extend(std::iter::repeat_n(0x91, 40));
+        deep.push(0x01);
+        let body = map_with_id_then(1, &deep);
+        assert_eq!(
+            check_structure(&body, 16),
+            Err(StructureError::TooDeep { max: 16 })
+        );
+        assert_eq!(top_level_u64(&body, "id"), Some(7));
+        // Malformed after the id: a bad marker, a truncation, trailing bytes.
+        for rest in [&[0xa1, b'x', 0xc1][..], &[0xa1, b'x', 0xdb, 0xff], &[]] {
+            assert_eq!(top_level_u64(&map_with_id_then(1, rest), "id"), Some(7));
+        }
+        let mut trailing = map_with_id_then(0, &[]);
+        trailing.push(0x01);
+        assert_eq!(top_level_u64(&trailing, "id"), Some(7));
+        // Deep before the id: skipped by its sizes.
+        let mut before = vec![0x82, 0xa1, b'x'];
+        before.extend(std::iter::repeat_n(0x91, 40));
+        before.extend([0x01, 0xa2, b'i', b'd', 0xcd, 0x01, 0x00]);
+        assert_eq!(top_level_u64(&before, "id"), Some(256));
+    }
+
+    #[test]
+    fn an_id_that_cannot_be_read_is_none() {
+        // Not a map; no id; an id that is a string, negative, or cut short.
+        assert_eq!(top_level_u64(&[0x93, 1, 2, 3], "id"), None);
+        assert_eq!(top_level_u64(&[0x81, 0xa1, b'x', 0x01], "id"), None);
+        assert_eq!(
+            top_level_u64(&[0x81, 0xa2, b'i', b'd', 0xa1, b'7'], "id"),
+            None
+        );
+        assert_eq!(top_level_u64(&[0x81, 0xa2, b'i', b'd', 0xff], "id"), None);
+        assert_eq!(
+            top_level_u64(&[0x81, 0xa2, b'i', b'd', 0xcf, 0x00], "id"),
+            None
+        );
+        assert_eq!(top_level_u64(&[0x81, 0xa2, b'i'], "id"), None);
+        assert_eq!(top_level_u64(&[], "id"), None);
+        // Signed encodings of a non-negative value are read.
+        assert_eq!(
+            top_level_u64(&[0x81, 0xa2, b'i', b'd', 0xd1, 0x01, 0x00], "id"),
+            Some(256)
+        );
+    }
+
     proptest! {
         #[test]
         fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = check_structure(&bytes, 16);
+            let _ = top_level_u64(&bytes, "id");
+        }
+
+        #[test]
+        fn reads_the_id_of_any_sound_request_map(id in any::<u64>(), filler in 0u8..5) {
+            let mut pairs: Vec<(rmpv::Value, rmpv::Value)> = (0..filler)
+                .map(|index| (format!("f{index}").into(), vec![rmpv::Value::from(index)].into()))
+                .collect();
+            pairs.insert(usize::from(filler / 2), ("id".into(), id.into()));
+            let mut bytes = Vec::new();
+            rmpv::encode::write_value(&mut bytes, &rmpv::Value::Map(pairs)).unwrap();
+            prop_assert_eq!(top_level_u64(&bytes, "id"), Some(id));
         }
 
         #[test]

@@ -562,7 +562,7 @@ impl Connection {
         let hub = Arc::clone(&self.hub);
         hub.counters.requests.fetch_add(1, Ordering::Relaxed);
         if !self.session.admit_rate(now) {
-            let id = decode_head(body).ok().map(|head| head.id);
+            let id = gamesa_wire::request_id(body);
             let settings = hub.settings();
             return self.reply_error(
                 id,
