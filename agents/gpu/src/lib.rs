@@ -197,11 +197,11 @@ mod tests {
 
     #[test]
     fn a_saturated_gpu_bids_more_than_an_idle_one_which_bids_nothing() {
-        // 40 °C at 100 W: 15 °C over ambient, 0.15 °C/W, so the thermal cap
-        // ((90 − 4 − 25) / 0.15 = 407 W) is above the 300 W maximum.
+        // R = 0.15 °C/W given, so the thermal cap ((90 − 4 − 25) / 0.15 = 407 W at a
+        // 25 °C ambient) is above the 300 W maximum.
         let mut cool = world(1000);
         cool.components_mut()[0].temp_mc = Some(40_000);
-        let busy = run("", &cool);
+        let busy = run("r_c_per_w = 0.15\nambient_mc = 25000", &cool);
         let idle = run("", &world(100));
         let bids: Vec<(Price, Quantity)> = busy
             .iter()

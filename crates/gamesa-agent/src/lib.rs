@@ -35,6 +35,7 @@ mod registry;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod thermal_model;
+pub mod work_model;
 
 pub use error::AgentError;
 pub use gamesa_proto as proto;

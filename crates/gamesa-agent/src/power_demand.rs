@@ -16,37 +16,48 @@
 //!    so it never fights the guardian's safe limit. A raise that was not applied (the
 //!    guardian refused it) is asked again at half the size, then a quarter, and so on,
 //!    until one passes.
-//! 2. **Need.** Saturation `s` ramps from 0 at `idle_permille` utilization to 1 at
-//!    `saturated_permille`. The wanted limit is `baseline + s · (max − baseline)`, at most
-//!    the thermal cap; when the component draws well under its limit
-//!    (`power < limit · bound_permille`) the limit is not what holds it back, so the
-//!    wanted limit is capped at `power / bound`. The bid quantity is the wanted limit
-//!    minus baseline minus the budget held beyond this tick, rounded up to `step_mw`,
-//!    capped at `max`. Leases in their last tick do not count, so the agent renews them
-//!    on time.
-//! 3. **Price: a ladder.** Work grows as `d^(2/3) · L^(1/3)` at utilization `d` and limit
-//!    `L` (frequency goes roughly as the cube root of power), so the marginal utility of
-//!    one more mW at limit `L` is, in credits,
-//!    `power_price · weight · signals · d^(2/3) · (max / L)^(2/3) · REFERENCE_MW / max`:
-//!    a component with a small power range gains more from a watt than one with a large
-//!    range. The bid is split into at most [`MAX_TRANCHES`] tranches from the lasting
-//!    limit up, each priced at the utility of its middle, so that the book, which fills
-//!    the dearest bids first, gives each watt to whoever values it most.
+//! 2. **Need.** With progress reported for the component (a performance counter, a
+//!    workload's reports, the twin: `progress_micro`), the agent wants every limit it can
+//!    use, up to `max` and the thermal cap, and lets its learned value (3.) decide how much
+//!    of it it wins; a component doing no work wants nothing. Without progress, the
+//!    utilization prior says how much it needs: saturation `s` ramps from 0 at
+//!    `idle_permille` utilization to 1 at `saturated_permille`, and the wanted limit is
+//!    `baseline + s · (max − baseline)`, at most the thermal cap. Either way, when the
+//!    component draws well under its limit (`power < limit · bound_permille`) the limit
+//!    is not what holds it back, so the wanted limit is capped at `power / bound`. The bid
+//!    quantity is the wanted limit minus baseline minus the budget held beyond this tick,
+//!    rounded up to `step_mw`, capped at `max`. Leases in their last tick do not count, so
+//!    the agent renews them on time.
+//! 3. **Price: a ladder at the learned marginal value.** With progress, the marginal work
+//!    of one more watt at limit `L'` is learned ([`crate::work_model`]): the elasticity
+//!    `ε` of the work rate `r` to the limit, fitted on the agent's own limit changes, gives
+//!    `ε · r · L'^(ε−1) / L^ε` at the current limit `L`, in work per second per W; its
+//!    utility is that times [`UTILITY_PER_W`] (1 kW), times `power_price · weight · signals`
+//!    credits per mW. No law of the hardware is assumed: a memory-bound GPU, whose work
+//!    barely grows with power, learns a small `ε` and bids little. Without progress the
+//!    agent falls back on a prior it says it uses ([`PowerDemand::learned_elasticity`] is
+//!    `None`): work taken to grow as `d^(2/3) · L^(1/3)` at utilization `d` (the
+//!    cube-root law of voltage and frequency scaling), so one more mW at `L` is worth
+//!    `d^(2/3) · (max / L)^(2/3) · REFERENCE_MW / max`. The bid is split into at most
+//!    [`MAX_TRANCHES`] tranches from the lasting limit up, each priced at the utility of
+//!    its middle, so that the book, which fills the dearest bids first, gives each watt to
+//!    whoever values it most.
 //!    `signals` is `(1 + boost · performance) · (1 − damping · efficiency) ·
 //!    (1 − damping · thermal_warning)`, taking the strongest live signal of each domain
 //!    that is global or names this component (`thermal_warning.gpu0`). Any such
 //!    safety-domain signal stops all buying.
-//! 4. **Heat.** The component's thermal resistance `r` (°C per W, which is m°C per mW) is
-//!    the `r_c_per_w` param or, by default, learned online from its own temperature and
-//!    power ([`crate::thermal_model`]: the RC model fitted by recursive least squares;
-//!    until that fit is trusted, an exponential average of `(temp − ambient) / power`).
-//!    The **thermal cap** is the highest limit that keeps the component below
-//!    `t_max − thermal_margin`: `(t_max − margin − ambient) / r` at steady state, relaxed
-//!    while the component is still cool by what its fitted time constant lets it heat
-//!    within [`THERMAL_HORIZON_S`]. Each mW also costs `r` m°C of headroom: the headroom
-//!    bid is priced at `headroom_price` times the utility at the lasting limit, for
+//! 4. **Heat.** The component's thermal resistance `r` (°C per W, which is m°C per mW) and
+//!    the ambient temperature are the `r_c_per_w` and `ambient_mc` params or, by default,
+//!    learned online from its own temperature and power ([`crate::thermal_model`]: the RC
+//!    model with its ambient, fitted by recursive least squares). The **thermal cap** is
+//!    the highest limit that keeps the component below `t_max − thermal_margin`:
+//!    `(t_max − margin − ambient) / r` at steady state, relaxed while the component is
+//!    still cool by what its fitted time constant lets it heat within
+//!    [`THERMAL_HORIZON_S`]. Each mW also costs `r` m°C of headroom: the headroom bid is
+//!    priced at `headroom_price` times the utility at the lasting limit, for
 //!    `r · (budget held beyond this tick + the power bid)` minus headroom already held
-//!    beyond this tick. Without an estimate yet, no headroom is bid and there is no cap.
+//!    beyond this tick. Until the fit is trusted (a couple of seconds of samples), no
+//!    headroom is bid and there is no cap.
 //! 5. **Money.** The ladder is cut where it and its headroom no longer fit in the
 //!    balance.
 //!
@@ -58,7 +69,7 @@ use serde::de::{self, MapAccess};
 
 use crate::{
     AgentError, Intent, Observation, pricing::price_from_utility, quote::resting_this_tick,
-    thermal_model::ThermalModel,
+    thermal_model::ThermalModel, work_model::WorkModel,
 };
 
 /// The power-demand keys of an agent's `params` table: what the CPU and GPU agents (and
@@ -91,11 +102,12 @@ pub struct PowerDemandParams {
     /// The limit binds when draw is at least this share (‰) of it; below, the agent wants
     /// no more than its draw can use. Default 900.
     pub bound_permille: u16,
-    /// Thermal resistance in °C per W (m°C of headroom per mW). Default: estimated from
-    /// telemetry as `(temp − ambient) / power`, smoothed.
+    /// Thermal resistance in °C per W (m°C of headroom per mW). Default: learned from
+    /// telemetry with the RC model ([`crate::thermal_model`]).
     pub r_c_per_w: Option<f64>,
-    /// Ambient temperature for that estimate, in m°C. Default 25000.
-    pub ambient_mc: i32,
+    /// Ambient temperature, in m°C. Default: learned with the thermal model from the
+    /// component's own temperature and power.
+    pub ambient_mc: Option<i32>,
     /// The agent keeps its limit below what would heat the component past
     /// `t_max − thermal_margin_mc` (from its learned thermal model), in m°C. Default
     /// 4000: below the thermal agent's critical threshold (`t_max − 3 °C`).
@@ -146,7 +158,7 @@ impl PowerDemandParams {
             saturated_permille: 900,
             bound_permille: 900,
             r_c_per_w: None,
-            ambient_mc: 25_000,
+            ambient_mc: None,
             thermal_margin_mc: 4_000,
             performance_boost_permille: 1_000,
             efficiency_damping_permille: 500,
@@ -411,10 +423,11 @@ pub const MAX_TRANCHES: u64 = 8;
 /// of `max` is worth `REFERENCE_MW / max` of a mW at full utility.
 pub const REFERENCE_MW: f64 = 100_000.0;
 
-/// Below this draw a heat sample says little about thermal resistance.
-const MIN_SAMPLE_POWER_MW: u64 = 1_000;
-/// Weight of a new sample in the thermal-resistance average.
-const SAMPLE_WEIGHT: f64 = 1.0 / 8.0;
+/// One unit of learned utility: the work per second that 1 kW more would buy at the
+/// current marginal rate. Prices are `power_price` credits per mW per unit, so a GPU
+/// doing one unit of work per second near 300 W at elasticity 0.4 bids about
+/// `1.3 · power_price`, close to what the utilization prior bids.
+pub const UTILITY_PER_W: f64 = 1000.0;
 
 /// The demand side's state: what it learned from telemetry and what it last asked for.
 #[derive(Debug, Clone)]
@@ -422,10 +435,10 @@ pub struct PowerDemand {
     params: PowerDemandParams,
     /// The agent's weight: it scales every price.
     weight: u32,
-    /// Smoothed °C per W from the component's own samples; `None` until one exists.
-    r_estimate: Option<f64>,
     /// The RC model fitted to the component's own samples.
     thermal: ThermalModel,
+    /// What a watt is worth to the component, learned from its progress.
+    work: WorkModel,
     /// The last limit asked for, compared against when telemetry has no limit reading.
     last_limit_mw: Option<u64>,
     /// Consecutive raises that were not applied (the guardian refused them): each halves
@@ -440,8 +453,8 @@ impl PowerDemand {
         PowerDemand {
             params,
             weight,
-            r_estimate: None,
             thermal: ThermalModel::default(),
+            work: WorkModel::default(),
             last_limit_mw: None,
             refused_raises: 0,
         }
@@ -454,6 +467,7 @@ impl PowerDemand {
             return intents;
         };
         self.observe_heat(component, obs.frame.interval_ms);
+        self.work.observe(component, obs.frame.interval_ms);
         let baseline = self.params.baseline_mw.or(component.limit_min_mw);
         let max = self.params.max_mw.or(component.limit_max_mw);
         let (Some(baseline), Some(max)) = (baseline, max) else {
@@ -524,14 +538,27 @@ impl PowerDemand {
         ((utilization - idle) / (saturated - idle)).clamp(0.0, 1.0)
     }
 
-    /// Thermal resistance in use: the param, else the RC model fitted to telemetry, else
-    /// (until the fit is trusted) the smoothed steady-state ratio `(temp − ambient) /
-    /// power`, which reads low while the component heats up.
+    /// Thermal resistance in use: the param, else the RC model fitted to telemetry
+    /// (`None` until that fit is trusted, a couple of seconds after the start).
     pub fn thermal_resistance(&self) -> Option<f64> {
+        self.params.r_c_per_w.or(self.thermal.resistance())
+    }
+
+    /// The ambient temperature in use, °C: the param, else the fitted one.
+    pub fn ambient_c(&self) -> Option<f64> {
         self.params
-            .r_c_per_w
-            .or(self.thermal.resistance())
-            .or(self.r_estimate)
+            .ambient_mc
+            .map(|ambient_mc| f64::from(ambient_mc) / 1000.0)
+            .or(self.thermal.ambient_c())
+    }
+
+    /// What the agent has learned of its component's work: the elasticity of its work
+    /// rate to its limit and how many limit changes it was learned from, or `None`
+    /// while the component reports no progress (the agent then bids on the utilization
+    /// prior).
+    pub fn learned_elasticity(&self) -> Option<(f64, u32)> {
+        self.work.rate()?;
+        Some((self.work.elasticity(), self.work.changes()))
     }
 
     /// The highest limit that keeps the component below `t_max − thermal_margin`: at
@@ -543,7 +570,7 @@ impl PowerDemand {
         let temp_c = f64::from(component.temp_mc?) / 1000.0;
         let r = self.thermal_resistance()?;
         let target_c = f64::from(t_max_mc.saturating_sub(self.params.thermal_margin_mc)) / 1000.0;
-        let ambient_c = f64::from(self.params.ambient_mc) / 1000.0;
+        let ambient_c = self.ambient_c()?;
         // T(H) = T_ss + (T − T_ss) · e^(−H/τ) ≤ target  ⇔  T_ss ≤ (target − T·e) / (1 − e).
         let decay = match (self.params.r_c_per_w, self.thermal.time_constant_s()) {
             (None, Some(tau)) if tau > 0.0 => (-THERMAL_HORIZON_S / tau).exp(),
@@ -569,19 +596,8 @@ impl PowerDemand {
         self.thermal.observe(
             f64::from(temp_mc) / 1000.0,
             power_mw as f64 / 1000.0,
-            f64::from(self.params.ambient_mc) / 1000.0,
             interval_ms as f64 / 1000.0,
         );
-        let rise_mc = i64::from(temp_mc) - i64::from(self.params.ambient_mc);
-        if power_mw < MIN_SAMPLE_POWER_MW || rise_mc <= 0 {
-            return;
-        }
-        // m°C per mW is °C per W.
-        let sample = (rise_mc as f64 / power_mw as f64).clamp(0.001, 10.0);
-        self.r_estimate = Some(match self.r_estimate {
-            None => sample,
-            Some(estimate) => estimate + (sample - estimate) * SAMPLE_WEIGHT,
-        });
     }
 
     fn limit_change(
@@ -632,14 +648,23 @@ impl PowerDemand {
         signal_factor: f64,
     ) -> Vec<Intent> {
         let mut intents = Vec::new();
-        let saturation = self.saturation(component.utilization_permille);
-        if saturation <= 0.0 {
-            return intents;
-        }
         let span = max - baseline;
-        let mut wanted_limit = baseline
-            .saturating_add((saturation * span as f64).round() as u64)
-            .min(max_wanted);
+        // With progress, the agent wants all it can use and lets its learned value decide
+        // how much it wins; without, the utilization prior says how much it needs.
+        let learned_rate = self.work.rate();
+        let mut wanted_limit = match learned_rate {
+            Some(rate) if rate <= 0.0 => return intents,
+            Some(_) => max_wanted,
+            None => {
+                let saturation = self.saturation(component.utilization_permille);
+                if saturation <= 0.0 {
+                    return intents;
+                }
+                baseline
+                    .saturating_add((saturation * span as f64).round() as u64)
+                    .min(max_wanted)
+            }
+        };
         if let (Some(power), Some(limit)) = (component.power_mw, component.limit_mw) {
             let bound = u64::from(self.params.bound_permille);
             if power.saturating_mul(1000) < limit.saturating_mul(bound) {
@@ -655,14 +680,27 @@ impl PowerDemand {
         let step = self.params.step_mw;
         let wanted = need.div_ceil(step).saturating_mul(step).min(room);
 
-        // Marginal utility of one more mW at limit L: work grows as d^(2/3) · L^(1/3)
-        // (frequency goes roughly as the cube root of power), so its marginal is
-        // d^(2/3) · (max / L)^(2/3) / max, scaled to REFERENCE_MW.
-        let demand = (f64::from(component.utilization_permille.min(1000)) / 1000.0).powf(2.0 / 3.0);
-        let scale = f64::from(self.weight) * signal_factor * demand;
+        let scale = f64::from(self.weight) * signal_factor;
+        let enforced_limit = component.limit_mw.unwrap_or(lasting_limit).max(1);
         let max_mw = max as f64;
-        let utility_at = |limit_mw: f64| {
-            scale * (max_mw / limit_mw.max(1.0)).powf(2.0 / 3.0) * REFERENCE_MW / max_mw
+        // The utilization prior: work taken to grow as d^(2/3) · L^(1/3) (the cube-root
+        // law of voltage and frequency scaling at utilization d), so one more mW at L is
+        // worth d^(2/3) · (max / L)^(2/3) / max, scaled to REFERENCE_MW.
+        let prior_demand =
+            (f64::from(component.utilization_permille.min(1000)) / 1000.0).powf(2.0 / 3.0);
+        let utility_at = |limit_mw: f64| match learned_rate {
+            Some(_) => {
+                scale
+                    * self
+                        .work
+                        .marginal_per_w(enforced_limit, limit_mw)
+                        .unwrap_or(0.0)
+                    * UTILITY_PER_W
+            }
+            None => {
+                scale * prior_demand * (max_mw / limit_mw.max(1.0)).powf(2.0 / 3.0) * REFERENCE_MW
+                    / max_mw
+            }
         };
         let resistance = self.thermal_resistance();
         let headroom_price = price_from_utility(
@@ -762,7 +800,7 @@ mod tests {
             saturated_permille: 900,
             bound_permille: 900,
             r_c_per_w: Some(0.2),
-            ambient_mc: 25_000,
+            ambient_mc: Some(25_000),
             thermal_margin_mc: 4_000,
             performance_boost_permille: 1_000,
             efficiency_damping_permille: 500,
@@ -1014,7 +1052,7 @@ mod tests {
             saturated_permille: 7,
             bound_permille: 8,
             r_c_per_w: Some(9.0),
-            ambient_mc: 10,
+            ambient_mc: Some(10),
             thermal_margin_mc: 11,
             performance_boost_permille: 12,
             efficiency_damping_permille: 13,
@@ -1136,8 +1174,8 @@ mod tests {
 
     #[test]
     fn the_limit_and_the_bids_stay_under_the_thermal_cap() {
-        // 70 °C at 200 W with t_max 90 °C: the ratio gives R = 45 / 200 = 0.225 °C/W,
-        // so t_max − 4 °C = 86 °C allows (86 − 25) / 0.225 = 271.1 W at steady state.
+        // R = 0.225 °C/W with t_max 90 °C: t_max − 4 °C = 86 °C allows
+        // (86 − 25) / 0.225 = 271.1 W at steady state.
         let mut world = World::with_components(vec![ComponentTelemetry {
             temp_mc: Some(70_000),
             ..gpu(1000, 200_000)
@@ -1150,7 +1188,7 @@ mod tests {
         )];
         let mut demand = PowerDemand::new(
             PowerDemandParams {
-                r_c_per_w: None,
+                r_c_per_w: Some(0.225),
                 ..params()
             },
             1,
@@ -1162,6 +1200,66 @@ mod tests {
         assert_eq!(limit(&intents), Some(271_111));
         // ...and bids for nothing more.
         assert_eq!(bid(&intents, Resource::PowerBudgetMw), None);
+    }
+
+    /// A demand side that watched its GPU do `0.8 · ((L − 30) / 270)^alpha` units per
+    /// second through a staircase of limits from 100 to 240 W and back to 100 W.
+    fn learned(alpha: f64) -> (PowerDemand, World) {
+        let mut world = World::with_components(vec![gpu(1000, 100_000)]);
+        world.frame.interval_ms = 100;
+        let params = PowerDemandParams {
+            power_price: 1000,
+            ..params()
+        };
+        let mut demand = PowerDemand::new(params, 1);
+        let mut progress = 0.0;
+        for step in (0..15).chain((0..15).rev()) {
+            let limit_w = 100.0 + 10.0 * f64::from(step);
+            for _ in 0..5 {
+                progress += 0.8 * ((limit_w - 30.0) / 270.0_f64).powf(alpha) * 0.1;
+                let gpu0 = &mut world.components_mut()[0];
+                gpu0.limit_mw = Some((limit_w * 1000.0) as u64);
+                gpu0.power_mw = gpu0.limit_mw;
+                gpu0.progress_micro = Some((progress * 1e6) as u64);
+                demand.decide(&world.observation(ME));
+            }
+        }
+        (demand, world)
+    }
+
+    #[test]
+    fn with_progress_a_memory_bound_gpu_learns_to_bid_less_than_a_compute_bound_one() {
+        let (mut memory_bound, memory_world) = learned(0.05);
+        let (mut compute_bound, compute_world) = learned(0.5);
+        let (memory_elasticity, memory_changes) = memory_bound.learned_elasticity().unwrap();
+        let (compute_elasticity, _) = compute_bound.learned_elasticity().unwrap();
+        assert!(memory_changes > 20, "{memory_changes}");
+        assert!(memory_elasticity < 0.15, "{memory_elasticity}");
+        assert!(compute_elasticity > 0.5, "{compute_elasticity}");
+        let (memory_price, memory_quantity) = bid(
+            &memory_bound.decide(&memory_world.observation(ME)),
+            Resource::PowerBudgetMw,
+        )
+        .unwrap();
+        let (compute_price, compute_quantity) = bid(
+            &compute_bound.decide(&compute_world.observation(ME)),
+            Resource::PowerBudgetMw,
+        )
+        .unwrap();
+        // Both want everything up to their maximum; the compute-bound one values it more.
+        assert_eq!(memory_quantity, compute_quantity);
+        assert!(
+            compute_price.0 > 3 * memory_price.0,
+            "{compute_price} vs {memory_price}"
+        );
+    }
+
+    #[test]
+    fn without_progress_the_agent_says_it_bids_on_the_utilization_prior() {
+        let world = World::with_components(vec![gpu(1000, 100_000)]);
+        let mut demand = PowerDemand::new(params(), 1);
+        demand.decide(&world.observation(ME));
+        assert_eq!(demand.learned_elasticity(), None);
     }
 
     #[test]
@@ -1203,31 +1301,42 @@ mod tests {
     }
 
     #[test]
-    fn thermal_resistance_is_estimated_from_telemetry() {
-        // Without a t_max the thermal cap does not bind.
+    fn thermal_resistance_and_ambient_are_learned_from_telemetry() {
+        // Without a t_max the thermal cap does not bind. The GPU (R = 0.4 °C/W,
+        // C = 100 J/°C) sits in a 30 °C room: 3 s at 100 W, then 3 s at 140 W.
         let mut world = World::with_components(vec![ComponentTelemetry {
-            temp_mc: Some(65_000),
+            temp_mc: Some(30_000),
             t_max_mc: None,
             ..gpu(1000, 100_000)
         }]);
         let mut demand = PowerDemand::new(
             PowerDemandParams {
                 r_c_per_w: None,
+                ambient_mc: None,
                 ..params()
             },
             1,
         );
-        // 40 °C above ambient at 100 W: 0.4 °C/W.
-        let intents = demand.decide(&world.observation(ME));
-        assert_eq!(demand.thermal_resistance(), Some(0.4));
+        world.frame.interval_ms = 100;
+        let mut temp_c = 30.0;
+        let mut intents = Vec::new();
+        for tick in 0..60 {
+            let power_w = if tick < 30 { 100.0 } else { 140.0 };
+            temp_c += 0.1 * (power_w - (temp_c - 30.0) / 0.4) / 100.0;
+            let gpu0 = &mut world.components_mut()[0];
+            gpu0.temp_mc = Some((temp_c * 1000.0_f64).round() as i32);
+            gpu0.power_mw = Some((power_w * 1000.0) as u64);
+            gpu0.limit_mw = gpu0.power_mw;
+            intents = demand.decide(&world.observation(ME));
+        }
+        let r = demand.thermal_resistance().unwrap();
+        assert!((r - 0.4).abs() < 0.02, "{r}");
+        let ambient_c = demand.ambient_c().unwrap();
+        assert!((ambient_c - 30.0).abs() < 1.0, "{ambient_c}");
+        // The headroom bid covers the heat of the power bid: R m°C per mW.
+        let (_, power) = bid(&intents, Resource::PowerBudgetMw).unwrap();
         let (_, heat) = bid(&intents, Resource::ThermalHeadroomMc).unwrap();
-        assert_eq!(heat, Quantity(80_000));
-
-        // A hotter sample moves the estimate an eighth of the way.
-        world.components_mut()[0].temp_mc = Some(105_000);
-        demand.decide(&world.observation(ME));
-        let estimate = demand.thermal_resistance().unwrap();
-        assert!((estimate - 0.45).abs() < 1e-9, "{estimate}");
+        assert_eq!(heat.0, (power.0 as f64 * r).ceil() as u64);
     }
 
     #[test]
