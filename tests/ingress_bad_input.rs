@@ -510,3 +510,92 @@ async fn an_error_reply_keeps_an_id_that_could_be_read() {
         barrier(&mut client);
     }
 }
+
+#[actix::test]
+async fn subscribed_connections_are_exempt_from_the_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ingress_config(dir.path(), "gpu_bottleneck.toml", |table| {
+        table["ingress"]
+            .as_table_mut()
+            .unwrap()
+            .insert("idle_timeout_s".into(), 0.2.into());
+    });
+    let daemon = Daemon::start(&config);
+    for transport in TRANSPORTS {
+        let mut subscriber = daemon.connect(transport);
+        let hello = subscriber.hello(GAME.0, GAME.1).unwrap();
+        assert_eq!(hello.limits.idle_timeout_ms, 200);
+        subscriber
+            .call(&Request::Subscribe(gamesa_wire::TopicRequest {
+                topic: gamesa_wire::Topic::Prices,
+            }))
+            .unwrap()
+            .outcome
+            .unwrap();
+        // An idle connection opened at the same time is closed for it; the subscriber,
+        // silent as long, is not.
+        let mut idle = daemon.connect_as(transport, GAME);
+        assert_eq!(error_code(&next_reply(&mut idle)), ErrorCode::IdleTimeout);
+        assert_closed(&mut idle);
+        std::thread::sleep(Duration::from_millis(400));
+        barrier(&mut subscriber);
+    }
+}
+
+#[actix::test]
+async fn a_client_that_never_reads_stops_being_read_past_256_kib_of_unsent_output() {
+    use gamesa_runtime::ingress::server::OUTPUT_HIGH_WATER;
+    const REQUESTS: u64 = 40_000;
+    let dir = tempfile::tempdir().unwrap();
+    let config = ingress_config(dir.path(), "gpu_bottleneck.toml", |_| {});
+    let mut daemon = Daemon::start(&config);
+    daemon.ticks(2).await;
+    let hub = std::sync::Arc::clone(daemon.ingress.hub());
+    for transport in TRANSPORTS {
+        let client = daemon.connect_as(transport, GAME);
+        let before = wait_until_reading_stops(&hub);
+        // Replies of about 600 bytes each: 24 MB, past any socket buffers.
+        let writer = pipeline_without_reading(
+            client.stream(),
+            &Request::query(QueryName::Telemetry),
+            1,
+            REQUESTS,
+        );
+        let read = wait_until_reading_stops(&hub) - before;
+        assert!(
+            read < REQUESTS,
+            "{transport:?}: the server read all {REQUESTS} requests of a client that reads nothing"
+        );
+        // Everyone else is still served meanwhile.
+        assert_serving(&daemon);
+
+        // Once the client reads, every request gets its reply, once.
+        let stream = client.stream().try_clone_stream().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut reader = std::io::BufReader::with_capacity(64 * 1024, stream);
+        let mut body = Vec::new();
+        let (mut replies, mut bytes) = (0u64, 0usize);
+        while replies < REQUESTS {
+            assert!(gamesa_wire::frame::read_frame(&mut reader, 1 << 20, &mut body).unwrap());
+            match gamesa_wire::decode_server_frame(&body).unwrap() {
+                ServerFrame::Reply(reply) => {
+                    replies += 1;
+                    assert_eq!(reply.id, Some(replies));
+                    assert!(reply.outcome.is_ok());
+                    bytes += body.len() + 4;
+                }
+                ServerFrame::Event(event) => panic!("unexpected event {event:?}"),
+            }
+        }
+        writer.join().unwrap();
+        // What the server answered before it stopped reading was past the limit: the
+        // limit, not `max_in_flight` or the kernel alone, stopped it.
+        let answered_bytes = read as usize * (bytes / replies as usize);
+        assert!(
+            answered_bytes >= OUTPUT_HIGH_WATER,
+            "{transport:?}: stopped after {answered_bytes} bytes of replies"
+        );
+    }
+}
