@@ -336,9 +336,10 @@ impl Draw<'_> {
             self.uniform(83.0, 92.0)
         }
         .round();
-        // At max_w it settles 70 % to 110 % of the way from the ambient to t_max_c.
+        // At max_w it settles 75 % to 130 % of the way from the ambient to t_max_c:
+        // some parts cannot run at max_w for long without throttling, as with poor cooling.
         let r_c_per_w =
-            round_significant((t_max_c - ambient_c) * self.uniform(0.7, 1.1) / max_w, 3);
+            round_significant((t_max_c - ambient_c) * self.uniform(0.75, 1.3) / max_w, 3);
         let tau_s = self.uniform(10.0, 60.0);
         let c_j_per_c = round_significant(tau_s / r_c_per_w, 3);
         let temp_noise_c = self.chance(0.5).then(|| round(self.uniform(0.2, 1.5), 2));
