@@ -211,4 +211,43 @@ mod tests {
             temps("temp_noise_c = 1\npower_noise_w = 3")
         );
     }
+
+    proptest::proptest! {
+        /// Whatever the true readings and settings: the power reported is never below 0,
+        /// the temperature is a multiple of its step, a lag of `N` reports the start
+        /// for `N` steps, and without noise the lagged truth comes through unchanged
+        /// (but for the quantization).
+        #[test]
+        fn readings_stay_honest_to_their_settings(
+            truths in proptest::collection::vec((-20.0..150.0_f64, 0.0..800.0_f64), 1..200),
+            lag in 0_u32..5,
+            power_noise_w in proptest::prop_oneof![proptest::strategy::Just(0.0), 0.0..50.0_f64],
+            temp_step_c in proptest::prop_oneof![proptest::strategy::Just(0.0), 0.1..2.0_f64],
+            seed in proptest::prelude::any::<u32>(),
+        ) {
+            let spec = spec(&format!(
+                "sensor_lag_ticks = {lag}\npower_noise_w = {power_noise_w}\ntemp_step_c = {temp_step_c}"
+            ));
+            let mut sensors = SensorModel::new(&spec, u64::from(seed), 0, INITIAL);
+            let truths: Vec<Reading> = truths
+                .into_iter()
+                .map(|(temp_c, power_w)| Reading { temp_c, power_w })
+                .collect();
+            for (step, truth) in truths.iter().enumerate() {
+                let reading = sensors.observe(*truth);
+                proptest::prop_assert!(reading.power_w >= 0.0);
+                let source = if step < lag as usize { INITIAL } else { truths[step - lag as usize] };
+                if temp_step_c > 0.0 {
+                    let steps = reading.temp_c / temp_step_c;
+                    proptest::prop_assert!((steps - steps.round()).abs() < 1e-9);
+                    proptest::prop_assert!((reading.temp_c - source.temp_c).abs() <= temp_step_c / 2.0 + 1e-9);
+                } else {
+                    proptest::prop_assert_eq!(reading.temp_c, source.temp_c);
+                }
+                if power_noise_w == 0.0 {
+                    proptest::prop_assert_eq!(reading.power_w, source.power_w);
+                }
+            }
+        }
+    }
 }

@@ -425,4 +425,43 @@ mod tests {
             "{unsorted:?}"
         );
     }
+
+    proptest::proptest! {
+        /// Whatever the seed, window, mean length and range, a random entry expands into
+        /// phases sorted by time, starting at `at_s`, all before `until_s`, with every
+        /// demand inside its range and to the thousandth, and the same input gives the
+        /// same phases.
+        #[test]
+        fn an_expansion_is_sorted_inside_its_window_and_ranges(
+            seed in proptest::prelude::any::<u32>(),
+            at_s in 0_u32..90,
+            length_s in 1_u32..60,
+            every_s in 0.05..30.0_f64,
+            low in 0.0..=1.0_f64,
+            width in 0.0..=1.0_f64,
+        ) {
+            let until_s = (at_s + length_s).min(100);
+            let every_s = every_s.max(f64::from(until_s - at_s) / 5_000.0);
+            let high = (low + width).min(1.0);
+            let phases = format!(
+                "[[phases]]\nat_s = {at_s}\nrandom = true\nuntil_s = {until_s}\n\
+                 every_s = {every_s}\ngpu0 = [{low}, {high}]"
+            );
+            let scenario = scenario_with(u64::from(seed), &phases)
+                .unwrap_or_else(|error| panic!("{error}"));
+            let drawn = scenario.phases();
+            proptest::prop_assert_eq!(drawn[0].at_s, f64::from(at_s));
+            proptest::prop_assert!(drawn.len() <= MAX_DRAWN_PHASES);
+            for pair in drawn.windows(2) {
+                proptest::prop_assert!(pair[0].at_s < pair[1].at_s);
+            }
+            proptest::prop_assert!(drawn.last().unwrap().at_s < f64::from(until_s));
+            for phase in drawn {
+                let demand = phase.demands["gpu0"];
+                proptest::prop_assert!((low..=high).contains(&demand));
+            }
+            let again = scenario_with(u64::from(seed), &phases).unwrap();
+            proptest::prop_assert_eq!(again.phases(), drawn);
+        }
+    }
 }
