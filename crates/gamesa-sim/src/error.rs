@@ -36,6 +36,8 @@ pub enum SimError {
     Runtime(String),
     #[error("plot: {0}")]
     Plot(String),
+    #[error("the optimum: {0}")]
+    Optimum(String),
     #[error("a comparison needs the `{0}` policy among its runs")]
     MissingPolicy(String),
 }

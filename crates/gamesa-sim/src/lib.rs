@@ -40,6 +40,7 @@ mod error;
 pub mod fit;
 pub mod generate;
 pub mod metrics;
+pub mod optimum;
 pub mod plot;
 pub mod policy;
 pub mod run;
