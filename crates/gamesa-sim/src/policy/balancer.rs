@@ -27,7 +27,11 @@
 //!    down to the draw plus twice the slack;
 //! 3. **hands out** the freed watts and any of the cap left over to the components held
 //!    back by their limits, those without an estimate first (so that each is measured),
-//!    then the highest marginal return first;
+//!    then the highest marginal return first; a component that came within
+//!    [`THERMAL_GUARD_C`] of its `t_max` (from telemetry) gets nothing and gives up a
+//!    step instead, since its watts would buy heat and a safety hold rather than lasting
+//!    progress (GEOPM leaves heat to the hardware; here the guardian's safety hold would
+//!    cost more than the watts);
 //! 4. **moves** at most [`MOVE_SHARE`] of the cap from the component with the lowest
 //!    marginal return to the one with the highest, both held back by their limits, when
 //!    the highest beats the lowest by more than [`HYSTERESIS`] (or when the receiver has
@@ -56,6 +60,9 @@ pub const MIN_SAMPLE_DELTA_W: f64 = 1.0;
 pub const MAX_UTILIZATION_CHANGE: f64 = 0.02;
 /// Weight of a new sample in a component's marginal-return estimate.
 pub const SAMPLE_WEIGHT: f64 = 0.5;
+/// A component that came within this many °C of its `t_max` during a period gets no
+/// more watts: they would buy heat, then a safety hold, not lasting progress.
+pub const THERMAL_GUARD_C: f64 = 3.0;
 /// A limit within this share of the draw (at least [`MIN_SLACK_W`]) is holding the
 /// component back.
 pub const SLACK_SHARE: f64 = 0.02;
@@ -70,6 +77,9 @@ pub struct PeriodSample {
     pub power_w: f64,
     /// Mean utilization in `[0, 1]`.
     pub utilization: f64,
+    /// The least the component was below its `t_max` during the period, in °C, when
+    /// telemetry gave its temperature and `t_max`.
+    pub thermal_margin_c: Option<f64>,
 }
 
 /// What the period in progress has added up so far.
@@ -81,6 +91,7 @@ struct Period {
     progress_now: Vec<Option<u64>>,
     energy_j: Vec<f64>,
     utilization_s: Vec<f64>,
+    thermal_margin_c: Vec<Option<f64>>,
 }
 
 impl Period {
@@ -99,6 +110,7 @@ impl Period {
             progress_now: progress,
             energy_j: vec![0.0; components.len()],
             utilization_s: vec![0.0; components.len()],
+            thermal_margin_c: vec![None; components.len()],
         }
     }
 
@@ -116,6 +128,11 @@ impl Period {
             self.energy_j[index] += power_w * interval_s;
             self.utilization_s[index] +=
                 f64::from(telemetry.utilization_permille) / 1000.0 * interval_s;
+            if let (Some(temp_mc), Some(t_max_mc)) = (telemetry.temp_mc, telemetry.t_max_mc) {
+                let margin_c = f64::from(t_max_mc - temp_mc) / 1000.0;
+                let least = &mut self.thermal_margin_c[index];
+                *least = Some(least.map_or(margin_c, |least: f64| least.min(margin_c)));
+            }
             if telemetry.progress_micro.is_some() {
                 self.progress_now[index] = telemetry.progress_micro;
             }
@@ -132,6 +149,7 @@ impl Period {
                     rate: now.saturating_sub(start) as f64 / 1e6 / self.elapsed_s,
                     power_w: self.energy_j[index] / self.elapsed_s,
                     utilization: self.utilization_s[index] / self.elapsed_s,
+                    thermal_margin_c: self.thermal_margin_c[index],
                 })
             })
             .collect()
@@ -220,13 +238,24 @@ impl Balancer {
         }
         self.previous = samples.to_vec();
 
-        // Free what is not used.
+        // Free what is not used, and a step of what heats a component near its t_max.
+        let cool = |index: usize| {
+            samples[index]
+                .and_then(|sample| sample.thermal_margin_c)
+                .is_none_or(|margin_c| margin_c >= THERMAL_GUARD_C)
+        };
+        let step_w = MOVE_SHARE * cap_w;
         let mut held_back = vec![false; count];
         let mut pool_w = 0.0;
         for (index, component) in self.components.iter().enumerate() {
             let Some(sample) = samples[index] else {
                 continue;
             };
+            if !cool(index) {
+                let shed_w = step_w.min(limits[index] - component.min_w).max(0.0);
+                limits[index] -= shed_w;
+                pool_w += shed_w;
+            }
             let slack_w = (SLACK_SHARE * sample.power_w).max(MIN_SLACK_W);
             if sample.power_w >= limits[index] - slack_w {
                 held_back[index] = true;
@@ -244,7 +273,7 @@ impl Balancer {
         let room = |limits: &[f64], index: usize| self.components[index].max_w - limits[index];
         let mut receivers: Vec<usize> = (0..count)
             .map(|offset| (self.next_probe + offset) % count)
-            .filter(|&index| held_back[index])
+            .filter(|&index| held_back[index] && cool(index))
             .collect();
         receivers.sort_by(|&a, &b| {
             let rank = |index: usize| self.gain[index].unwrap_or(f64::INFINITY);
@@ -279,7 +308,7 @@ impl Balancer {
                 }
             };
             if worth_it {
-                let moved_w = (MOVE_SHARE * cap_w)
+                let moved_w = step_w
                     .min(room(&limits, receiver))
                     .min(limits[donor] - self.components[donor].min_w);
                 limits[donor] -= moved_w;
@@ -325,6 +354,7 @@ mod tests {
             rate,
             power_w,
             utilization: 1.0,
+            thermal_margin_c: Some(20.0),
         })
     }
 
@@ -366,6 +396,21 @@ mod tests {
         balancer.rebalance(400.0, &[sample(0.5, 60.0), sample(1.0, 250.0)]);
         assert_eq!(balancer.limits_w, Some(vec![64.0, 336.0]));
         assert_eq!(total(balancer.limits_w.as_deref().unwrap()), 400.0);
+    }
+
+    #[test]
+    fn a_component_near_its_t_max_gets_no_more_watts() {
+        let mut balancer = Balancer::new(cpu_and_gpu());
+        balancer.limits_w = Some(vec![150.0, 250.0]);
+        // The GPU is held back but came within 2 °C of its t_max: it gives up a step
+        // (12 W), and neither that nor the CPU's unused 86 W go to it; the CPU keeps the
+        // 64 W it needs, and the rest stays unassigned, under the cap.
+        let hot = Some(PeriodSample {
+            thermal_margin_c: Some(2.0),
+            ..sample(1.0, 250.0).unwrap()
+        });
+        balancer.rebalance(400.0, &[sample(0.5, 60.0), hot]);
+        assert_eq!(balancer.limits_w, Some(vec![64.0, 238.0]));
     }
 
     #[test]
