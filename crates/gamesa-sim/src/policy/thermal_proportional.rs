@@ -4,10 +4,11 @@
 //! caps leave over goes to the others. What a careful engineer would write in an
 //! afternoon, knowing only telemetry and a datasheet's limit range.
 //!
-//! Each component's thermal resistance and time constant are learned online from its
-//! own temperature and power ([`gamesa_agent::thermal_model::ThermalModel`], recursive
-//! least squares on the RC model); the ambient is assumed at [`ASSUMED_AMBIENT_C`].
-//! Until a component's fit is trusted (its first two seconds or
+//! Each component's thermal resistance, time constant and ambient temperature are
+//! learned online from its own temperature and power
+//! ([`gamesa_agent::thermal_model::ThermalModel`], recursive least squares on the RC
+//! model). The ambient is the learned one once the fit is trusted, else
+//! [`ASSUMED_AMBIENT_C`]. Until a component's fit is trusted (its first two seconds or
 //! so) its limit is not capped: the guardian's thermal contracts and the thermal agent's
 //! safety signal stand guard meanwhile, as they do for every policy. The cap is the
 //! steady-state bound `(t_max − margin − ambient) / R`, with no transient allowance: a
@@ -85,11 +86,10 @@ impl ThermalProportional {
                 model.observe(
                     f64::from(temp_mc) / 1000.0,
                     power_mw as f64 / 1000.0,
-                    ASSUMED_AMBIENT_C,
                     interval_s,
                 );
             }
-            let ambient_c = ASSUMED_AMBIENT_C;
+            let ambient_c = model.ambient_c().unwrap_or(ASSUMED_AMBIENT_C);
             thermal_limits.push(
                 telemetry
                     .t_max_mc
