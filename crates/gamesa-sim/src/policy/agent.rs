@@ -201,7 +201,13 @@ fn decide_for(policy: Policy, known: Arc<Known>) -> Option<Decide> {
             Box::new(move |obs| policy.decide(obs.frame, cap_w(obs.frame, cap)))
         }
         Policy::Balancer => {
-            let mut policy = Balancer::new(known.bounds.clone());
+            let weights: Vec<f64> = known
+                .scenario
+                .components()
+                .iter()
+                .map(|spec| spec.weight)
+                .collect();
+            let mut policy = Balancer::new(known.bounds.clone(), &weights);
             Box::new(move |obs| policy.decide(obs.frame, cap_w(obs.frame, cap)))
         }
         Policy::Oracle => Box::new(move |obs| {

@@ -13,8 +13,8 @@
 //! limit's range from a datasheet. Never the work model (`perf_exponent`), the thermal
 //! resistance, the idle power or the demand. Progress units are taken as comparable
 //! across components (on the twin they are: one unit is a second at TDP and full
-//! demand); every component's progress counts the same, as the market's agents weigh
-//! every component equally.
+//! demand), and each component's progress counts by the weight the operator gives it
+//! (the scenario's `weight`, which `fit` also gives the market's agents).
 //!
 //! Every [`PERIOD_S`] of telemetry, [`Balancer::rebalance`]:
 //! 1. **learns** each component's marginal return, `Δ progress rate / Δ power` between
@@ -160,21 +160,29 @@ impl Period {
 #[derive(Debug, Clone)]
 pub struct Balancer {
     components: Vec<ComponentBounds>,
+    /// How much a unit of each component's progress counts.
+    weights: Vec<f64>,
     /// The split in force; `None` until the first frame.
     limits_w: Option<Vec<f64>>,
     period: Option<Period>,
     previous: Vec<Option<PeriodSample>>,
-    /// Each component's marginal return, progress per second per W.
+    /// Each component's marginal return, weighted progress per second per W.
     gain: Vec<Option<f64>>,
     /// Which component without an estimate is probed first next time (round robin).
     next_probe: usize,
 }
 
 impl Balancer {
-    pub fn new(components: Vec<ComponentBounds>) -> Balancer {
+    /// A balancer for `components`, whose progress counts by `weights` (1 where
+    /// missing).
+    pub fn new(components: Vec<ComponentBounds>, weights: &[f64]) -> Balancer {
         let count = components.len();
+        let weights = (0..count)
+            .map(|index| weights.get(index).copied().unwrap_or(1.0))
+            .collect();
         Balancer {
             components,
+            weights,
             limits_w: None,
             period: None,
             previous: vec![None; count],
@@ -219,7 +227,8 @@ impl Balancer {
             .limits_w
             .take()
             .unwrap_or_else(|| static_equal::split(cap_w, &self.components));
-        for ((gain, before), now) in self.gain.iter_mut().zip(&self.previous).zip(samples) {
+        let measured = self.gain.iter_mut().zip(&self.weights);
+        for (((gain, weight), before), now) in measured.zip(&self.previous).zip(samples) {
             let (Some(before), Some(now)) = (before, now) else {
                 continue;
             };
@@ -229,7 +238,7 @@ impl Balancer {
             }
             let delta_w = now.power_w - before.power_w;
             if delta_w.abs() >= MIN_SAMPLE_DELTA_W {
-                let sample = ((now.rate - before.rate) / delta_w).max(0.0);
+                let sample = (weight * (now.rate - before.rate) / delta_w).max(0.0);
                 *gain = Some(match *gain {
                     None => sample,
                     Some(estimate) => estimate + (sample - estimate) * SAMPLE_WEIGHT,
@@ -364,7 +373,7 @@ mod tests {
 
     #[test]
     fn unmeasured_components_are_probed_then_the_better_one_gets_the_watts() {
-        let mut balancer = Balancer::new(cpu_and_gpu());
+        let mut balancer = Balancer::new(cpu_and_gpu(), &[1.0, 1.0]);
         balancer.limits_w = Some(vec![150.0, 250.0]);
         // Both draw their limits: both held back, neither measured. The CPU (first) is
         // probed, but it has no room (150 W is its maximum): the GPU is, with 3 % of
@@ -388,8 +397,21 @@ mod tests {
     }
 
     #[test]
+    fn progress_counts_by_weight() {
+        // The same measurements as above, but a CPU unit counts three times a GPU unit:
+        // 0.003 per W against 0.002, so the watts go back to the CPU.
+        let mut balancer = Balancer::new(cpu_and_gpu(), &[3.0, 1.0]);
+        balancer.limits_w = Some(vec![150.0, 250.0]);
+        balancer.rebalance(400.0, &[sample(1.0, 150.0), sample(1.0, 250.0)]);
+        balancer.rebalance(400.0, &[sample(0.988, 138.0), sample(1.024, 262.0)]);
+        let gains = balancer.gains();
+        assert!((gains[0].unwrap() - 0.003).abs() < 1e-12, "{gains:?}");
+        assert_eq!(balancer.limits_w, Some(vec![150.0, 250.0]));
+    }
+
+    #[test]
     fn unused_watts_go_to_the_component_held_back() {
-        let mut balancer = Balancer::new(cpu_and_gpu());
+        let mut balancer = Balancer::new(cpu_and_gpu(), &[1.0, 1.0]);
         balancer.limits_w = Some(vec![150.0, 250.0]);
         // The CPU draws 60 W of its 150 W: it keeps 60 + 2 · 2 = 64 W, and the 86 W it
         // frees go to the GPU, which draws its whole limit.
@@ -400,7 +422,7 @@ mod tests {
 
     #[test]
     fn a_component_near_its_t_max_gets_no_more_watts() {
-        let mut balancer = Balancer::new(cpu_and_gpu());
+        let mut balancer = Balancer::new(cpu_and_gpu(), &[1.0, 1.0]);
         balancer.limits_w = Some(vec![150.0, 250.0]);
         // The GPU is held back but came within 2 °C of its t_max: it gives up a step
         // (12 W), and neither that nor the CPU's unused 86 W go to it; the CPU keeps the
@@ -415,7 +437,7 @@ mod tests {
 
     #[test]
     fn a_changed_workload_is_measured_again_and_a_cap_drop_is_followed_at_once() {
-        let mut balancer = Balancer::new(cpu_and_gpu());
+        let mut balancer = Balancer::new(cpu_and_gpu(), &[1.0, 1.0]);
         balancer.limits_w = Some(vec![150.0, 250.0]);
         balancer.rebalance(400.0, &[sample(1.0, 150.0), sample(1.0, 250.0)]);
         balancer.rebalance(400.0, &[sample(0.988, 138.0), sample(1.024, 262.0)]);
