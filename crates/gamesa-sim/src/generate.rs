@@ -298,7 +298,12 @@ impl Draw<'_> {
         // unit cooled a little differently and running its own work.
         let mut components = BTreeMap::new();
         let cpu_max_w = self.uniform(cpu_w.0, cpu_w.1).round();
-        let cpu_model = self.model("cpu", cpu_max_w, ambient_c);
+        let poorly_cooled = self.chance(if machine == Machine::Laptop {
+            0.6
+        } else {
+            0.25
+        });
+        let cpu_model = self.model("cpu", cpu_max_w, ambient_c, poorly_cooled);
         for index in 0..cpus {
             let name = if cpus == 1 {
                 "cpu".to_owned()
@@ -309,7 +314,7 @@ impl Draw<'_> {
             components.insert(name, unit);
         }
         let gpu_max_w = self.uniform(gpu_w.0, gpu_w.1).round();
-        let gpu_model = self.model("gpu", gpu_max_w, ambient_c);
+        let gpu_model = self.model("gpu", gpu_max_w, ambient_c, poorly_cooled);
         for index in 0..gpus {
             let unit = self.unit(&gpu_model);
             components.insert(format!("gpu{index}"), unit);
@@ -318,7 +323,13 @@ impl Draw<'_> {
     }
 
     /// A model of part: its limits, thermal design and sensors.
-    fn model(&mut self, kind: &'static str, max_w: f64, ambient_c: f64) -> ComponentEntry {
+    fn model(
+        &mut self,
+        kind: &'static str,
+        max_w: f64,
+        ambient_c: f64,
+        poorly_cooled: bool,
+    ) -> ComponentEntry {
         let is_cpu = kind == "cpu";
         let tdp_w = (max_w * self.uniform(0.8, 1.0)).round();
         let idle_share = if is_cpu {
@@ -336,10 +347,15 @@ impl Draw<'_> {
             self.uniform(83.0, 92.0)
         }
         .round();
-        // At max_w it settles 75 % to 130 % of the way from the ambient to t_max_c:
-        // some parts cannot run at max_w for long without throttling, as with poor cooling.
-        let r_c_per_w =
-            round_significant((t_max_c - ambient_c) * self.uniform(0.75, 1.3) / max_w, 3);
+        // At max_w it settles 75 % to 110 % of the way from the ambient to t_max_c, or,
+        // in a poorly cooled machine (most laptops, some others), 120 % to 160 %: a part
+        // that throttles well below max_w unless the split keeps it cool.
+        let share_to_t_max = if poorly_cooled {
+            self.uniform(1.2, 1.6)
+        } else {
+            self.uniform(0.75, 1.1)
+        };
+        let r_c_per_w = round_significant((t_max_c - ambient_c) * share_to_t_max / max_w, 3);
         let tau_s = self.uniform(10.0, 60.0);
         let c_j_per_c = round_significant(tau_s / r_c_per_w, 3);
         let temp_noise_c = self.chance(0.5).then(|| round(self.uniform(0.2, 1.5), 2));
