@@ -164,7 +164,7 @@ fn run(config: Config, path: &Path, duration_s: Option<f64>) -> anyhow::Result<(
                 None => shutdown_signal().await,
             }
         };
-        runtime
+        let ran = runtime
             .run_until(stop, |report| {
                 for error in &report.sample_errors {
                     tracing::warn!(%error, "sensor reading failed");
@@ -177,19 +177,34 @@ fn run(config: Config, path: &Path, duration_s: Option<f64>) -> anyhow::Result<(
                     println!("{line}");
                 }
             })
-            .await?;
-        tracing::info!("stopping: cancelling orders and restoring originals");
-        let shutdown = runtime.shutdown().await?;
+            .await;
+        // Every way out of the loop goes through the shutdown, which restores every
+        // original even when an actor is dead; a panic unwinding past the runtime
+        // restores them as it drops.
+        match &ran {
+            Ok(()) => tracing::info!("stopping: cancelling orders and restoring originals"),
+            Err(error) => {
+                tracing::error!(%error, "the tick loop failed; cancelling orders and restoring originals")
+            }
+        }
+        let shutdown = runtime.shutdown().await;
         drop(ingress);
         for (target, error) in &shutdown.restored.failed {
             tracing::error!(%target, %error, "could not restore an original value");
+        }
+        if let Some(error) = &shutdown.cancel_failed {
+            tracing::error!(%error, "could not cancel the open orders");
         }
         println!(
             "gamesa stopped: {} open orders cancelled, {} originals restored",
             shutdown.cancelled_orders,
             shutdown.restored.restored.len()
         );
-        anyhow::Ok(())
+        ran?;
+        match shutdown.cancel_failed {
+            Some(error) => Err(error.into()),
+            None => anyhow::Ok(()),
+        }
     });
     drop(logging);
     gamesa_runtime::telemetry::route_requests_to(None);

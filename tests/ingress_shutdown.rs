@@ -98,7 +98,8 @@ async fn every_one_of_sixteen_subscribers_is_told_shutting_down() {
     let Daemon {
         runtime, ingress, ..
     } = daemon;
-    runtime.shutdown().await.unwrap();
+    let stopped = runtime.shutdown().await;
+    assert!(stopped.cancel_failed.is_none(), "{stopped:?}");
     ingress.stop();
 
     let missing: Vec<String> = readers

@@ -7,6 +7,9 @@
 //! - a tick run as a task gives its conductor back before the runtime ticks, runs or
 //!   shuts down again, even if the future that started it was dropped
 //! - a signal injected while a tick task holds the conductor reaches the next tick
+//! - every exit restores every original the actuator recorded, exactly once before the
+//!   runtime is gone: `shutdown`, even when an actor is dead, or dropping the runtime
+//!   (an error returned or a panic unwinding past it) without one
 
 use std::{future::Future, time::Duration};
 
@@ -21,7 +24,7 @@ use crate::{
     ActorGone, Config, TickReport,
     actors::{
         ActuatorActor, AgentActor, ExchangeActor, GuardianActor, SchedulerActor, SensorActor,
-        actuator::RestoreAll, exchange::Withdraw, guardian::Settle,
+        actuator::SharedActuator, exchange::Withdraw, guardian::Settle,
     },
     assemble,
     conductor::{Actors, AgentSlot, Conductor, ConductorSettings},
@@ -44,6 +47,9 @@ pub enum RuntimeError {
 pub struct ShutdownReport {
     pub cancelled_orders: usize,
     pub restored: RestoreReport,
+    /// Why open orders could not be cancelled (an actor was gone, or the last tick
+    /// failed); the originals were restored all the same.
+    pub cancel_failed: Option<ActorGone>,
 }
 
 /// What a tick run as a task hands back: the conductor it owned, and its outcome.
@@ -66,6 +72,9 @@ pub struct Runtime {
     injected_meanwhile: Vec<(Signal, Option<IngressLink>)>,
     /// Ingress clients' intake and replies, when a server is attached.
     ingress: Option<std::sync::Arc<crate::ingress::IngressHub>>,
+    /// The actuator actor's actuator: every exit restores the originals through it,
+    /// whether or not that actor (or the tick driving it) is still alive.
+    actuator: SharedActuator,
 }
 
 impl Runtime {
@@ -77,6 +86,7 @@ impl Runtime {
         sensors: Box<dyn Sensors>,
         actuator: Box<dyn Actuator>,
     ) -> Result<Runtime, RuntimeError> {
+        let actuator = SharedActuator::new(actuator);
         let invalid = |(key, message)| RuntimeError::Config { key, message };
         crate::config::validate(config, registry).map_err(invalid)?;
         let guardian = assemble::build_guardian(config).map_err(invalid)?;
@@ -111,7 +121,7 @@ impl Runtime {
             )
             .start(),
             scheduler: SchedulerActor::new(assemble::signal_queue()).start(),
-            actuator: ActuatorActor::new(actuator).start(),
+            actuator: ActuatorActor::new(actuator.clone()).start(),
         };
         let settings = ConductorSettings {
             epoch_ticks: config.runtime.epoch_ticks,
@@ -131,6 +141,7 @@ impl Runtime {
             in_flight: None,
             injected_meanwhile: Vec::new(),
             ingress: None,
+            actuator,
         })
     }
 
@@ -293,9 +304,29 @@ impl Runtime {
     }
 
     /// Graceful stop: agents are no longer asked, every open order is cancelled (bids
-    /// refunded), and every original value the actuator changed is restored.
-    pub async fn shutdown(mut self) -> Result<ShutdownReport, RuntimeError> {
-        self.take_back_in_flight().await?;
+    /// refunded), and every original value the actuator changed is restored. The
+    /// restore happens whatever failed before it: a tick that ended in error, a dead
+    /// exchange or guardian (then `cancel_failed` says why), a dead actuator actor.
+    pub async fn shutdown(mut self) -> ShutdownReport {
+        let withdrawn = match self.take_back_in_flight().await {
+            Ok(()) => self.cancel_open_orders().await,
+            Err(error) => Err(error),
+        };
+        let restored = self.actuator.retire();
+        let (cancelled_orders, cancel_failed) = match withdrawn {
+            Ok(cancelled) => (cancelled, None),
+            Err(error) => (0, Some(error)),
+        };
+        ShutdownReport {
+            cancelled_orders,
+            restored,
+            cancel_failed,
+        }
+    }
+
+    /// Answers ingress clients `shutting_down`, cancels every open order of the agents
+    /// and clients, and settles the refunds; returns how many were cancelled.
+    async fn cancel_open_orders(&mut self) -> Result<usize, ActorGone> {
         let actors = self.conductor.actors().clone();
         if let Some(hub) = &self.ingress {
             hub.close();
@@ -333,18 +364,27 @@ impl Runtime {
                 actor: "guardian",
                 reason: error.to_string(),
             })?;
-        let restored = actors
-            .actuator
-            .send(RestoreAll)
-            .await
-            .map_err(|error| ActorGone {
-                actor: "actuator",
-                reason: error.to_string(),
-            })?;
-        Ok(ShutdownReport {
-            cancelled_orders,
-            restored,
-        })
+        Ok(cancelled_orders)
+    }
+}
+
+impl Drop for Runtime {
+    /// A runtime dropped without [`Runtime::shutdown`] — an error returned past it, a
+    /// panic unwinding past it — still puts every original back.
+    fn drop(&mut self) {
+        if let Some(hub) = &self.ingress {
+            hub.close();
+        }
+        if self.actuator.is_retired() {
+            return;
+        }
+        let restored = self.actuator.retire();
+        for target in &restored.restored {
+            tracing::warn!(%target, "restored an original as the runtime was dropped without a shutdown");
+        }
+        for (target, error) in &restored.failed {
+            tracing::error!(%target, %error, "could not restore an original");
+        }
     }
 }
 
@@ -364,4 +404,157 @@ async fn tick_with(
         hub.after_tick(&report, conductor).await?;
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use actix::Addr;
+    use gamesa_agent::AgentRegistry;
+    use gamesa_hw::twin::{Scenario, SharedTwin, Twin};
+    use gamesa_proto::{AgentId, Domain, SignalKind, Strength};
+
+    use super::*;
+    use crate::actors::Halt;
+
+    fn repo_root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    /// `config/sim.toml` without its agents: the guardian's own safety action is the
+    /// only actuator of the twin.
+    fn start_on_twin() -> (Runtime, SharedTwin) {
+        let path = repo_root().join("config/sim.toml");
+        let mut table: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+        table.remove("agents");
+        let scenario = repo_root().join("scenarios/gpu_bottleneck.toml");
+        table["sensors"]["scenario"] = toml::Value::String(scenario.display().to_string());
+        let text = toml::to_string(&table).unwrap();
+        let config =
+            Config::from_toml_str(&text, &path, std::iter::empty(), &AgentRegistry::new()).unwrap();
+        let twin = SharedTwin::new(Twin::new(Scenario::load(&scenario).unwrap()));
+        let runtime = Runtime::start(
+            &config,
+            &AgentRegistry::new(),
+            Box::new(twin.sensors()),
+            Box::new(twin.actuator()),
+        )
+        .unwrap();
+        (runtime, twin)
+    }
+
+    /// Every component's (limit, initial limit) in W.
+    fn limits_w(twin: &SharedTwin) -> Vec<(f64, f64)> {
+        twin.with(|twin| {
+            (0..twin.component_names().count())
+                .map(|index| {
+                    (
+                        twin.limit_w(index).unwrap(),
+                        twin.initial_limit_w(index).unwrap(),
+                    )
+                })
+                .collect()
+        })
+    }
+
+    /// Ticks with a `power_over_cap` safety signal live until the guardian has moved a
+    /// limit of the twin.
+    async fn change_a_limit(runtime: &mut Runtime, twin: &SharedTwin) {
+        runtime.inject(Signal {
+            kind: SignalKind::new("power_over_cap").unwrap(),
+            domain: Domain::Safety,
+            strength: Strength::MAX,
+            source: AgentId(900),
+            ttl_ticks: 5,
+            correlation: None,
+        });
+        for _ in 0..5 {
+            runtime.tick().await.unwrap();
+        }
+        assert!(
+            limits_w(twin).iter().any(|(now, initial)| now != initial),
+            "the safety action changed nothing: {:?}",
+            limits_w(twin)
+        );
+    }
+
+    fn assert_restored(twin: &SharedTwin) {
+        for (now, initial) in limits_w(twin) {
+            assert_eq!(now, initial, "{:?}", limits_w(twin));
+        }
+    }
+
+    async fn halt<A>(actor: &Addr<A>)
+    where
+        A: actix::Actor<Context = actix::Context<A>> + actix::Handler<Halt>,
+    {
+        actor.send(Halt).await.unwrap();
+        while actor.connected() {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[actix::test]
+    async fn shutdown_restores_the_originals_when_the_exchange_is_gone() {
+        let (mut runtime, twin) = start_on_twin();
+        change_a_limit(&mut runtime, &twin).await;
+        halt(runtime.exchange()).await;
+        let report = runtime.shutdown().await;
+        assert_eq!(
+            report.cancel_failed.map(|gone| gone.actor),
+            Some("exchange")
+        );
+        assert!(
+            !report.restored.restored.is_empty(),
+            "{:?}",
+            report.restored
+        );
+        assert_restored(&twin);
+    }
+
+    #[actix::test]
+    async fn shutdown_restores_the_originals_when_the_guardian_is_gone() {
+        let (mut runtime, twin) = start_on_twin();
+        change_a_limit(&mut runtime, &twin).await;
+        halt(runtime.guardian()).await;
+        let report = runtime.shutdown().await;
+        assert_eq!(
+            report.cancel_failed.map(|gone| gone.actor),
+            Some("guardian")
+        );
+        assert_restored(&twin);
+    }
+
+    #[actix::test]
+    async fn shutdown_restores_the_originals_when_the_actuator_actor_is_gone() {
+        let (mut runtime, twin) = start_on_twin();
+        change_a_limit(&mut runtime, &twin).await;
+        halt(&runtime.conductor().actors().actuator).await;
+        let report = runtime.shutdown().await;
+        assert!(report.cancel_failed.is_none());
+        assert_restored(&twin);
+    }
+
+    #[actix::test]
+    async fn nothing_is_applied_after_the_exit_restored_the_originals() {
+        let (mut runtime, twin) = start_on_twin();
+        change_a_limit(&mut runtime, &twin).await;
+        let actuator = runtime.conductor().actors().actuator.clone();
+        let _ = runtime.shutdown().await;
+        let applied = actuator
+            .send(crate::actors::actuator::Apply {
+                actuations: vec![(
+                    None,
+                    gamesa_proto::Actuation::PowerLimit {
+                        component: "gpu0".into(),
+                        limit_mw: 150_000,
+                    },
+                )],
+            })
+            .await
+            .unwrap();
+        assert!(applied[0].is_err(), "{applied:?}");
+        assert_restored(&twin);
+    }
 }

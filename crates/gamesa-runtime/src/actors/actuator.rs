@@ -1,20 +1,93 @@
 //! The actuator actor: applies the guardian's allowed changes and remembers which
 //! agent asked for each target, so an isolated agent's actuations can be restored.
+//!
+//! The actuator itself is a [`SharedActuator`]: the runtime keeps a handle too, so that
+//! every exit restores every original, even one where this actor is gone (it panicked)
+//! or the tick that drove it unwound.
+//!
+//! # Invariants
+//! - once [`SharedActuator::retire`] has restored the originals, no change is applied
+//!   again: a tick still running as the runtime exits cannot undo the restore
 
-use std::collections::BTreeMap;
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
 
 use actix::{Actor, Context, Handler, Message, MessageResult};
 use gamesa_hw::{Actuator, Applied, HwError, RestoreReport};
 use gamesa_proto::{Actuation, AgentId};
 
-pub struct ActuatorActor {
+/// The actuator, shared by the actor that applies changes and the runtime that restores
+/// the originals when it exits.
+#[derive(Clone)]
+pub struct SharedActuator {
+    held: Arc<Mutex<Held>>,
+}
+
+struct Held {
     actuator: Box<dyn Actuator>,
+    /// Set by the exit's restore: later changes are refused.
+    retired: bool,
+}
+
+impl SharedActuator {
+    pub fn new(actuator: Box<dyn Actuator>) -> SharedActuator {
+        SharedActuator {
+            held: Arc::new(Mutex::new(Held {
+                actuator,
+                retired: false,
+            })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Held> {
+        // A panic inside the actuator poisons the lock; the restore must still run, and
+        // each actuator keeps its records consistent per write.
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn apply(&self, actuation: &Actuation) -> Result<Applied, HwError> {
+        let mut held = self.lock();
+        if held.retired {
+            return Err(HwError::InvalidActuation {
+                target: actuation.target(),
+                reason: "the runtime has restored every original and is exiting".into(),
+            });
+        }
+        held.actuator.apply(actuation)
+    }
+
+    pub fn restore_target(&self, target: &str) -> RestoreReport {
+        self.lock().actuator.restore_target(target)
+    }
+
+    /// Restores every original and refuses every later change: the runtime is exiting.
+    pub fn retire(&self) -> RestoreReport {
+        let mut held = self.lock();
+        held.retired = true;
+        held.actuator.restore_all()
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.lock().retired
+    }
+}
+
+impl std::fmt::Debug for SharedActuator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedActuator").finish_non_exhaustive()
+    }
+}
+
+pub struct ActuatorActor {
+    actuator: SharedActuator,
     /// Who last changed each target: isolation restores exactly these.
     owners: BTreeMap<String, AgentId>,
 }
 
 impl ActuatorActor {
-    pub fn new(actuator: Box<dyn Actuator>) -> ActuatorActor {
+    pub fn new(actuator: SharedActuator) -> ActuatorActor {
         ActuatorActor {
             actuator,
             owners: BTreeMap::new(),
@@ -89,19 +162,5 @@ impl Handler<RestoreFor> for ActuatorActor {
             report.failed.extend(one.failed);
         }
         MessageResult(report)
-    }
-}
-
-/// Restore every original value (shutdown).
-#[derive(Debug, Message)]
-#[rtype(result = "RestoreReport")]
-pub struct RestoreAll;
-
-impl Handler<RestoreAll> for ActuatorActor {
-    type Result = MessageResult<RestoreAll>;
-
-    fn handle(&mut self, _: RestoreAll, _: &mut Context<Self>) -> Self::Result {
-        self.owners.clear();
-        MessageResult(self.actuator.restore_all())
     }
 }

@@ -14,3 +14,26 @@ pub use exchange::ExchangeActor;
 pub use guardian::GuardianActor;
 pub use scheduler::SchedulerActor;
 pub use sensor::SensorActor;
+
+/// Stops the actor that receives it, as a panic in it would: for tests of what a dead
+/// actor leaves working.
+#[cfg(test)]
+#[derive(Debug, actix::Message)]
+#[rtype(result = "()")]
+pub struct Halt;
+
+#[cfg(test)]
+macro_rules! halts {
+    ($($actor:ty),*) => {
+        $(impl actix::Handler<Halt> for $actor {
+            type Result = ();
+
+            fn handle(&mut self, _: Halt, context: &mut Self::Context) {
+                actix::ActorContext::stop(context);
+            }
+        })*
+    };
+}
+
+#[cfg(test)]
+halts!(ExchangeActor, GuardianActor, ActuatorActor);
