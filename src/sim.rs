@@ -28,8 +28,10 @@ pub struct SimArgs {
     /// May be given more than once.
     #[arg(long, short, required = true)]
     scenario: Vec<PathBuf>,
-    /// What decides the power split: market, oracle, proportional, static-tdp,
-    /// static-equal or none.
+    /// What decides the power split: market; optimum (the physical limit: the best
+    /// limits over the whole run, knowing everything, set straight on the twin);
+    /// greedy-oracle (knowing everything, one step ahead); static-equal, static-tdp,
+    /// proportional, thermal-proportional, balancer (the fair baselines); or none.
     #[arg(long, short, default_value = "market", value_parser = parse_policy)]
     policy: Policy,
     /// Seeds the runtime (correlation ids); default: each scenario's own seed.

@@ -93,7 +93,7 @@ fn the_binary_prints_identical_json_twice() {
             assert_eq!(row["over_cap_s"], 0.0, "{policy} went over the cap");
         }
     }
-    assert!(report["targets"]["scenarios"][0]["market_vs_oracle"].is_number());
+    assert!(report["targets"]["scenarios"][0]["market_share"].is_number());
 }
 
 #[test]

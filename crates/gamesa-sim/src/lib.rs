@@ -2,7 +2,10 @@
 //! (the market or a baseline), measures the run, compares policies and plots a run.
 //!
 //! - [`policy`]: the market and the baselines (`none`, `static-equal`, `static-tdp`,
-//!   `proportional`, `oracle`), each baseline a pure split function run as one agent;
+//!   `proportional`, `greedy-oracle`, …), each baseline a split function run as one
+//!   agent;
+//! - [`optimum`]: the physical limit, the best limits over a whole run with perfect
+//!   knowledge (a convex program), set straight on the twin;
 //! - [`fit`]: the runtime config for a scenario and a policy, from `config/sim.toml`;
 //! - [`run`]: one run, tick by tick, to the end of the scenario;
 //! - [`metrics`]: what a run measured (deterministic), and what its ticks cost (wall
@@ -26,7 +29,7 @@
 //!     scenario_path: path,
 //!     template: &template,
 //!     registry: &registry,
-//!     policy: Policy::Oracle,
+//!     policy: Policy::GreedyOracle,
 //!     seed: None,
 //!     trace: false,
 //! })?;

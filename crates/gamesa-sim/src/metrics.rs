@@ -10,11 +10,11 @@
 use std::time::Duration;
 
 use gamesa_guardian::Verdict;
-use gamesa_hw::twin::TwinReport;
+use gamesa_hw::twin::{Scenario, Schedule, TwinReport};
 use gamesa_runtime::TickReport;
 use serde::{Deserialize, Serialize};
 
-use crate::Policy;
+use crate::{Policy, optimum::SolverSummary};
 
 /// The figures of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +33,11 @@ pub struct Metrics {
     /// Seconds over the cap and the largest overshoot, as the twin defines them (1 s
     /// averages, 1 % tolerance).
     pub over_cap_s: f64,
+    /// The part of `over_cap_s` not explained by a cap drop: seconds over the cap outside
+    /// the second that follows the first step of a drop (a policy that learns of the
+    /// drop from telemetry lowers its limits one tick late, and that tick stays in the
+    /// 1 s average for a second).
+    pub over_cap_outside_drops_s: f64,
     pub max_overshoot_w: f64,
     /// Component-seconds the hardware throttled itself.
     pub throttled_s: f64,
@@ -44,6 +49,10 @@ pub struct Metrics {
     /// Ticks in which a safety signal pre-empted the market.
     pub safety_ticks: u64,
     pub components: Vec<ComponentMetrics>,
+    /// For the optimum only: what the solver said (status, iterations, relative duality
+    /// gap), so a table can show how tight the bound is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimum: Option<SolverSummary>,
 }
 
 /// One component's share of a run.
@@ -79,9 +88,61 @@ impl VerdictCounts {
     }
 }
 
+/// Sorts the steps a run spent over the cap into those right after a cap drop and the
+/// others, from the scenario's schedule and the twin's running over-cap total.
+#[derive(Debug, Clone)]
+pub struct OverCapSteps {
+    /// Per step: whether it lies within a second after the first step of a cap drop.
+    after_drop: Vec<bool>,
+    dt_s: f64,
+    outside_steps: u64,
+}
+
+impl OverCapSteps {
+    /// For `scenario`: a step is *after a drop* when some step `j ≤ k` within the twin's
+    /// 1 s averaging window before it (`k − j ≤ window`) has a lower cap than step `j − 1`.
+    pub fn new(scenario: &Scenario) -> OverCapSteps {
+        let schedule = Schedule::new(scenario);
+        let steps = scenario.steps();
+        let window = (1000.0 / scenario.step_ms() as f64).round().max(1.0) as u64;
+        let mut after_drop = Vec::with_capacity(steps as usize);
+        let mut previous_cap_w = scenario.cap_w();
+        let mut last_drop: Option<u64> = None;
+        for step in 0..steps {
+            let cap_w = schedule.at_step(step).cap_w;
+            if cap_w < previous_cap_w {
+                last_drop = Some(step);
+            }
+            previous_cap_w = cap_w;
+            after_drop.push(last_drop.is_some_and(|drop| step - drop <= window));
+        }
+        OverCapSteps {
+            after_drop,
+            dt_s: scenario.step_ms() as f64 / 1000.0,
+            outside_steps: 0,
+        }
+    }
+
+    /// Step `step` was over the cap (or not).
+    pub fn record(&mut self, step: u64, over: bool) {
+        let excused = self.after_drop.get(step as usize).copied().unwrap_or(false);
+        self.outside_steps += u64::from(over && !excused);
+    }
+
+    pub fn outside_drops_s(&self) -> f64 {
+        self.outside_steps as f64 * self.dt_s
+    }
+}
+
 impl Metrics {
     /// The metrics of a finished run.
-    pub fn new(policy: Policy, seed: u64, report: &TwinReport, counts: &VerdictCounts) -> Metrics {
+    pub fn new(
+        policy: Policy,
+        seed: u64,
+        report: &TwinReport,
+        counts: &VerdictCounts,
+        over_cap: &OverCapSteps,
+    ) -> Metrics {
         let jobs: Vec<Option<f64>> = report
             .components
             .iter()
@@ -104,6 +165,7 @@ impl Metrics {
             energy_j: report.energy_j,
             time_to_solution_s,
             over_cap_s: report.over_cap_s,
+            over_cap_outside_drops_s: over_cap.outside_drops_s(),
             max_overshoot_w: report.max_overshoot_w,
             throttled_s: report.throttled_s,
             peak_temp_c: report
@@ -127,6 +189,7 @@ impl Metrics {
                     time_to_solution_s: component.time_to_solution_s,
                 })
                 .collect(),
+            optimum: None,
         }
     }
 

@@ -5,6 +5,10 @@
 //! Every policy starts from the same machine: the twin at ambient with each limit at
 //! its `min_w` (the baseline the guardian and the agents count from), except `none`,
 //! whose limits are at `max_w` from the first step (it has no software limit at all).
+//!
+//! The `optimum` runs no runtime: it is the physical limit, not a policy that must pass
+//! the guardian. Its plan (`crate::optimum`) is set on the twin step by step, limits
+//! before each step, and measured with the same [`Metrics`].
 
 use std::{path::Path, time::Instant};
 
@@ -16,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Policy, SimError, fit,
-    metrics::{Metrics, TickCost, TickTimer, VerdictCounts},
-    policy,
+    metrics::{Metrics, OverCapSteps, TickCost, TickTimer, VerdictCounts},
+    optimum, policy,
 };
 
 /// What to run.
@@ -61,6 +65,9 @@ pub struct RunOutcome {
 pub fn run(spec: &RunSpec<'_>) -> Result<RunOutcome, SimError> {
     let started = Instant::now();
     let seed = spec.seed.unwrap_or(spec.scenario.seed());
+    if spec.policy == Policy::Optimum {
+        return run_optimum(spec, seed, started);
+    }
     let config = fit::fit(
         spec.template,
         spec.scenario,
@@ -88,12 +95,19 @@ pub fn run(spec: &RunSpec<'_>) -> Result<RunOutcome, SimError> {
 
     let steps = spec.scenario.steps();
     let system = actix::System::new();
-    let (counts, timer, power_price) =
-        system.block_on(drive(&config, &registry, &twin, steps, spec.trace))?;
+    let mut over_cap = OverCapSteps::new(spec.scenario);
+    let (counts, timer, power_price) = system.block_on(drive(
+        &config,
+        &registry,
+        &twin,
+        steps,
+        spec.trace,
+        &mut over_cap,
+    ))?;
     drop(system);
 
     let report = twin.report();
-    let metrics = Metrics::new(spec.policy, seed, &report, &counts);
+    let metrics = Metrics::new(spec.policy, seed, &report, &counts, &over_cap);
     let trace = match (spec.trace, twin.trace()) {
         (true, Some(trace)) => Some(RunTrace {
             twin: trace,
@@ -114,6 +128,50 @@ pub fn run(spec: &RunSpec<'_>) -> Result<RunOutcome, SimError> {
     })
 }
 
+/// The optimum's run: the plan set straight on the twin. Its one "tick" is the solve.
+fn run_optimum(spec: &RunSpec<'_>, seed: u64, started: Instant) -> Result<RunOutcome, SimError> {
+    let plan = optimum::plan(spec.scenario)?;
+    let mut timer = TickTimer::default();
+    timer.record(started.elapsed());
+    let mut twin = Twin::new(spec.scenario.clone());
+    if spec.trace {
+        twin.record_trace();
+    }
+    let mut over_cap = OverCapSteps::new(spec.scenario);
+    let mut over_cap_s = 0.0;
+    optimum::drive(&mut twin, &plan, |twin, step| {
+        let now_s = twin.report().over_cap_s;
+        over_cap.record(step, now_s > over_cap_s);
+        over_cap_s = now_s;
+    });
+    let mut metrics = Metrics::new(
+        Policy::Optimum,
+        seed,
+        &twin.report(),
+        &VerdictCounts::default(),
+        &over_cap,
+    );
+    metrics.optimum = Some(plan.solver);
+    let trace = match (spec.trace, twin.trace()) {
+        (true, Some(trace)) => Some(RunTrace {
+            twin: trace.clone(),
+            t_max_c: spec
+                .scenario
+                .components()
+                .iter()
+                .map(|component| component.t_max_c)
+                .collect(),
+            power_price: vec![None; trace.steps.len()],
+        }),
+        _ => None,
+    };
+    Ok(RunOutcome {
+        metrics,
+        cost: timer.finish(started.elapsed()),
+        trace,
+    })
+}
+
 type Driven = (VerdictCounts, TickTimer, Vec<Option<f64>>);
 
 async fn drive(
@@ -122,6 +180,7 @@ async fn drive(
     twin: &SharedTwin,
     steps: u64,
     trace: bool,
+    over_cap: &mut OverCapSteps,
 ) -> Result<Driven, SimError> {
     let mut runtime = Runtime::start(
         config,
@@ -133,7 +192,8 @@ async fn drive(
     let mut counts = VerdictCounts::default();
     let mut timer = TickTimer::default();
     let mut power_price = Vec::with_capacity(if trace { steps as usize } else { 0 });
-    for _ in 0..steps {
+    let mut over_cap_s = 0.0;
+    for step in 0..steps {
         let tick_started = Instant::now();
         let report = runtime
             .tick()
@@ -141,6 +201,10 @@ async fn drive(
             .map_err(|error| SimError::Runtime(error.to_string()))?;
         timer.record(tick_started.elapsed());
         counts.record(&report);
+        // Each tick samples (steps) the twin once.
+        let now_s = twin.report().over_cap_s;
+        over_cap.record(step, now_s > over_cap_s);
+        over_cap_s = now_s;
         if trace {
             power_price.push(
                 report

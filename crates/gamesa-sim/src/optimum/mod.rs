@@ -40,24 +40,25 @@ pub fn plan(scenario: &Scenario) -> Result<Plan, SimError> {
     let horizon = problem::Horizon::of(scenario);
     let solution = solve::solve(&horizon)?;
     Ok(Plan {
+        objective: solution.summary.objective,
         limits_w: solution.limits_w,
-        objective: solution.objective,
         solver: solution.summary,
     })
 }
 
 /// Runs `twin` to the end of its scenario under `plan`, setting every component's
-/// planned limit before each step. Steps past the plan keep the last limits.
-pub fn drive(twin: &mut Twin, plan: &Plan) {
-    let mut step = twin.steps_done() as usize;
+/// planned limit before each step (steps past the plan keep the last limits), and calls
+/// `after_step` with the twin and the index of each step done.
+pub fn drive(twin: &mut Twin, plan: &Plan, mut after_step: impl FnMut(&Twin, u64)) {
     while !twin.is_finished() {
-        if let Some(limits_w) = plan.limits_w.get(step) {
+        let step = twin.steps_done();
+        if let Some(limits_w) = plan.limits_w.get(step as usize) {
             for (index, &limit_w) in limits_w.iter().enumerate() {
                 twin.set_limit_w(index, limit_w);
             }
         }
         twin.step();
-        step += 1;
+        after_step(twin, step);
     }
 }
 
@@ -275,7 +276,7 @@ mod tests {
         );
         let plan = planned(&scenario);
         let mut twin = Twin::new(scenario.clone());
-        drive(&mut twin, &plan);
+        drive(&mut twin, &plan, |_, _| {});
         let report = twin.report();
         assert!(
             (report.work - plan.objective).abs() <= 1e-5 * plan.objective,

@@ -23,6 +23,9 @@ pub struct SolverSummary {
     /// `|primal − dual| / max(1, |primal|, |dual|)` at the end, as Clarabel reports it.
     pub gap_rel: f64,
     pub gap_abs: f64,
+    /// The weighted work the plan promises (the solver's objective, plus the work of
+    /// the steps with nothing to choose).
+    pub objective: f64,
 }
 
 /// The solution as limits, step by step.
@@ -30,9 +33,6 @@ pub struct SolverSummary {
 pub struct Solution {
     /// `[step][component]`, in watts.
     pub limits_w: Vec<Vec<f64>>,
-    /// The weighted work the solver promises (its objective, plus the work of the steps
-    /// with nothing to choose).
-    pub objective: f64,
     pub summary: SolverSummary,
 }
 
@@ -102,8 +102,8 @@ pub fn solve(horizon: &Horizon) -> Result<Solution, SimError> {
         .collect();
     Ok(Solution {
         limits_w,
-        objective: -solver.solution.obj_val + program.fixed_work,
         summary: SolverSummary {
+            objective: -solver.solution.obj_val + program.fixed_work,
             status: format!("{status:?}"),
             iterations: solver.info.iterations,
             gap_rel: solver.info.gap_rel,

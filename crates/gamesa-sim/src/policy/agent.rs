@@ -28,9 +28,8 @@ use gamesa_hw::twin::{Scenario, Schedule};
 use super::{
     ComponentBounds, Policy,
     balancer::Balancer,
-    none,
-    oracle::{self, OracleComponent},
-    proportional, static_equal, static_tdp,
+    greedy_oracle::{self, OracleComponent},
+    none, proportional, static_equal, static_tdp,
     thermal_proportional::ThermalProportional,
 };
 
@@ -168,7 +167,7 @@ struct Known {
     scenario: Scenario,
     bounds: Vec<ComponentBounds>,
     schedule: Schedule,
-    /// Steps in one second: how far ahead the oracle looks for a lower cap.
+    /// Steps in one second: how far ahead the greedy oracle looks for a lower cap.
     lookahead_steps: u64,
 }
 
@@ -176,7 +175,7 @@ struct Known {
 fn decide_for(policy: Policy, known: Arc<Known>) -> Option<Decide> {
     let cap = known.scenario.cap_w();
     let decide: Decide = match policy {
-        Policy::Market => return None,
+        Policy::Market | Policy::Optimum => return None,
         Policy::None => Box::new(move |_| none::split(&known.bounds)),
         Policy::StaticEqual => {
             Box::new(move |obs| static_equal::split(cap_w(obs.frame, cap), &known.bounds))
@@ -210,7 +209,7 @@ fn decide_for(policy: Policy, known: Arc<Known>) -> Option<Decide> {
             let mut policy = Balancer::new(known.bounds.clone(), &weights);
             Box::new(move |obs| policy.decide(obs.frame, cap_w(obs.frame, cap)))
         }
-        Policy::Oracle => Box::new(move |obs| {
+        Policy::GreedyOracle => Box::new(move |obs| {
             // Limits asked for at tick k govern the twin's step k + 1. The cap is the
             // lowest of the coming second, so that a gate's step limit cannot hold the
             // limits above a cap drop while they come down.
@@ -233,14 +232,14 @@ fn decide_for(policy: Policy, known: Arc<Known>) -> Option<Decide> {
                     weight: spec.weight,
                     perf_exponent: spec.perf_exponent,
                     demand: conditions.demand[index],
-                    thermal_limit_w: oracle::thermal_limit_w(
+                    thermal_limit_w: greedy_oracle::thermal_limit_w(
                         spec.t_max_c,
                         ambient_c,
                         conditions.r_c_per_w[index],
                     ),
                 })
                 .collect();
-            oracle::split(conditions.cap_w, &components)
+            greedy_oracle::split(conditions.cap_w, &components)
         }),
     };
     Some(decide)

@@ -8,7 +8,7 @@
 pub mod agent;
 pub mod balancer;
 pub mod none;
-pub mod oracle;
+pub mod greedy_oracle;
 pub mod proportional;
 pub mod static_equal;
 pub mod static_tdp;
@@ -51,15 +51,20 @@ pub enum Policy {
     ThermalProportional,
     /// Feedback: budget moved step by step to the best measured progress per watt.
     Balancer,
-    /// Each tick, the split that maximises weighted work, knowing the twin's parameters.
-    Oracle,
+    /// Each tick, the split that maximises the next step's weighted work, knowing the
+    /// twin's parameters, each limit held to its steady-state thermal power.
+    GreedyOracle,
+    /// The physical limit: the best limits over the whole run, knowing everything
+    /// (`crate::optimum`), set straight on the twin with no runtime and no guardian.
+    Optimum,
 }
 
 impl Policy {
     /// Every policy, in the order tables list them.
-    pub const ALL: [Policy; 8] = [
+    pub const ALL: [Policy; 9] = [
+        Policy::Optimum,
         Policy::Market,
-        Policy::Oracle,
+        Policy::GreedyOracle,
         Policy::StaticEqual,
         Policy::StaticTdp,
         Policy::Proportional,
@@ -77,14 +82,16 @@ impl Policy {
             Policy::Proportional => "proportional",
             Policy::ThermalProportional => "thermal-proportional",
             Policy::Balancer => "balancer",
-            Policy::Oracle => "oracle",
+            Policy::GreedyOracle => "greedy-oracle",
+            Policy::Optimum => "optimum",
         }
     }
 
-    /// The agent kind a baseline runs as (`policy.static-equal`); the market has none.
+    /// The agent kind a baseline runs as (`policy.static-equal`); the market and the
+    /// optimum (which runs no runtime) have none.
     pub fn agent_kind(self) -> Option<String> {
         match self {
-            Policy::Market => None,
+            Policy::Market | Policy::Optimum => None,
             other => Some(format!("policy.{}", other.name())),
         }
     }
@@ -153,8 +160,8 @@ mod tests {
             "static_equal".parse::<Policy>(),
             Err(SimError::UnknownPolicy {
                 name: "static_equal".into(),
-                known: "market, oracle, static-equal, static-tdp, proportional, \
-                        thermal-proportional, balancer, none"
+                known: "optimum, market, greedy-oracle, static-equal, static-tdp, \
+                        proportional, thermal-proportional, balancer, none"
                     .into()
             })
         );

@@ -1,9 +1,14 @@
-//! The `oracle` baseline, the upper bound: each tick, the split that maximises the sum
-//! of weighted work rates for the step it will govern, subject to the total not
+//! The `greedy-oracle` baseline: each tick, the split that maximises the sum of weighted
+//! work rates for the step it will govern, subject to the total not
 //! exceeding that step's cap and each limit not exceeding the power that would hold its
 //! component 1 °C below `t_max_c` at steady state. It knows everything the twin knows
 //! (idle and TDP power, thermal resistance, the scenario's demands, caps and events),
 //! which no real policy does.
+//!
+//! It is not an upper bound: it looks one step ahead and holds every component to its
+//! steady-state thermal power, so it neither spends a cool component's heat capacity nor
+//! plans around what comes later, and a policy can beat it. The bound is the `optimum`
+//! (`crate::optimum`), which plans the whole run.
 //!
 //! The runtime's agent plans for the step its limits will govern (the next one), and
 //! takes the lowest cap of the coming second, so that a gate's step limit cannot hold
