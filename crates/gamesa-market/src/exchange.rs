@@ -4,8 +4,12 @@
 //! # A tick
 //! [`Exchange::process_tick`] first advances the clock (expiring orders, then
 //! leases, whose `expires_at` is before `now`), then sorts the tick's submissions by
-//! `(agent, sequence)` and applies them one by one with continuous matching. The
-//! order in which submissions *arrived* within the tick never changes the outcome.
+//! `(bids and cancels before asks, agent, sequence)` and applies them one by one with
+//! continuous matching. The order in which submissions *arrived* within the tick never
+//! changes the outcome. Taking a tick's bids before its asks means that supply offered
+//! in a tick meets the tick's bids in price-time priority, like a call auction for the
+//! buyers: with asks first, the bids of the lowest agent ids would take the supply
+//! whatever the others bid.
 //! Two submissions with the same agent and sequence are ordered by their content,
 //! so even a duplicate sequence number cannot make the result depend on arrival.
 //!
@@ -52,8 +56,8 @@ pub struct Submission {
     pub command: Command,
 }
 
-/// `(agent, sequence, then every field of the command)`.
-type CanonicalKey = (u32, u64, u8, u64, u64, u64, u64, u64, u64);
+/// `(asks after the rest, agent, sequence, then every field of the command)`.
+type CanonicalKey = (u8, u32, u64, u8, u64, u64, u64, u64, u64, u64);
 
 impl Submission {
     pub fn place(sequence: u64, request: OrderRequest) -> Submission {
@@ -70,8 +74,10 @@ impl Submission {
         }
     }
 
-    /// A total order on submissions: agent, sequence, then content. Equal keys mean
-    /// equal submissions, so a sort by this key does not depend on arrival order.
+    /// A total order on submissions: cancels and bids before asks, then agent,
+    /// sequence, then content. Equal keys mean equal submissions, so a sort by this key
+    /// does not depend on arrival order. An agent's cancels still come before its asks
+    /// (a seller that replaces its ask frees its capacity first).
     fn canonical_key(&self) -> CanonicalKey {
         let agent = self.command.agent().0;
         match self.command {
@@ -84,6 +90,7 @@ impl Submission {
                     } => (2, tick.0),
                 };
                 (
+                    u8::from(request.side == Side::Ask),
                     agent,
                     self.sequence,
                     0,
@@ -95,7 +102,7 @@ impl Submission {
                     expires_at,
                 )
             }
-            Command::Cancel { order, .. } => (agent, self.sequence, 1, order.0, 0, 0, 0, 0, 0),
+            Command::Cancel { order, .. } => (0, agent, self.sequence, 1, order.0, 0, 0, 0, 0, 0),
         }
     }
 }
@@ -858,7 +865,7 @@ mod tests {
         let submissions = vec![
             Submission::place(0, limit(BUYER, CORES, Side::Bid, 12, 2)),
             Submission::place(1, limit(BUYER, CORES, Side::Bid, 9, 2)),
-            Submission::cancel(2, BUYER, OrderId(3)),
+            Submission::cancel(2, BUYER, OrderId(2)),
             Submission::place(0, limit(SELLER, CORES, Side::Ask, 10, 3)),
         ];
         let mut forward = market();
@@ -867,10 +874,10 @@ mod tests {
         let mut reversed = submissions;
         reversed.reverse();
         assert_eq!(backward.process_tick(Tick(1), reversed).unwrap(), events);
-        // Canonical order: the seller (agent 1) goes first, so its ask rests as
-        // order 1 even though it arrived last; the buyer's first bid (order 2) takes
-        // two units at 10, its second (order 3) rests at 9, and its cancel of order 3
-        // finds it.
+        // Canonical order: bids and cancels before asks, so the buyer's bids rest as
+        // orders 1 and 2 although the seller (agent 1) has the lower id, its cancel of
+        // order 2 finds it, and the seller's ask (order 3), which arrived first, then
+        // meets the best bid: two units at its resting price of 12.
         let summary: Vec<String> = events
             .iter()
             .map(|event| match event {
@@ -890,12 +897,12 @@ mod tests {
         assert_eq!(
             summary,
             vec![
-                "accept order#1 agent#1",
+                "accept order#1 agent#2",
                 "accept order#2 agent#2",
-                "fill order#2 2@10",
+                "cancel order#2 User",
+                "accept order#3 agent#1",
+                "fill order#1 2@12",
                 "lease lease#0",
-                "accept order#3 agent#2",
-                "cancel order#3 User",
             ]
         );
         assert_eq!(forward.best_ask(CORES), Some(Price(10)));

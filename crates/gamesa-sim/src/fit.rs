@@ -93,6 +93,7 @@ pub fn fit(
     for spec in scenario.components() {
         set_device_bounds(&mut config, spec, scenario.step_ms());
     }
+    weigh_agents(&mut config, scenario);
 
     if let Some(kind) = policy.agent_kind() {
         if policy == Policy::None {
@@ -209,6 +210,27 @@ pub fn max_step_mw(min_mw: u64, max_mw: u64, step_ms: u64, configured_mw: Option
     let range_mw = max_mw.saturating_sub(min_mw) as f64;
     let scaled_mw = (range_mw * MAX_STEP_PER_S * step_ms as f64 / 1000.0).ceil() as u64;
     scaled_mw.min(configured_mw.unwrap_or(u64::MAX)).max(1_000)
+}
+
+/// An agent weight per unit of a component's scenario `weight`: agent weights are whole
+/// numbers, so a weight of 1.5 becomes 15.
+pub const WEIGHT_RESOLUTION: f64 = 10.0;
+
+/// A component's `weight` says how much its work counts: the operator's valuation, not
+/// physics, and what an operator sets as the agent's weight in config. Each agent that
+/// speaks for a component gets `WEIGHT_RESOLUTION · weight` times its configured weight.
+fn weigh_agents(config: &mut Config, scenario: &Scenario) {
+    for agent in &mut config.agents {
+        let Some(spec) = component_of(agent)
+            .and_then(|name| scenario.components().iter().find(|spec| spec.name == name))
+        else {
+            continue;
+        };
+        let weighted = (f64::from(agent.weight) * WEIGHT_RESOLUTION * spec.weight).round();
+        // The scenario checks weight > 0, so this is at least 1 but for absurdly small
+        // weights; `as` saturates huge ones.
+        agent.weight = (weighted as u32).max(1);
+    }
 }
 
 fn kind_name(kind: ComponentKind) -> &'static str {
