@@ -118,3 +118,48 @@ async fn every_one_of_sixteen_subscribers_is_told_shutting_down() {
         writer.join().unwrap();
     }
 }
+
+#[actix::test]
+async fn a_client_with_unread_requests_and_unsent_replies_still_gets_the_notice() {
+    // Replies past what the kernel's buffers hold on either socket, so that when the
+    // stop comes the server has both unsent replies and requests it has not read.
+    const REQUESTS: u64 = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let config = ingress_config(dir.path(), "gpu_bottleneck.toml", |_| {});
+    let mut daemon = Daemon::start(&config);
+    daemon.ticks(2).await;
+    let clients: Vec<_> = TRANSPORTS
+        .iter()
+        .map(|transport| daemon.connect_as(*transport, GAME))
+        .collect();
+    let writers: Vec<_> = clients
+        .iter()
+        .map(|client| {
+            pipeline_without_reading(
+                client.stream(),
+                &Request::query(QueryName::Telemetry),
+                1,
+                REQUESTS,
+            )
+        })
+        .collect();
+    let read = wait_until_reading_stops(daemon.ingress.hub());
+    assert!(read < 2 * REQUESTS, "the server read every request");
+
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|mut client| std::thread::spawn(move || told_shutting_down(&mut client)))
+        .collect();
+    let Daemon {
+        runtime, ingress, ..
+    } = daemon;
+    let _ = runtime.shutdown().await;
+    ingress.stop();
+    for (reader, transport) in readers.into_iter().zip(TRANSPORTS) {
+        let replies = reader.join().unwrap();
+        assert!(replies.is_ok(), "{transport:?}: {replies:?}");
+    }
+    for writer in writers {
+        writer.join().unwrap();
+    }
+}

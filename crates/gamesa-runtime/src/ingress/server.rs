@@ -49,6 +49,10 @@ use crate::Config;
 pub const OUTPUT_HIGH_WATER: usize = 256 * 1024;
 /// How long a stopping server tries to deliver a connection's last replies.
 const FAREWELL: Duration = Duration::from_secs(1);
+/// After its farewell, a connection reads what its client already sent until the client
+/// has been silent this long (or until [`FAREWELL`] is up), so that closing it does
+/// not reset the connection before the client has read the notice.
+const DRAIN_IDLE: Duration = Duration::from_millis(50);
 /// How long a stopping server waits for every connection to say farewell: each bounds
 /// its own last write by [`FAREWELL`], so this is reached only by a stuck task.
 const FAREWELLS: Duration = Duration::from_secs(2);
@@ -485,7 +489,7 @@ impl Connection {
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => {
-                    self.farewell(&mut writer).await;
+                    self.farewell(&mut reader, &mut writer).await;
                     break;
                 }
                 Some(reply) = self.deferred.recv(), if self.waiting > 0 => {
@@ -529,7 +533,11 @@ impl Connection {
     }
 
     /// The server is stopping: deliver what is already answered, say so, and go.
-    async fn farewell<W: AsyncWrite + Unpin>(&mut self, writer: &mut W) {
+    async fn farewell<R, W>(&mut self, reader: &mut R, writer: &mut W)
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
         while let Ok(reply) = self.deferred.try_recv() {
             self.output.extend_from_slice(&reply);
         }
@@ -537,8 +545,27 @@ impl Connection {
             None,
             ErrorBody::new(ErrorCode::ShuttingDown, "the server is stopping"),
         );
+        let deadline = Instant::now() + FAREWELL;
         let unsent = &self.output[self.written..];
-        let _ = tokio::time::timeout(FAREWELL, writer.write_all(unsent)).await;
+        if tokio::time::timeout_at(deadline, writer.write_all(unsent))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let _ = tokio::time::timeout_at(deadline, writer.shutdown()).await;
+        // A TCP socket closed with unread input resets the connection, and a reset
+        // discards what the peer has not yet received: the notice itself. Read what the
+        // client already sent (requests no one will answer) before closing.
+        let mut discard = vec![0u8; 16 * 1024];
+        loop {
+            let silent_until = (Instant::now() + DRAIN_IDLE).min(deadline);
+            match tokio::time::timeout_at(silent_until, reader.read(&mut discard)).await {
+                Ok(Ok(read)) if read > 0 => {}
+                // The end of the stream, an error, or silence.
+                _ => break,
+            }
+        }
     }
 
     fn reply_ok<T: Serialize>(&mut self, id: u64, result: &T) {
