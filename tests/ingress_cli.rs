@@ -191,3 +191,88 @@ fn gamesa_send_talks_to_gamesa_run() {
     assert!(daemon.wait().unwrap().success());
     assert!(!socket.exists(), "the socket file is removed on stop");
 }
+
+/// SIGINT to `gamesa run` with 16 subscribed connections, each with more replies owed
+/// than the socket holds: every one is told `shutting_down` before it is closed, and
+/// the daemon exits 0.
+#[test]
+fn sigint_tells_every_one_of_sixteen_subscribers_shutting_down() {
+    use std::io::Write;
+
+    use gamesa_wire::{
+        Client, ClientError, ErrorCode, QueryName, Request, ServerFrame, Topic, TopicRequest,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let socket = dir.path().join("gamesa.sock");
+    let mut daemon = start_daemon(&config);
+    let mut backlog = Vec::new();
+    for id in 1_000..4_000 {
+        Request::query(QueryName::Telemetry)
+            .encode(id, &mut backlog)
+            .unwrap();
+    }
+    let mut writers = Vec::new();
+    let mut subscribers: Vec<_> = (0..16)
+        .map(|_| {
+            let mut client = Client::connect_unix(&socket).unwrap();
+            client.hello("game", "game-token-0001").unwrap();
+            client
+                .call(&Request::Subscribe(TopicRequest {
+                    topic: Topic::Prices,
+                }))
+                .unwrap()
+                .outcome
+                .unwrap();
+            client
+                .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            client
+        })
+        .collect();
+    for client in &mut subscribers {
+        // Live: it has had an event. Then it asks for more than it reads.
+        client.next_event().unwrap();
+        let mut writer = client.stream().try_clone().unwrap();
+        let backlog = backlog.clone();
+        writers.push(std::thread::spawn(move || {
+            let _ = writer.write_all(&backlog);
+        }));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let readers: Vec<_> = subscribers
+        .into_iter()
+        .map(|mut client| {
+            std::thread::spawn(move || {
+                loop {
+                    match client.next_frame() {
+                        Ok(ServerFrame::Event(_)) => {}
+                        Ok(ServerFrame::Reply(reply)) if reply.id.is_some() => {}
+                        Ok(ServerFrame::Reply(reply)) => {
+                            let code = reply.outcome.unwrap_err().code;
+                            let end = client.next_frame();
+                            return (code == ErrorCode::ShuttingDown
+                                && matches!(end, Err(ClientError::Closed)))
+                            .then_some(())
+                            .ok_or(format!("{code}, then {end:?}"));
+                        }
+                        Err(error) => return Err(format!("no notice: {error}")),
+                    }
+                }
+            })
+        })
+        .collect();
+    for (index, reader) in readers.into_iter().enumerate() {
+        let told = reader.join().unwrap();
+        assert!(told.is_ok(), "subscriber {index}: {told:?}");
+    }
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    assert!(daemon.wait().unwrap().success());
+}
