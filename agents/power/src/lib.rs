@@ -16,7 +16,8 @@
 //!   cap, strength rising from 0.1 there to 1 at the cap, and `power_over_cap` (safety
 //!   domain, strength 1: the guardian cuts limits at once) when draw exceeds
 //!   `over_cap_permille`; each stops only once draw is `hysteresis_permille` below where
-//!   it started.
+//!   it started. Draw is judged as its average over the last `draw_average_ticks`
+//!   readings (1 by default: each reading alone).
 //!
 //! ```
 //! use gamesa_agent::{AgentRegistry, AgentSpec, proto::AgentId};
@@ -35,7 +36,7 @@
 
 mod params;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 
 use gamesa_agent::{
     Agent, AgentError, AgentRegistry, AgentSpec, Intent, Observation,
@@ -69,6 +70,8 @@ pub struct PowerAgent {
     capacity: Capacity,
     near: Latch,
     over: Latch,
+    /// The last `draw_average_ticks` draw readings, oldest first.
+    draws_mw: VecDeque<u64>,
 }
 
 impl PowerAgent {
@@ -87,7 +90,26 @@ impl PowerAgent {
             capacity: Capacity::new(Resource::PowerBudgetMw, 0),
             near: Latch::default(),
             over: Latch::default(),
+            draws_mw: VecDeque::new(),
         }
+    }
+
+    /// Takes in this tick's draw and returns the average over the window; a tick
+    /// without a reading empties the window, so an average never spans a gap.
+    fn average_draw_mw(&mut self, draw_mw: Option<u64>) -> Option<u64> {
+        let Some(draw_mw) = draw_mw else {
+            self.draws_mw.clear();
+            return None;
+        };
+        // Validation keeps the window at 1 or more.
+        let window = self.params.draw_average_ticks.max(1) as usize;
+        while self.draws_mw.len() >= window {
+            self.draws_mw.pop_front();
+        }
+        self.draws_mw.push_back(draw_mw);
+        let sum: u128 = self.draws_mw.iter().map(|&draw| u128::from(draw)).sum();
+        // The window is not empty, and the average of u64s fits a u64.
+        u64::try_from(sum / self.draws_mw.len() as u128).ok()
     }
 
     fn cap_mw(&self, frame: &TelemetryFrame) -> Option<u64> {
@@ -181,7 +203,8 @@ impl Agent for PowerAgent {
         let Some(cap) = self.cap_mw(obs.frame) else {
             return Ok(intents);
         };
-        let ppm = PowerAgent::draw_mw(obs.frame).map(|draw| {
+        let draw = self.average_draw_mw(PowerAgent::draw_mw(obs.frame));
+        let ppm = draw.map(|draw| {
             let ppm = u128::from(draw) * 1_000_000 / u128::from(cap);
             i64::try_from(ppm).unwrap_or(i64::MAX)
         });
@@ -291,6 +314,8 @@ mod tests {
                 "price_rise_from_permille",
             ),
             ("near_cap_permille = 1000", "near_cap_permille"),
+            ("draw_average_ticks = 0", "draw_average_ticks"),
+            ("draw_average_ticks = 601", "draw_average_ticks"),
             ("hysteresis_permille = 960", "hysteresis_permille"),
         ] {
             let err = PowerAgent::from_spec(&spec(params)).err().unwrap();
@@ -365,6 +390,32 @@ mod tests {
         let below = observe(&mut agent, &world(387_999));
         assert_eq!(signals(&below), vec![near.clone()]);
         assert!(ask(&below).is_some());
+    }
+
+    #[test]
+    fn averaged_draw_rides_out_a_noisy_reading_but_not_a_cap_drop() {
+        let params = "draw_average_ticks = 10\nover_cap_permille = 1010\nhysteresis_permille = 10";
+        let mut agent = PowerAgent::from_spec(&spec(params)).unwrap();
+        let over = ("power_over_cap".to_owned(), Domain::Safety);
+        for _ in 0..9 {
+            observe(&mut agent, &world(398_000));
+        }
+        // One reading 3 % over the cap: the 1 s average is 399.4 W, under the cap.
+        let spike = observe(&mut agent, &world(412_000));
+        assert!(!signals(&spike).contains(&over), "{:?}", signals(&spike));
+        // Without the window the same reading is over the cap.
+        let mut alone = PowerAgent::from_spec(&spec("over_cap_permille = 1010")).unwrap();
+        assert!(signals(&observe(&mut alone, &world(412_000))).contains(&over));
+        // The cap drops to 300 W under a 398 W draw: over at the first tick.
+        let mut dropped = world(398_000);
+        dropped.frame.node.cap_mw = Some(300_000);
+        assert!(signals(&observe(&mut agent, &dropped)).contains(&over));
+        // A tick without a draw reading starts the average afresh.
+        let mut blind = world(0);
+        blind.frame.node.draw_mw = None;
+        blind.frame.components.clear();
+        observe(&mut agent, &blind);
+        assert!(signals(&observe(&mut agent, &world(412_000))).contains(&over));
     }
 
     #[test]

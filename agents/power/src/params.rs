@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 use gamesa_agent::{AgentError, pricing::validate_reserve_range};
 use serde::Deserialize;
 
+/// The longest window `draw_average_ticks` may ask for.
+pub const MAX_DRAW_AVERAGE_TICKS: u32 = 600;
+
 /// The `params` of a `kind = "power"` agent. Every key is optional.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -33,6 +36,11 @@ pub struct PowerParams {
     /// Either signal stops only once draw is this share of the cap below where it
     /// started. Default 30.
     pub hysteresis_permille: u16,
+    /// Draw is judged as its average over this many ticks, like a power cap that is
+    /// defined over a time window (RAPL's, or a 1 s average at the PSU): a noisy
+    /// reading above the cap does not stop the market, while a cap drop far below the
+    /// draw still shows at once. Default 1 (each reading alone); at most 600.
+    pub draw_average_ticks: u32,
     /// Ticks a raised signal stays live unless refreshed; it is refreshed every tick
     /// while its condition holds. Default 3.
     pub signal_ttl_ticks: u32,
@@ -49,6 +57,7 @@ impl Default for PowerParams {
             near_cap_permille: 950,
             over_cap_permille: 1_000,
             hysteresis_permille: 30,
+            draw_average_ticks: 1,
             signal_ttl_ticks: 3,
         }
     }
@@ -65,6 +74,12 @@ impl PowerParams {
         };
         if self.cap_mw == Some(0) {
             return invalid("`cap_mw` must be positive".into());
+        }
+        if !(1..=MAX_DRAW_AVERAGE_TICKS).contains(&self.draw_average_ticks) {
+            return invalid(format!(
+                "`draw_average_ticks` must be from 1 to {MAX_DRAW_AVERAGE_TICKS}, got {}",
+                self.draw_average_ticks
+            ));
         }
         validate_reserve_range(
             agent,
