@@ -97,6 +97,15 @@ impl std::fmt::Debug for NvmlHandle {
 }
 
 impl NvmlHandle {
+    /// A handle whose initialisation failed with `reason`: a machine without NVML, on
+    /// any machine.
+    #[cfg(test)]
+    pub(crate) fn unavailable(reason: &str) -> NvmlHandle {
+        NvmlHandle {
+            state: Some(Err(reason.to_owned())),
+        }
+    }
+
     pub(crate) fn nvml(&mut self) -> Result<&Nvml, HwError> {
         let state = self
             .state
