@@ -1,6 +1,8 @@
 //! Every kind of bad input gets the documented error reply, or closes only the
 //! connection that sent it; the server keeps serving everyone else, and nothing it had
-//! already accepted is lost.
+//! already accepted is lost. Each case runs over the Unix socket and over TCP; so do the
+//! limits: the idle timeout, and the 256 KiB of unsent output past which a client that
+//! does not read stops being read.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod ingress_support;

@@ -287,14 +287,16 @@ pub fn pipeline_without_reading(
     })
 }
 
-/// Waits until the server has read nothing for 200 ms (it stopped reading every
+/// Waits until the server has read nothing for 500 ms (it stopped reading every
 /// connection that still has requests for it); returns the requests it read so far.
+/// The window is long enough that a loaded machine's scheduling pause is not taken for
+/// the server having stopped.
 pub fn wait_until_reading_stops(hub: &gamesa_runtime::ingress::IngressHub) -> u64 {
     use std::sync::atomic::Ordering;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut before = hub.counters.requests.load(Ordering::SeqCst);
     loop {
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(500));
         let now = hub.counters.requests.load(Ordering::SeqCst);
         if now == before {
             return now;
