@@ -37,8 +37,12 @@
 //!    the highest beats the lowest by more than [`HYSTERESIS`] (or when the receiver has
 //!    no estimate yet: a probe).
 //!
-//! Between periods the split only changes when the cap drops below it: then every
-//! limit comes down toward its minimum in proportion to what it holds above it.
+//! Between periods the split changes in two cases. When the cap drops below it, every
+//! limit comes down toward its minimum in proportion to what it holds above it. When a
+//! component's utilization jumps by more than [`MAX_UTILIZATION_CHANGE`] from one frame
+//! to the next, the workload changed: its estimate is dropped, steps 2 to 4 run at once
+//! on that frame's draws (a component whose demand fell frees its watts to one whose
+//! demand rose, now rather than up to a period later), and a new period starts.
 //!
 //! # Invariants
 //! - every limit lies within its component's `[min_w, max_w]`;
@@ -170,6 +174,8 @@ pub struct Balancer {
     gain: Vec<Option<f64>>,
     /// Which component without an estimate is probed first next time (round robin).
     next_probe: usize,
+    /// Each component's utilization in the last frame, to see a workload change.
+    last_utilization: Vec<Option<f64>>,
 }
 
 impl Balancer {
@@ -188,6 +194,7 @@ impl Balancer {
             previous: vec![None; count],
             gain: vec![None; count],
             next_probe: 0,
+            last_utilization: vec![None; count],
         }
     }
 
@@ -206,7 +213,15 @@ impl Balancer {
             None => self.period = Some(Period::starting_at(frame, &self.components)),
             Some(period) => period.add(frame, &self.components),
         }
-        if let Some(period) = self
+        if self.workload_changed(frame) {
+            // Act on the new workload now rather than at the end of the period, and
+            // measure it from here: the old samples say nothing about it.
+            let samples = self.instant_samples(frame);
+            self.previous = vec![None; self.components.len()];
+            let limits = self.limits_w.take().unwrap_or_default();
+            self.redistribute(cap_w, &samples, limits);
+            self.period = Some(Period::starting_at(frame, &self.components));
+        } else if let Some(period) = self
             .period
             .take_if(|period| period.elapsed_s >= PERIOD_S - 1e-9)
         {
@@ -218,12 +233,56 @@ impl Balancer {
         self.limits_w.clone().unwrap_or_default()
     }
 
+    /// Whether a component's utilization moved by more than [`MAX_UTILIZATION_CHANGE`]
+    /// since the last frame; the estimates of those that did are dropped.
+    fn workload_changed(&mut self, frame: &TelemetryFrame) -> bool {
+        let mut changed = false;
+        for ((component, last), gain) in self
+            .components
+            .iter()
+            .zip(&mut self.last_utilization)
+            .zip(&mut self.gain)
+        {
+            let Some(telemetry) = frame.component(&component.name) else {
+                continue;
+            };
+            let utilization = f64::from(telemetry.utilization_permille) / 1000.0;
+            if last.is_some_and(|last| (utilization - last).abs() > MAX_UTILIZATION_CHANGE) {
+                *gain = None;
+                changed = true;
+            }
+            *last = Some(utilization);
+        }
+        changed
+    }
+
+    /// What `frame` alone says of each component: its draw, utilization and thermal
+    /// margin (no rate: one frame cannot tell one), `None` where the period's sample
+    /// would be.
+    fn instant_samples(&self, frame: &TelemetryFrame) -> Vec<Option<PeriodSample>> {
+        self.components
+            .iter()
+            .map(|component| {
+                let telemetry = frame.component(&component.name)?;
+                telemetry.progress_micro?;
+                Some(PeriodSample {
+                    rate: 0.0,
+                    power_w: telemetry.power_mw? as f64 / 1000.0,
+                    utilization: f64::from(telemetry.utilization_permille) / 1000.0,
+                    thermal_margin_c: telemetry
+                        .temp_mc
+                        .zip(telemetry.t_max_mc)
+                        .map(|(temp_mc, t_max_mc)| f64::from(t_max_mc - temp_mc) / 1000.0),
+                })
+            })
+            .collect()
+    }
+
     /// One period's learning and moves (see the module docs), from each component's
     /// sample over the period just ended (`None` where it has no progress counter: such
     /// a component keeps its limit).
     pub fn rebalance(&mut self, cap_w: f64, samples: &[Option<PeriodSample>]) {
-        let count = self.components.len();
-        let mut limits = self
+        let limits = self
             .limits_w
             .take()
             .unwrap_or_else(|| static_equal::split(cap_w, &self.components));
@@ -246,7 +305,13 @@ impl Balancer {
             }
         }
         self.previous = samples.to_vec();
+        self.redistribute(cap_w, samples, limits);
+    }
 
+    /// Steps 2 to 4 of a period (free, hand out, move) on `limits`, which become the
+    /// split in force.
+    fn redistribute(&mut self, cap_w: f64, samples: &[Option<PeriodSample>], mut limits: Vec<f64>) {
+        let count = self.components.len();
         // Free what is not used, and a step of what heats a component near its t_max.
         let cool = |index: usize| {
             samples[index]
@@ -355,6 +420,8 @@ impl Balancer {
 
 #[cfg(test)]
 mod tests {
+    use gamesa_agent::proto::{ComponentKind, ComponentTelemetry};
+
     use super::*;
     use crate::policy::static_equal::tests::cpu_and_gpu;
 
@@ -418,6 +485,41 @@ mod tests {
         balancer.rebalance(400.0, &[sample(0.5, 60.0), sample(1.0, 250.0)]);
         assert_eq!(balancer.limits_w, Some(vec![64.0, 336.0]));
         assert_eq!(total(balancer.limits_w.as_deref().unwrap()), 400.0);
+    }
+
+    /// A frame of the CPU and GPU at these utilizations and draws, cool.
+    fn frame(utilization: [f64; 2], power_w: [f64; 2]) -> TelemetryFrame {
+        let component = |id: &str, index: usize| ComponentTelemetry {
+            id: id.into(),
+            kind: ComponentKind::Gpu,
+            utilization_permille: (utilization[index] * 1000.0) as u16,
+            power_mw: Some((power_w[index] * 1000.0) as u64),
+            temp_mc: Some(50_000),
+            t_max_mc: Some(90_000),
+            limit_mw: None,
+            limit_min_mw: None,
+            limit_max_mw: None,
+            progress_micro: Some(0),
+        };
+        TelemetryFrame {
+            interval_ms: 100,
+            components: vec![component("cpu", 0), component("gpu0", 1)],
+            ..TelemetryFrame::default()
+        }
+    }
+
+    #[test]
+    fn a_workload_change_moves_the_watts_at_once() {
+        let mut balancer = Balancer::new(cpu_and_gpu(), &[1.0, 1.0]);
+        balancer.limits_w = Some(vec![150.0, 100.0]);
+        // The CPU is busy and the GPU nearly idle (62 W of its 100 W minimum).
+        let split = balancer.decide(&frame([0.95, 0.1], [150.0, 62.0]), 400.0);
+        assert_eq!(split, vec![150.0, 100.0]);
+        // Mid-period the two swap. The CPU draws 28.5 W: it keeps 28.5 + 2 · 2 W, and
+        // the GPU, at its limit, gets what that frees and the 150 W left of the cap,
+        // up to its 350 W maximum, on this very frame.
+        let split = balancer.decide(&frame([0.1, 0.95], [28.5, 100.0]), 400.0);
+        assert_eq!(split, vec![32.5, 350.0]);
     }
 
     #[test]
