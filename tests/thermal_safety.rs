@@ -14,9 +14,7 @@ use support::*;
 async fn heat_makes_the_guardian_veto_and_safety_outranks_performance() {
     let registry = builtin();
     let scenario = scenario("hot_gpu.toml");
-    let config = sim_config(&scenario, &registry, |table| {
-        table["guardian"]["constants"]["gpu0.r_th"] = toml::Value::Float(0.3);
-    });
+    let config = sim_config(&scenario, &registry, |_| {});
     let (mut runtime, twin) = start_on_twin(&config, &scenario, &registry);
 
     let mut contract_vetoes = Vec::new();

@@ -196,7 +196,7 @@ mod tests {
     }
 
     #[test]
-    fn a_saturated_gpu_bids_more_than_an_idle_one_which_bids_nothing() {
+    fn a_saturated_gpu_bids_more_than_an_idle_one_which_only_holds_standby() {
         // R = 0.15 °C/W given, so the thermal cap ((90 − 4 − 25) / 0.15 = 407 W at a
         // 25 °C ambient) is above the 300 W maximum.
         let mut cool = world(1000);
@@ -225,7 +225,12 @@ mod tests {
             placed(&busy, Resource::ThermalHeadroomMc, Side::Bid),
             Some((Price(1), Quantity(30_000)))
         );
-        assert_eq!(placed(&idle, Resource::PowerBudgetMw, Side::Bid), None);
+        // An idle GPU values no watt: it only holds its range on standby, at the lowest
+        // price, which any bid that values the watts outbids.
+        assert_eq!(
+            placed(&idle, Resource::PowerBudgetMw, Side::Bid),
+            Some((Price::MIN, Quantity(200_000)))
+        );
         assert_eq!(placed(&idle, Resource::ThermalHeadroomMc, Side::Bid), None);
     }
 

@@ -58,13 +58,17 @@
 //!    `r · (budget held beyond this tick + the power bid)` minus headroom already held
 //!    beyond this tick. Until the fit is trusted (a couple of seconds of samples), no
 //!    headroom is bid and there is no cap.
-//! 5. **Money.** The ladder is cut where it and its headroom no longer fit in the
+//! 5. **Standby.** Budget above the wanted limit, up to what the component could use (its
+//!    maximum under the thermal cap), is bid at the lowest price (`standby`, default on):
+//!    nobody who values those watts is kept from them, and when the load jumps the limit
+//!    is already there rather than climbing at the gate's step limit.
+//! 6. **Money.** The ladder is cut where it and its headroom no longer fit in the
 //!    balance.
 //!
 //! Missing telemetry never panics: without the component in the frame, or without a
 //! baseline or maximum (from params or telemetry), the agent does nothing this tick.
 
-use gamesa_proto::{Actuation, ComponentTelemetry, Domain, Resource, Side, Signal};
+use gamesa_proto::{Actuation, ComponentTelemetry, Domain, Price, Resource, Side, Signal};
 use serde::de::{self, MapAccess};
 
 use crate::{
@@ -121,11 +125,15 @@ pub struct PowerDemandParams {
     /// A `thermal_warning` for this component of strength 1 multiplies the bid by
     /// `1 − this/1000`. Default 750.
     pub thermal_damping_permille: u32,
+    /// Hold budget up to what the component could use (its maximum, under the thermal
+    /// cap) at the lowest price when nobody values it more, so that a jump in load finds
+    /// the limit already there. Default true.
+    pub standby: bool,
 }
 
 impl PowerDemandParams {
     /// The keys, as a params table spells them, in field order.
-    pub const KEYS: [&'static str; 15] = [
+    pub const KEYS: [&'static str; 16] = [
         "component",
         "baseline_mw",
         "max_mw",
@@ -141,6 +149,7 @@ impl PowerDemandParams {
         "performance_boost_permille",
         "efficiency_damping_permille",
         "thermal_damping_permille",
+        "standby",
     ];
 
     /// The defaults, for an agent whose component is `component` by default and whose
@@ -163,6 +172,7 @@ impl PowerDemandParams {
             performance_boost_permille: 1_000,
             efficiency_damping_permille: 500,
             thermal_damping_permille: 750,
+            standby: true,
         }
     }
 
@@ -189,6 +199,7 @@ impl PowerDemandParams {
             "performance_boost_permille" => self.performance_boost_permille = map.next_value()?,
             "efficiency_damping_permille" => self.efficiency_damping_permille = map.next_value()?,
             "thermal_damping_permille" => self.thermal_damping_permille = map.next_value()?,
+            "standby" => self.standby = map.next_value()?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -653,17 +664,13 @@ impl PowerDemand {
         // how much it wins; without, the utilization prior says how much it needs.
         let learned_rate = self.work.rate();
         let mut wanted_limit = match learned_rate {
-            Some(rate) if rate <= 0.0 => return intents,
+            Some(rate) if rate <= 0.0 => baseline,
             Some(_) => max_wanted,
-            None => {
-                let saturation = self.saturation(component.utilization_permille);
-                if saturation <= 0.0 {
-                    return intents;
-                }
-                baseline
-                    .saturating_add((saturation * span as f64).round() as u64)
-                    .min(max_wanted)
-            }
+            None => baseline
+                .saturating_add(
+                    (self.saturation(component.utilization_permille) * span as f64).round() as u64,
+                )
+                .min(max_wanted),
         };
         if let (Some(power), Some(limit)) = (component.power_mw, component.limit_mw) {
             let bound = u64::from(self.params.bound_permille);
@@ -749,6 +756,25 @@ impl PowerDemand {
             bought = bought.saturating_add(quantity);
         }
 
+        // Standby: budget up to what the component could use (its maximum, under the
+        // thermal cap) that nobody values more is held at the lowest price, so that when
+        // its load jumps the limit is already there instead of climbing at the gate's
+        // step limit. Any bid that values the watts outbids it at the next lease.
+        let standby_from = lasting_limit.saturating_add(wanted).max(from);
+        let standby = (max_wanted.min(max).saturating_sub(standby_from) / step)
+            .saturating_mul(step)
+            .min(budget.max(0.0) as u64 / Price::MIN.0);
+        if self.params.standby && standby > 0 {
+            intents.extend(resting_this_tick(
+                obs,
+                Resource::PowerBudgetMw,
+                Side::Bid,
+                Price::MIN,
+                standby,
+            ));
+            budget -= (Price::MIN.0 * standby) as f64;
+        }
+
         if let (Some(r), Some(headroom_price)) = (resistance, headroom_price) {
             let covered_mw = lasting_power.saturating_add(bought);
             let heat_mc = (covered_mw as f64 * r).ceil() as u64;
@@ -781,7 +807,7 @@ fn held_beyond_now(obs: &Observation<'_>, resource: Resource) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use gamesa_proto::{AgentId, ComponentKind, Credits, Price, Quantity, Tick, TimeInForce};
+    use gamesa_proto::{AgentId, ComponentKind, Credits, Quantity, Tick, TimeInForce};
 
     use super::*;
     use crate::testkit::{World, component, component_with_limits, lease, signal};
@@ -805,6 +831,7 @@ mod tests {
             performance_boost_permille: 1_000,
             efficiency_damping_permille: 500,
             thermal_damping_permille: 750,
+            standby: false,
         }
     }
 
@@ -1057,6 +1084,7 @@ mod tests {
             performance_boost_permille: 12,
             efficiency_damping_permille: 13,
             thermal_damping_permille: 14,
+            standby: true,
         };
         assert_eq!(
             params,
@@ -1077,7 +1105,11 @@ mod tests {
     #[test]
     fn every_listed_key_is_read() {
         for key in PowerDemandParams::KEYS {
-            let value = if key == "component" { "\"x\"" } else { "1" };
+            let value = match key {
+                "component" => "\"x\"",
+                "standby" => "false",
+                _ => "1",
+            };
             let params = fan_params(&format!("{key} = {value}"));
             assert!(params.is_ok(), "{key}: {params:?}");
             assert_ne!(params.unwrap(), FanParams::default(), "{key}");
@@ -1096,7 +1128,7 @@ mod tests {
              `power_price`, `headroom_price`, `step_mw`, `idle_permille`, \
              `saturated_permille`, `bound_permille`, `r_c_per_w`, `ambient_mc`, \
              `thermal_margin_mc`, `performance_boost_permille`, \
-             `efficiency_damping_permille`, `thermal_damping_permille`, `fans`, `fan_price`"
+             `efficiency_damping_permille`, `thermal_damping_permille`, `standby`, `fans`, `fan_price`"
         );
     }
 
@@ -1207,6 +1239,8 @@ mod tests {
     fn learned(alpha: f64) -> (PowerDemand, World) {
         let mut world = World::with_components(vec![gpu(1000, 100_000)]);
         world.frame.interval_ms = 100;
+        // Money never binds here: the test is about value.
+        world.balance = Credits(1_000_000_000_000);
         let params = PowerDemandParams {
             power_price: 1000,
             ..params()
@@ -1260,6 +1294,26 @@ mod tests {
         let mut demand = PowerDemand::new(params(), 1);
         demand.decide(&world.observation(ME));
         assert_eq!(demand.learned_elasticity(), None);
+    }
+
+    #[test]
+    fn an_idle_component_holds_spare_budget_on_standby_at_the_lowest_price() {
+        // Drawing 40 W under a 100 W limit: no valued bid, but the watts up to its
+        // 300 W maximum are held at the lowest price, in whole steps.
+        let world = World::with_components(vec![ComponentTelemetry {
+            power_mw: Some(40_000),
+            ..gpu(100, 100_000)
+        }]);
+        let standby = PowerDemandParams {
+            standby: true,
+            ..params()
+        };
+        let bids = ladder(&decide(standby, &world), Resource::PowerBudgetMw);
+        assert_eq!(bids, vec![(Price::MIN, Quantity(200_000))]);
+        assert_eq!(
+            ladder(&decide(params(), &world), Resource::PowerBudgetMw),
+            vec![]
+        );
     }
 
     #[test]
