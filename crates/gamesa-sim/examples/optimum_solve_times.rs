@@ -25,7 +25,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         args.iter().map(Scenario::load).collect::<Result<_, _>>()?
     };
-    println!("scenario  steps  components  solve s  iterations  gap_rel  status  objective");
+    println!(
+        "scenario  steps  components  solve s  iterations  gap_rel  status  objective  attempts"
+    );
     let mut total_s = 0.0;
     let mut worst_s: f64 = 0.0;
     let mut failed = 0;
@@ -44,14 +46,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         };
         println!(
-            "{}  {}  {}  {solve_s:.3}  {}  {:.1e}  {}  {:.3}",
+            "{}  {}  {}  {solve_s:.3}  {}  {:.1e}  {}  {:.3}  {}",
             scenario.name(),
             scenario.steps(),
             scenario.components().len(),
             plan.solver.iterations,
             plan.solver.gap_rel,
             plan.solver.status,
-            plan.objective
+            plan.objective,
+            plan.solver.attempts
         );
     }
     println!(

@@ -23,6 +23,8 @@ pub struct SolverSummary {
     /// `|primal − dual| / max(1, |primal|, |dual|)` at the end, as Clarabel reports it.
     pub gap_rel: f64,
     pub gap_abs: f64,
+    /// How many settings were tried: 1 unless the first stalled (see [`FALLBACKS`]).
+    pub attempts: u32,
     /// The weighted work the plan promises (the solver's objective, plus the work of
     /// the steps with nothing to choose).
     pub objective: f64,
@@ -44,7 +46,13 @@ pub struct Solution {
 ///   is deterministic); the system is a chain per component plus one cap row per step,
 ///   which its AMD ordering factors with little fill;
 /// - equilibration on (the default): with the temperatures scaled to the headroom
-///   (`problem`) every variable and row is of order one, and Ruiz scaling does the rest.
+///   (`problem`) every variable and row is of order one, and Ruiz scaling does the rest;
+/// - steps to at most 95 % of the way to the cone's boundary (default 99 %): on 300
+///   generated scenarios the default stalled (`InsufficientProgress`) on 2, where the
+///   iterates of a long thermal chain crowd the boundary; 95 % stalled on none, at the
+///   same number of iterations on average.
+///
+/// If an attempt stalls all the same, [`FALLBACKS`] are tried in turn.
 fn settings() -> DefaultSettings<f64> {
     DefaultSettings {
         verbose: false,
@@ -52,32 +60,63 @@ fn settings() -> DefaultSettings<f64> {
         tol_gap_rel: 1e-6,
         tol_feas: 1e-6,
         max_iter: 200,
+        max_step_fraction: 0.95,
         ..DefaultSettings::default()
     }
 }
+
+/// Settings tried after a stalled attempt: shorter steps still, then more equilibration.
+const FALLBACKS: [fn(DefaultSettings<f64>) -> DefaultSettings<f64>; 2] = [
+    |settings| DefaultSettings {
+        max_step_fraction: 0.9,
+        ..settings
+    },
+    |settings| DefaultSettings {
+        max_step_fraction: 0.9,
+        equilibrate_max_iter: 50,
+        ..settings
+    },
+];
 
 /// Solves the whole horizon in one program.
 pub fn solve(horizon: &Horizon) -> Result<Solution, SimError> {
     let steps = horizon.steps();
     let start_c = vec![horizon.start_c; horizon.components.len()];
     let program = problem::build(horizon, 0, steps, &start_c);
-    let mut solver = DefaultSolver::new(
-        &program.p,
-        &program.q,
-        &program.a,
-        &program.b,
-        &program.cones,
-        settings(),
-    )
-    .map_err(|error| SimError::Optimum(format!("the solver refused the problem: {error:?}")))?;
-    solver.solve();
-    let status = solver.solution.status;
-    if !matches!(status, SolverStatus::Solved | SolverStatus::AlmostSolved) {
-        return Err(SimError::Optimum(format!(
-            "the solver stopped with status {status:?} after {} iterations",
+    let mut attempts = 0;
+    let mut tried = Vec::new();
+    let attempt_settings =
+        std::iter::once(settings()).chain(FALLBACKS.iter().map(|fallback| fallback(settings())));
+    let mut solved = None;
+    for settings in attempt_settings {
+        attempts += 1;
+        let mut solver = DefaultSolver::new(
+            &program.p,
+            &program.q,
+            &program.a,
+            &program.b,
+            &program.cones,
+            settings,
+        )
+        .map_err(|error| SimError::Optimum(format!("the solver refused the problem: {error:?}")))?;
+        solver.solve();
+        let status = solver.solution.status;
+        if matches!(status, SolverStatus::Solved | SolverStatus::AlmostSolved) {
+            solved = Some(solver);
+            break;
+        }
+        tried.push(format!(
+            "{status:?} after {} iterations",
             solver.info.iterations
-        )));
+        ));
     }
+    let Some(solver) = solved else {
+        return Err(SimError::Optimum(format!(
+            "the solver did not converge: {}",
+            tried.join("; then ")
+        )));
+    };
+    let status = solver.solution.status;
     let x = &solver.solution.x;
     let limits_w = program
         .slots
@@ -108,6 +147,7 @@ pub fn solve(horizon: &Horizon) -> Result<Solution, SimError> {
             iterations: solver.info.iterations,
             gap_rel: solver.info.gap_rel,
             gap_abs: solver.info.gap_abs,
+            attempts,
         },
     })
 }
