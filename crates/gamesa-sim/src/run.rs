@@ -214,6 +214,9 @@ async fn drive(
             );
         }
     }
+    // Stop as `gamesa run` stops: open orders cancelled, every original put back. The
+    // twin has run its last step, so its report is already complete.
+    let _restored = runtime.shutdown().await;
     Ok((counts, timer, power_price))
 }
 
