@@ -8,8 +8,10 @@
 //! - raises `thermal_warning.<zone>` (thermal domain) from `t_max − warning_below_mc`
 //!   and `thermal_critical.<zone>` (safety domain: the guardian applies the safe limit
 //!   at once) from `t_max − critical_below_mc`; each stops only once the temperature is
-//!   `hysteresis_mc` below where it started. Strength is how far the temperature has
-//!   come from the warning threshold towards `t_max` (at least 0.1);
+//!   `hysteresis_mc` below where it started. The temperature they follow is the
+//!   average of the zone's last `temp_average_ticks` readings (1 by default). Strength
+//!   is how far the temperature has come from the warning threshold towards `t_max`
+//!   (at least 0.1);
 //! - sells headroom `Σ max(0, t_max − margin − t_now)` as `thermal_headroom_mc`: a
 //!   `SetCapacity` when it has moved by `capacity_deadband_mc`, and an ask at
 //!   `price_base / f`, where `f` is the headroom fraction left in the tightest zone
@@ -34,7 +36,7 @@
 mod params;
 mod zone;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use gamesa_agent::{
     Agent, AgentError, AgentRegistry, AgentSpec, Intent, Observation,
@@ -57,10 +59,26 @@ pub fn register(registry: &mut AgentRegistry) -> Result<(), AgentError> {
     })
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct ZoneLatches {
     warning: Latch,
     critical: Latch,
+    /// The last `temp_average_ticks` readings, oldest first.
+    recent_mc: VecDeque<i32>,
+}
+
+impl ZoneLatches {
+    /// Takes in this tick's reading and returns the average over the window.
+    fn average_mc(&mut self, temp_mc: i32, window: u32) -> i64 {
+        // Validation keeps the window at 1 or more.
+        while self.recent_mc.len() >= window.max(1) as usize {
+            self.recent_mc.pop_front();
+        }
+        self.recent_mc.push_back(temp_mc);
+        let sum: i64 = self.recent_mc.iter().map(|&temp| i64::from(temp)).sum();
+        // Never empty: a reading was just pushed.
+        sum / self.recent_mc.len() as i64
+    }
 }
 
 /// The thermal agent. Its state is the latches of each zone it has seen and the
@@ -100,7 +118,8 @@ impl Agent for ThermalAgent {
         let mut headroom_mc = 0u64;
         let mut tightest = 1.0f64;
         for (id, zone) in &zones {
-            let temp = i64::from(zone.temp_mc);
+            let latches = self.latches.entry(id.clone()).or_default();
+            let temp = latches.average_mc(zone.temp_mc, params.temp_average_ticks);
             let t_max = i64::from(zone.t_max_mc);
             let warning_at = t_max - i64::from(params.warning_below_mc);
             let critical_at = t_max - i64::from(params.critical_below_mc);
@@ -108,7 +127,6 @@ impl Agent for ThermalAgent {
             // Validation keeps `warning_below_mc` above `critical_below_mc >= 0`.
             let closeness =
                 1000.0 * (temp - warning_at) as f64 / f64::from(params.warning_below_mc);
-            let latches = self.latches.entry(id.clone()).or_default();
             if latches.critical.update(temp, critical_at, hysteresis) {
                 any_critical = true;
                 let kind = format!("thermal_critical.{}", zone.signal_name);
@@ -284,6 +302,37 @@ mod tests {
         assert_eq!(strength(&mut agent, 80_000), Some(100), "floored at 0.1");
         assert_eq!(strength(&mut agent, 85_000), Some(500));
         assert_eq!(strength(&mut agent, 95_000), Some(1000));
+    }
+
+    #[test]
+    fn an_averaged_temperature_rides_out_a_noisy_reading_but_not_a_rise() {
+        let critical = ("thermal_critical.gpu0".to_owned(), Domain::Safety);
+        let mut agent = ThermalAgent::from_spec(&spec("temp_average_ticks = 5")).unwrap();
+        let mut raised_at = Vec::new();
+        // t_max 87 °C, critical from 84 °C: one reading of 85 °C among 83 °C ones
+        // averages 83.4 °C; a zone that stays at 85 °C trips within the window.
+        for (tick, temp_mc) in [
+            83_000, 83_000, 83_000, 83_000, 85_000, 83_000, 85_000, 85_000, 85_000, 85_000,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let world = World::with_components(vec![ComponentTelemetry {
+                temp_mc: Some(temp_mc),
+                t_max_mc: Some(87_000),
+                ..component("gpu0", ComponentKind::Gpu)
+            }]);
+            let intents = agent.observe(&world.observation(ME)).unwrap();
+            if raised(&intents)
+                .iter()
+                .any(|(kind, domain, _)| (kind.clone(), *domain) == critical)
+            {
+                raised_at.push(tick);
+            }
+        }
+        // At tick 7 the window holds 83, 85, 83, 85, 85 °C: 84.2 °C.
+        assert_eq!(raised_at.first(), Some(&7), "{raised_at:?}");
+        assert!(ThermalAgent::from_spec(&spec("temp_average_ticks = 0")).is_err());
     }
 
     #[test]

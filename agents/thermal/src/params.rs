@@ -31,12 +31,21 @@ pub struct ThermalParams {
     /// Either signal stops only once the temperature is this far below where it
     /// started. Default 2000.
     pub hysteresis_mc: i32,
+    /// A zone's signals follow the average of its last this many readings, so that
+    /// sensor noise (and a sensor that reports whole degrees) does not trip the safety
+    /// signal while the zone holds steady just below its threshold; a thermal mass
+    /// heats over seconds, so a short window costs little reaction. Default 1 (each
+    /// reading alone); at most 600.
+    pub temp_average_ticks: u32,
     /// Headroom capacity is re-declared only when it moves by this much. Default 1000.
     pub capacity_deadband_mc: u64,
     /// Ticks a raised signal stays live unless refreshed; it is refreshed every tick
     /// while its condition holds. Default 3.
     pub signal_ttl_ticks: u32,
 }
+
+/// The longest window `temp_average_ticks` may ask for.
+pub const MAX_TEMP_AVERAGE_TICKS: u32 = 600;
 
 impl Default for ThermalParams {
     fn default() -> Self {
@@ -49,6 +58,7 @@ impl Default for ThermalParams {
             warning_below_mc: 10_000,
             critical_below_mc: 3_000,
             hysteresis_mc: 2_000,
+            temp_average_ticks: 1,
             capacity_deadband_mc: 1_000,
             signal_ttl_ticks: 3,
         }
@@ -87,6 +97,12 @@ impl ThermalParams {
         )?;
         if self.signal_ttl_ticks == 0 {
             return invalid("`signal_ttl_ticks` must be at least 1".into());
+        }
+        if !(1..=MAX_TEMP_AVERAGE_TICKS).contains(&self.temp_average_ticks) {
+            return invalid(format!(
+                "`temp_average_ticks` must be from 1 to {MAX_TEMP_AVERAGE_TICKS}, got {}",
+                self.temp_average_ticks
+            ));
         }
         if let Some((zone, t_max)) = self.t_max_mc.iter().find(|(_, t_max)| {
             i64::from(**t_max) - i64::from(self.margin_mc) <= i64::from(self.ambient_mc)
