@@ -7,8 +7,8 @@
 
 pub mod agent;
 pub mod balancer;
-pub mod none;
 pub mod greedy_oracle;
+pub mod none;
 pub mod proportional;
 pub mod static_equal;
 pub mod static_tdp;
