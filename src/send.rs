@@ -11,10 +11,10 @@ use gamesa_proto::{
 };
 use gamesa_wire::{
     AccountResult, AgentsResult, AllocationsResult, BookResult, CancelRequest, CancelResult,
-    Client, ClientError, DecisionRecord, DecisionsResult, Event, FillEvent, HealthResult,
-    OrderKind, OrderRequestBody, OrderResult, PricesEvent, QueryName, QueryRequest, Reply, Request,
-    SignalEvent, SignalRequest, SignalResult, TelemetryResult, Topic, TopicRequest, VetoEvent,
-    client::Duplex,
+    Client, ClientError, ComponentName, DecisionRecord, DecisionsResult, Event, FillEvent,
+    HealthResult, OrderKind, OrderRequestBody, OrderResult, PricesEvent, ProgressAmount,
+    ProgressRequest, ProgressResult, QueryName, QueryRequest, Reply, Request, SignalEvent,
+    SignalRequest, SignalResult, TelemetryResult, Topic, TopicRequest, VetoEvent, client::Duplex,
 };
 
 /// The socket `gamesa send` tries when neither `--tcp` nor `--unix` is given.
@@ -78,6 +78,17 @@ enum SendCommand {
     Cancel {
         #[arg(long)]
         order: u64,
+    },
+    /// Report a workload's progress on a component, added to its counter at the next
+    /// tick.
+    Progress {
+        /// The component the work ran on (`cpu`, `gpu0`).
+        #[arg(long)]
+        component: String,
+        /// Units of work done since the previous report, in the workload's own unit
+        /// (frames, steps); a number from 0 to 10^12.
+        #[arg(long)]
+        amount: f64,
     },
     /// Read the runtime's state as of the last tick.
     Query {
@@ -203,6 +214,11 @@ fn build_request(what: &SendCommand) -> anyhow::Result<Option<Request>> {
         }),
         SendCommand::Cancel { order } => Request::Cancel(CancelRequest {
             order: OrderId(*order),
+        }),
+        SendCommand::Progress { component, amount } => Request::Progress(ProgressRequest {
+            component: ComponentName::new(component.as_str()).map_err(anyhow::Error::msg)?,
+            amount: ProgressAmount::try_from(*amount)
+                .map_err(|reason| anyhow::anyhow!("--amount: {reason}"))?,
         }),
         SendCommand::Query {
             query,
@@ -335,6 +351,16 @@ fn print_reply(request: &Request, reply: Reply, json: bool) -> anyhow::Result<Ex
                 result.order, result.tick, result.cancelled
             );
         }
+        Request::Progress(report) => {
+            let result: ProgressResult = reply.into_result()?;
+            println!(
+                "progress {} of {} queued for tick {} ({} micro-units)",
+                report.amount.units(),
+                result.component,
+                result.tick,
+                result.micro
+            );
+        }
         Request::Query(query) => print_query(query.query, reply)?,
         Request::Hello(_) | Request::Subscribe(_) | Request::Unsubscribe(_) => {
             println!("ok");
@@ -388,7 +414,7 @@ fn print_query(query: QueryName, reply: Reply) -> anyhow::Result<()> {
             }
             for component in &frame.components {
                 println!(
-                    "  {:<6} util {:>5.1}%  power {:>7} W  temp {:>6} °C  limit {:>7} W",
+                    "  {:<6} util {:>5.1}%  power {:>7} W  temp {:>6} °C  limit {:>7} W{}",
                     component.id,
                     f64::from(component.utilization_permille) / 10.0,
                     or_dash(
@@ -406,6 +432,10 @@ fn print_query(query: QueryName, reply: Reply) -> anyhow::Result<()> {
                             .limit_mw
                             .map(|mw| format!("{:.1}", mw as f64 / 1000.0))
                     ),
+                    component
+                        .progress_micro
+                        .map(|micro| format!("  progress {:.3}", micro as f64 / 1e6))
+                        .unwrap_or_default(),
                 );
             }
             if let (Some(draw), Some(cap)) = (frame.node.draw_mw, frame.node.cap_mw) {

@@ -601,3 +601,87 @@ async fn a_client_that_never_reads_stops_being_read_past_256_kib_of_unsent_outpu
         );
     }
 }
+
+#[actix::test]
+async fn bad_progress_reports_get_their_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ingress_config(dir.path(), "gpu_bottleneck.toml", |table| {
+        let trainer: toml::Table = r#"
+            [[clients]]
+            name = "trainer"
+            token = "trainer-token-01"
+            effects = ["progress:*"]
+            "#
+        .parse()
+        .unwrap();
+        table["clients"]
+            .as_array_mut()
+            .unwrap()
+            .extend(trainer["clients"].as_array().unwrap().iter().cloned());
+    });
+    let mut daemon = Daemon::start(&config);
+    daemon.ticks(1).await;
+    let report = |id: u64, component: &str, amount: rmpv::Value| {
+        frame(&map(&[
+            ("id", id.into()),
+            ("type", "progress".into()),
+            ("component", component.into()),
+            ("amount", amount),
+        ]))
+    };
+    for transport in TRANSPORTS {
+        let mut trainer = daemon.connect_as(transport, ("trainer", "trainer-token-01"));
+        // Not a finite number from 0 to 10^12 units: invalid, naming `amount`.
+        for (id, amount) in [
+            (61, rmpv::Value::from(-0.5)),
+            (62, rmpv::Value::from(-3)),
+            (63, rmpv::Value::from(f64::NAN)),
+            (64, rmpv::Value::from(f64::INFINITY)),
+            (65, rmpv::Value::from(f64::NEG_INFINITY)),
+            (66, rmpv::Value::from(1e13)),
+            (67, rmpv::Value::from("12.5")),
+        ] {
+            trainer.send_raw(&report(id, "gpu0", amount)).unwrap();
+            let reply = next_reply(&mut trainer);
+            assert_eq!(reply.id, Some(id), "{transport:?}");
+            let error = reply.outcome.unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidRequest, "{id}: {error}");
+            assert!(error.message.contains("`amount`"), "{id}: {error}");
+        }
+        // No amount at all, and a component id that is not one.
+        trainer
+            .send_raw(&frame(&map(&[
+                ("id", 68.into()),
+                ("type", "progress".into()),
+                ("component", "gpu0".into()),
+            ])))
+            .unwrap();
+        let error = next_reply(&mut trainer).outcome.unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidRequest);
+        assert!(error.message.contains("amount"), "{error}");
+        trainer.send_raw(&report(69, "gpu 0", 1.into())).unwrap();
+        let error = next_reply(&mut trainer).outcome.unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidRequest);
+        assert!(error.message.contains("`component`"), "{error}");
+        // A component the runtime does not manage.
+        trainer.send_raw(&report(70, "gpu7", 1.into())).unwrap();
+        let reply = next_reply(&mut trainer);
+        assert_eq!(
+            (reply.id, error_code(&reply)),
+            (Some(70), ErrorCode::UnknownComponent),
+            "{transport:?}"
+        );
+        // A client without `progress:<component>`.
+        let mut game = daemon.connect_as(transport, GAME);
+        game.send_raw(&report(71, "gpu0", 1.into())).unwrap();
+        let reply = next_reply(&mut game);
+        assert_eq!(
+            (reply.id, error_code(&reply)),
+            (Some(71), ErrorCode::Forbidden),
+            "{transport:?}"
+        );
+        barrier(&mut trainer);
+        barrier(&mut game);
+    }
+    assert_serving(&daemon);
+}

@@ -1,6 +1,6 @@
 //! `gamesa run` starts the ingress listeners its config enables, and `gamesa send`
-//! talks to it: a health query, a signal, a book, JSON output, a watch, and a refusal
-//! with its error code and exit status.
+//! talks to it: a health query, a signal, a progress report, a book, JSON output, a
+//! watch, and a refusal with its error code and exit status.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod ingress_support;
@@ -34,7 +34,7 @@ fn write_config(dir: &Path) -> std::path::PathBuf {
         [[clients]]
         name = "game"
         token = "game-token-0001"
-        effects = ["signal:performance", "query:*", "subscribe:*"]
+        effects = ["signal:performance", "query:*", "subscribe:*", "progress:gpu0"]
 
         [[clients]]
         name = "reader"
@@ -128,6 +128,28 @@ fn gamesa_send_talks_to_gamesa_run() {
     ]);
     let signal = stdout(&send(&socket, &args));
     assert!(signal.contains("queued for tick"), "{signal}");
+
+    let mut args = game.to_vec();
+    args.extend(["progress", "--component", "gpu0", "--amount", "12.5"]);
+    let progress = stdout(&send(&socket, &args));
+    assert!(
+        progress.contains("12.5 of gpu0 queued for tick") && progress.contains("12500000"),
+        "{progress}"
+    );
+    for amount in ["--amount=-1", "--amount=nan", "--amount=inf"] {
+        let mut args = game.to_vec();
+        args.extend(["progress", "--component", "gpu0", amount]);
+        let bad = send(&socket, &args);
+        assert_eq!(bad.status.code(), Some(2), "{amount} is a usage error");
+        let message = String::from_utf8_lossy(&bad.stderr);
+        assert!(message.contains("--amount"), "{message}");
+    }
+    let mut args = game.to_vec();
+    args.extend(["progress", "--component", "cpu", "--amount", "1"]);
+    let refused = send(&socket, &args);
+    assert_eq!(refused.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("error forbidden"), "{message}");
 
     let mut args = game.to_vec();
     args.extend(["query", "book", "--resource", "power_budget_mw"]);

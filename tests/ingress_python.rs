@@ -1,6 +1,7 @@
 //! The Python example (`examples/python/client.py`, which uses only the `msgpack`
 //! package) talks to the daemon over TCP and over the Unix socket: hello, health, a
-//! signal, a book, a refused request, and an order answered after its tick. Without
+//! signal, a book, a refused request, a progress report, and an order answered after
+//! its tick. Without
 //! python3 and msgpack it fails, saying how to install them (`.ci/run` installs
 //! msgpack): a test that cannot run must not pass.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -27,6 +28,7 @@ async fn run_example(daemon: &mut Daemon, connect: [String; 2]) -> Output {
             .arg(script)
             .args(connect)
             .args(["--client", GAME.0, "--token", GAME.1, "--order"])
+            .args(["--progress", "gpu0"])
             .output()
             .unwrap();
         let _ = finished.send(());
@@ -58,11 +60,12 @@ async fn the_python_example_speaks_the_protocol_over_both_sockets() {
             .as_table_mut()
             .unwrap()
             .insert("tick_hz".into(), 50.into());
-        // The example's client bids for GPU memory.
-        table["clients"].as_array_mut().unwrap()[0]["effects"]
+        // The example's client bids for GPU memory and reports progress on gpu0.
+        let effects = table["clients"].as_array_mut().unwrap()[0]["effects"]
             .as_array_mut()
-            .unwrap()
-            .push("order:gpu_memory_mb".into());
+            .unwrap();
+        effects.push("order:gpu_memory_mb".into());
+        effects.push("progress:gpu0".into());
     });
     let mut daemon = Daemon::start(&config);
     let tcp = daemon.ingress.tcp_address().unwrap().to_string();
@@ -81,6 +84,7 @@ async fn the_python_example_speaks_the_protocol_over_both_sockets() {
             "signal: queued for tick",
             "book power_budget_mw",
             "refused as expected: forbidden",
+            "progress: 2500000 micro-units of gpu0 queued for tick",
             "filled: 512",
             "done",
         ] {

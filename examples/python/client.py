@@ -2,8 +2,9 @@
 """A GAMESA ingress client in Python, written from docs/protocol.md alone.
 
 It connects over TCP or a Unix socket, says hello, reads health, injects a
-performance signal, reads a book, and (with --order) bids for GPU memory and waits
-for the reply, which comes after the tick that took the order in.
+performance signal, reads a book, (with --progress COMPONENT) reports a workload's
+progress on a component, and (with --order) bids for GPU memory and waits for the
+reply, which comes after the tick that took the order in.
 
 Needs the `msgpack` package from PyPI: python3 -m pip install msgpack
 
@@ -91,6 +92,11 @@ class Client:
     def call(self, message):
         return self.wait(self.send(message))
 
+    def progress(self, component, amount):
+        """Reports `amount` units of work (frames, steps: any non-negative number)
+        done on `component` since the previous report; needs `progress:<component>`."""
+        return self.call({"type": "progress", "component": component, "amount": amount})
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -100,6 +106,7 @@ def main():
     parser.add_argument("--client", required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--order", action="store_true", help="also bid for GPU memory")
+    parser.add_argument("--progress", metavar="COMPONENT", help="also report progress on it")
     args = parser.parse_args()
 
     client = Client.tcp(args.tcp) if args.tcp else Client.unix(args.unix)
@@ -137,6 +144,13 @@ def main():
         client.call({"type": "signal", "kind": "x", "domain": "safety", "strength": 1})
     except GamesaError as error:
         print(f"refused as expected: {error.code}")
+
+    if args.progress:
+        progress = client.progress(args.progress, 2.5)
+        print(
+            f"progress: {progress['micro']} micro-units of {progress['component']} "
+            f"queued for tick {progress['tick']}"
+        )
 
     if args.order:
         # Fills are announced to subscribers; the order's reply comes after its tick.

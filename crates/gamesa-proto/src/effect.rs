@@ -28,10 +28,12 @@ pub enum EffectAction {
     Query,
     /// Subscribe to a stream over ingress; scope: topic.
     Subscribe,
+    /// Report a workload's progress over ingress; scope: component id.
+    Progress,
 }
 
 impl EffectAction {
-    pub const ALL: [EffectAction; 9] = [
+    pub const ALL: [EffectAction; 10] = [
         EffectAction::SetPowerLimit,
         EffectAction::SetCpuMax,
         EffectAction::SetCpuset,
@@ -41,6 +43,7 @@ impl EffectAction {
         EffectAction::Order,
         EffectAction::Query,
         EffectAction::Subscribe,
+        EffectAction::Progress,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +57,7 @@ impl EffectAction {
             EffectAction::Order => "order",
             EffectAction::Query => "query",
             EffectAction::Subscribe => "subscribe",
+            EffectAction::Progress => "progress",
         }
     }
 }
@@ -161,7 +165,7 @@ impl FromStr for Effect {
                 invalid(
                     "unknown action (expected power.set_limit, cgroup.set_cpu_max, \
                      cgroup.set_cpuset, cpufreq.set_max, cpufreq.set_epp, signal, order, \
-                     query or subscribe)",
+                     query, subscribe or progress)",
                 )
             })?;
         Effect::new(action, scope)
@@ -194,6 +198,8 @@ mod tests {
             "order:gpu_memory_mb",
             "query:*",
             "subscribe:fills",
+            "progress:gpu0",
+            "progress:*",
             "cpufreq.set_max:3",
             "cgroup.set_cpu_max:games.slice/steam",
         ] {
@@ -213,6 +219,7 @@ mod tests {
             "cpufreq.set_max:all",
             "power.set_limit:",
             "power.set_limit:gpu 0",
+            "progress:gpu 0",
         ] {
             let err = text.parse::<Effect>().unwrap_err();
             assert!(

@@ -36,6 +36,7 @@ use crate::{
         scheduler::{DropFrom, Enqueue, Rank},
         sensor::TakeSample,
     },
+    progress::ProgressCounters,
     supervision::SupervisionDecision,
 };
 
@@ -150,6 +151,9 @@ pub struct Conductor {
     /// Orders and cancels of ingress clients, taken in with the agents' intents at the
     /// next tick, in canonical order (client id after every agent id, then sequence).
     injected_intents: Vec<StampedIntent>,
+    /// Progress ingress clients reported, per component: written into each frame at the
+    /// sample phase where the sensors gave no counter of their own.
+    progress: ProgressCounters,
 }
 
 impl Conductor {
@@ -166,6 +170,7 @@ impl Conductor {
             injected: Vec::new(),
             telemetry: TickRecorder::default(),
             injected_intents: Vec::new(),
+            progress: ProgressCounters::default(),
         }
     }
 
@@ -208,6 +213,12 @@ impl Conductor {
         self.injected_intents.extend(intents);
         self.injected_intents
             .sort_by_key(|stamped| (stamped.agent, stamped.sequence));
+    }
+
+    /// Adds a workload's reported progress to `component`'s counter; the next tick's
+    /// frame carries it.
+    pub fn report_progress(&mut self, component: &str, micro: u64) {
+        self.progress.add(component, micro);
     }
 
     fn live_agents(&self) -> Vec<AgentId> {
@@ -254,7 +265,9 @@ impl Conductor {
             &sample.frame,
             sample.errors.len(),
         );
-        let frame = Arc::new(self.with_dry_run_limits(sample.frame));
+        let mut frame = self.with_dry_run_limits(sample.frame);
+        self.progress.fill(&mut frame);
+        let frame = Arc::new(frame);
         let sample_errors = sample.errors.iter().map(ToString::to_string).collect();
 
         let epoch_ticks = self.settings.epoch_ticks.max(1);

@@ -11,6 +11,7 @@ pub mod conductor;
 pub mod config;
 pub mod hardware;
 pub mod ingress;
+pub mod progress;
 pub mod runtime;
 pub mod safety;
 pub mod status;

@@ -28,6 +28,9 @@ pub const DEFAULT_MAX_FRAME_BYTES: u32 = 64 * 1024;
 pub const MAX_DEPTH: usize = 16;
 /// The ttl of an injected signal when the request names none.
 pub const DEFAULT_SIGNAL_TTL_TICKS: u32 = 10;
+/// The most units of work one `progress` report may carry (10^12: the counter's
+/// micro-units of it stay well inside a u64).
+pub const MAX_PROGRESS_AMOUNT: f64 = 1e12;
 
 /// Why a request failed: stable, lowercase, and part of the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -57,6 +60,8 @@ pub enum ErrorCode {
     RateLimited,
     /// `cancel` named an order that is not one of this client's resting orders.
     UnknownOrder,
+    /// `progress` named a component the runtime does not manage.
+    UnknownComponent,
     /// The guardian's ledger refused the bid: not enough credits.
     InsufficientCredits,
     /// The exchange refused the order or cancel.
@@ -89,6 +94,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::UnknownOrder => "unknown_order",
+            ErrorCode::UnknownComponent => "unknown_component",
             ErrorCode::InsufficientCredits => "insufficient_credits",
             ErrorCode::Rejected => "rejected",
             ErrorCode::TooManyConnections => "too_many_connections",
@@ -139,10 +145,11 @@ pub enum RequestType {
     Query,
     Subscribe,
     Unsubscribe,
+    Progress,
 }
 
 impl RequestType {
-    pub const ALL: [RequestType; 7] = [
+    pub const ALL: [RequestType; 8] = [
         RequestType::Hello,
         RequestType::Signal,
         RequestType::Order,
@@ -150,6 +157,7 @@ impl RequestType {
         RequestType::Query,
         RequestType::Subscribe,
         RequestType::Unsubscribe,
+        RequestType::Progress,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -161,6 +169,7 @@ impl RequestType {
             RequestType::Query => "query",
             RequestType::Subscribe => "subscribe",
             RequestType::Unsubscribe => "unsubscribe",
+            RequestType::Progress => "progress",
         }
     }
 
@@ -340,6 +349,103 @@ pub struct TopicRequest {
     pub topic: Topic,
 }
 
+/// A component's id as a `progress` report names it (`cpu`, `gpu0`): 1 to 64 characters
+/// of `[A-Za-z0-9_.-]`, so that `progress:<id>` is a valid effect.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ComponentName(String);
+
+impl ComponentName {
+    pub fn new(name: impl Into<String>) -> Result<ComponentName, String> {
+        let name = name.into();
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if valid {
+            Ok(ComponentName(name))
+        } else {
+            Err(format!(
+                "`{}` is not a component id (1 to 64 characters of [A-Za-z0-9_.-])",
+                name.escape_debug()
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ComponentName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for ComponentName {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        ComponentName::new(name)
+    }
+}
+
+impl From<ComponentName> for String {
+    fn from(name: ComponentName) -> String {
+        name.0
+    }
+}
+
+/// Units of work done, in the workload's own unit (frames, steps, batches): a finite
+/// number from 0 to [`MAX_PROGRESS_AMOUNT`]. Kept as sent, so that it re-encodes
+/// exactly; [`ProgressAmount::micro`] is what the runtime counts.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
+#[serde(try_from = "f64", into = "f64")]
+pub struct ProgressAmount(f64);
+
+impl ProgressAmount {
+    pub fn units(self) -> f64 {
+        self.0
+    }
+
+    /// The amount in millionths of a unit, rounded to the nearest.
+    pub fn micro(self) -> u64 {
+        // Finite and within 0..=10^12 by construction, so 0..=10^18 fits a u64.
+        (self.0 * 1e6).round() as u64
+    }
+}
+
+impl TryFrom<f64> for ProgressAmount {
+    type Error = String;
+
+    fn try_from(units: f64) -> Result<Self, Self::Error> {
+        if units.is_finite() && (0.0..=MAX_PROGRESS_AMOUNT).contains(&units) {
+            // -0.0 passes the range check; keep the wire form plain.
+            Ok(ProgressAmount(units.abs()))
+        } else {
+            Err(format!(
+                "{units} is not a number of units from 0 to {MAX_PROGRESS_AMOUNT:e}"
+            ))
+        }
+    }
+}
+
+impl From<ProgressAmount> for f64 {
+    fn from(amount: ProgressAmount) -> f64 {
+        amount.0
+    }
+}
+
+/// `progress`: work a workload did on a component since its previous report, added to
+/// the component's progress counter at the next tick (needs `progress:<component>`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgressRequest {
+    pub component: ComponentName,
+    pub amount: ProgressAmount,
+}
+
 /// A request of any type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
@@ -350,6 +456,7 @@ pub enum Request {
     Query(QueryRequest),
     Subscribe(TopicRequest),
     Unsubscribe(TopicRequest),
+    Progress(ProgressRequest),
 }
 
 impl Request {
@@ -362,6 +469,7 @@ impl Request {
             Request::Query(_) => RequestType::Query,
             Request::Subscribe(_) => RequestType::Subscribe,
             Request::Unsubscribe(_) => RequestType::Unsubscribe,
+            Request::Progress(_) => RequestType::Progress,
         }
     }
 
@@ -395,6 +503,7 @@ impl Request {
             Request::Cancel(body) => framed(id, kind, body, out),
             Request::Query(body) => framed(id, kind, body, out),
             Request::Subscribe(body) | Request::Unsubscribe(body) => framed(id, kind, body, out),
+            Request::Progress(body) => framed(id, kind, body, out),
         }
     }
 }
@@ -477,7 +586,7 @@ pub fn decode_head(body: &[u8]) -> Result<RequestHead, RequestError> {
             ErrorCode::UnknownType,
             format!(
                 "unknown request type `{}` (expected hello, signal, order, cancel, query, \
-                 subscribe or unsubscribe)",
+                 subscribe, unsubscribe or progress)",
                 name.escape_debug()
             ),
         ))
@@ -496,6 +605,7 @@ pub fn decode_body(head: RequestHead, body: &[u8]) -> Result<Request, RequestErr
             RequestType::Query => Request::Query(decode_fields(body)?),
             RequestType::Subscribe => Request::Subscribe(decode_fields(body)?),
             RequestType::Unsubscribe => Request::Unsubscribe(decode_fields(body)?),
+            RequestType::Progress => Request::Progress(decode_fields(body)?),
         })
     };
     fields().map_err(|error| RequestError {
@@ -587,6 +697,15 @@ pub struct HelloResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignalResult {
     pub correlation: CorrelationId,
+    pub tick: Tick,
+}
+
+/// The result of `progress`: `micro` millionths of a unit are added to `component`'s
+/// counter at `tick`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgressResult {
+    pub component: ComponentName,
+    pub micro: u64,
     pub tick: Tick,
 }
 
@@ -1045,6 +1164,10 @@ mod tests {
             Request::Unsubscribe(TopicRequest {
                 topic: Topic::Vetoes,
             }),
+            Request::Progress(ProgressRequest {
+                component: ComponentName::new("gpu0").unwrap(),
+                amount: ProgressAmount::try_from(12.5).unwrap(),
+            }),
         ];
         for (id, request) in requests.into_iter().enumerate() {
             let bytes = body(&request, id as u64);
@@ -1119,6 +1242,53 @@ mod tests {
             ("strength", 3.5.into()),
         ]);
         assert_eq!(code_of(&out_of_range), (Some(6), ErrorCode::InvalidRequest));
+    }
+
+    #[test]
+    fn progress_amounts_are_finite_non_negative_numbers_of_units() {
+        let progress = |amount: rmpv::Value, component: &str| {
+            map(&[
+                ("id", 12.into()),
+                ("type", "progress".into()),
+                ("component", component.into()),
+                ("amount", amount),
+            ])
+        };
+        let (_, request) = decode_request(&progress(12.5.into(), "gpu0")).unwrap();
+        let Request::Progress(report) = request else {
+            panic!("not a progress request")
+        };
+        assert_eq!(report.amount.micro(), 12_500_000);
+        assert_eq!(report.component.as_str(), "gpu0");
+        let (_, request) = decode_request(&progress(3.into(), "cpu")).unwrap();
+        assert!(matches!(request, Request::Progress(report) if report.amount.micro() == 3_000_000));
+        for bad in [
+            rmpv::Value::from(-1.0),
+            rmpv::Value::from(-1),
+            rmpv::Value::from(f64::NAN),
+            rmpv::Value::from(f64::INFINITY),
+            rmpv::Value::from(f64::NEG_INFINITY),
+            rmpv::Value::from(2e12),
+            rmpv::Value::from("12"),
+            rmpv::Value::Nil,
+        ] {
+            let error = decode_request(&progress(bad.clone(), "gpu0")).unwrap_err();
+            assert_eq!(error.id, Some(12), "{bad}");
+            assert_eq!(error.error.code, ErrorCode::InvalidRequest, "{bad}");
+            assert!(error.error.message.contains("amount"), "{}", error.error);
+        }
+        for bad in ["", "gpu 0", "gpu:0", &"g".repeat(65)] {
+            let error = decode_request(&progress(1.0.into(), bad)).unwrap_err();
+            assert_eq!(error.error.code, ErrorCode::InvalidRequest, "{bad}");
+            assert!(error.error.message.contains("component"), "{}", error.error);
+        }
+        let missing = map(&[
+            ("id", 13.into()),
+            ("type", "progress".into()),
+            ("component", "gpu0".into()),
+        ]);
+        let error = decode_request(&missing).unwrap_err();
+        assert!(error.error.message.contains("amount"), "{}", error.error);
     }
 
     #[test]
@@ -1233,6 +1403,10 @@ mod tests {
                     client: "c".into(),
                     token: "t".into(),
                 }),
+                Request::Progress(ProgressRequest {
+                    component: ComponentName::new("gpu0").unwrap(),
+                    amount: ProgressAmount::try_from(0.25).unwrap(),
+                }),
             ];
             requests.iter().map(|request| body(request, 3)).collect()
         }
@@ -1260,7 +1434,7 @@ mod tests {
 
             #[test]
             fn mutated_requests(
-                which in 0usize..4,
+                which in 0usize..5,
                 edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
                 cut in any::<Option<usize>>(),
             ) {

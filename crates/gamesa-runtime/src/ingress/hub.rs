@@ -33,8 +33,8 @@ use gamesa_proto::{
 use gamesa_wire::{
     AgentEntry, Allocation, BookResult, CancelResult, DEFAULT_SIGNAL_TTL_TICKS, ErrorBody,
     ErrorCode, FillEvent, Level, Limits, MAX_DEPTH, OrderKind, OrderRequestBody, OrderResult,
-    PriceLine, PricesEvent, ReplyFrame, Role, SignalEvent, SignalRequest, SignalResult, Topic,
-    VetoEvent, encode_frame,
+    PriceLine, PricesEvent, ProgressRequest, ProgressResult, ReplyFrame, Role, SignalEvent,
+    SignalRequest, SignalResult, Topic, VetoEvent, encode_frame,
 };
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -104,6 +104,9 @@ struct Intake {
     /// Each with the link from its `ingress.request` span to the tick that takes it in.
     signals: BTreeMap<AgentId, Vec<(Signal, IngressLink)>>,
     submissions: BTreeMap<AgentId, Vec<Submitted>>,
+    /// Progress reported per component, in micro-units, saturating: a sum, so the order
+    /// in which clients reported does not matter.
+    progress: BTreeMap<String, u64>,
 }
 
 /// A submission a tick took in, waiting for that tick's outcome.
@@ -158,6 +161,9 @@ pub struct IngressHub {
     directory: ClientDirectory,
     participants: Vec<AgentEntry>,
     names: BTreeMap<AgentId, String>,
+    /// `guardian.components`: components a client may report progress for even before
+    /// a frame has shown them.
+    configured_components: BTreeSet<String>,
     started: Instant,
     intake: Mutex<Intake>,
     tick_side: Mutex<TickSide>,
@@ -219,6 +225,7 @@ impl IngressHub {
             directory,
             participants,
             names,
+            configured_components: config.guardian.components.iter().cloned().collect(),
             started: Instant::now(),
             intake: Mutex::new(Intake::default()),
             tick_side: Mutex::new(TickSide::default()),
@@ -358,6 +365,51 @@ impl IngressHub {
         }
     }
 
+    /// Whether the runtime manages `component`: configured in `guardian.components`, or
+    /// in the last telemetry frame.
+    pub fn knows_component(&self, component: &str) -> bool {
+        self.configured_components.contains(component)
+            || self
+                .snapshot()
+                .frame
+                .as_ref()
+                .is_some_and(|frame| frame.component(component).is_some())
+    }
+
+    /// Queues a workload's progress report for the next tick, which adds it to the
+    /// component's counter; an unknown component is refused.
+    pub fn report_progress(
+        &self,
+        client: &ClientEntry,
+        request: &ProgressRequest,
+    ) -> Result<ProgressResult, ErrorBody> {
+        let component = request.component.as_str();
+        if !self.knows_component(component) {
+            return Err(ErrorBody::new(
+                ErrorCode::UnknownComponent,
+                format!("`{component}` is not a component this runtime manages"),
+            ));
+        }
+        let micro = request.amount.micro();
+        let mut intake = lock(&self.intake);
+        let counter = intake.progress.entry(component.to_owned()).or_default();
+        *counter = counter.saturating_add(micro);
+        // Workloads may report every frame: debug, not info.
+        tracing::debug!(
+            target: "gamesa::ingress",
+            client = %client.name,
+            component,
+            micro,
+            tick = intake.next_tick.0,
+            "ingress.request progress queued"
+        );
+        Ok(ProgressResult {
+            component: request.component.clone(),
+            micro,
+            tick: intake.next_tick,
+        })
+    }
+
     /// Queues an order for the next tick; the reply follows that tick.
     pub fn submit_order(&self, client: &ClientEntry, order: OrderRequestBody, reply: ReplyTo) {
         self.submit(client, Submission::Order(order), reply);
@@ -405,18 +457,22 @@ impl IngressHub {
             .map(|known| known.resource)
     }
 
-    /// Before a tick: hands the conductor every signal, order and cancel that arrived,
-    /// in canonical order.
+    /// Before a tick: hands the conductor every signal, order, cancel and progress report
+    /// that arrived, in canonical order.
     pub fn take_in(&self, conductor: &mut Conductor) {
         let tick = conductor.next_tick();
-        let (signals, submissions) = {
+        let (signals, submissions, progress) = {
             let mut intake = lock(&self.intake);
             intake.next_tick = tick.next();
             (
                 std::mem::take(&mut intake.signals),
                 std::mem::take(&mut intake.submissions),
+                std::mem::take(&mut intake.progress),
             )
         };
+        for (component, micro) in progress {
+            conductor.report_progress(&component, micro);
+        }
         for (signal, link) in signals.into_values().flatten() {
             conductor.inject_linked(signal, link);
         }

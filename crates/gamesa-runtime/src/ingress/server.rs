@@ -715,6 +715,14 @@ impl Connection {
                     hub.submit_cancel(&client, cancel.order, self.reply_to(id));
                 }
             }
+            Request::Progress(report) => {
+                if let Some(client) = client {
+                    match hub.report_progress(&client, &report) {
+                        Ok(result) => self.reply_ok(id, &result),
+                        Err(error) => self.reply_error(Some(id), error),
+                    }
+                }
+            }
             Request::Subscribe(topic) => {
                 self.queue.subscribe(topic.topic);
                 self.reply_ok(

@@ -148,7 +148,7 @@ impl Session {
 
     /// The effect `request` needs: `None` for those anyone may send (`hello`, the
     /// `health` query, `unsubscribe`). A `cancel` needs `order:<resource>` of the
-    /// order, which the caller looked up.
+    /// order, which the caller looked up; a `progress` report `progress:<component>`.
     pub fn required_effect(
         request: &Request,
         cancel_resource: Option<gamesa_proto::Resource>,
@@ -170,6 +170,7 @@ impl Session {
                 cancel_resource.map_or("*", |resource| resource.as_str()),
             ),
             Request::Subscribe(topic) => effect(EffectAction::Subscribe, topic.topic.as_str()),
+            Request::Progress(report) => effect(EffectAction::Progress, report.component.as_str()),
         }
     }
 
@@ -230,7 +231,7 @@ mod tests {
             [[clients]]
             name = "game"
             token = "game-token-1"
-            effects = ["signal:performance", "query:book", "subscribe:*"]
+            effects = ["signal:performance", "query:book", "subscribe:*", "progress:gpu0"]
         "#;
         let config = Config::from_toml_str(
             text,
@@ -327,6 +328,29 @@ mod tests {
             topic: Topic::Vetoes,
         });
         assert_eq!(session.authorize(Tick(3), &subscribe, None).0, Ok(()));
+    }
+
+    #[test]
+    fn a_progress_report_needs_progress_of_its_component() {
+        let directory = directory();
+        let mut session = Session::new(100, 100, Instant::now());
+        session
+            .hello(&hello("game", "game-token-1", 1), &directory)
+            .unwrap();
+        let report = |component: &str| {
+            Request::Progress(gamesa_wire::ProgressRequest {
+                component: gamesa_wire::ComponentName::new(component).unwrap(),
+                amount: gamesa_wire::ProgressAmount::try_from(1.0).unwrap(),
+            })
+        };
+        let (verdict, audit) = session.authorize(Tick(4), &report("gpu0"), None);
+        assert_eq!(verdict, Ok(()));
+        assert!(audit[0].allowed);
+        let (verdict, audit) = session.authorize(Tick(4), &report("cpu"), None);
+        let error = verdict.unwrap_err();
+        assert_eq!(error.code, ErrorCode::Forbidden);
+        assert!(error.message.contains("progress:cpu"), "{error}");
+        assert!(!audit[0].allowed);
     }
 
     #[test]
