@@ -1,11 +1,16 @@
 //! `gamesa sim`: runs scenarios on the twin in virtual time under the market or a
 //! baseline policy, and prints the metrics, a comparison of every policy, JSON or a
-//! plot; `gamesa sim generate` writes random scenarios from a seed. The work is done by
+//! plot; `gamesa sim generate` writes random scenarios from a seed; `gamesa sim report`
+//! writes (or checks) the generated tables of `docs/evaluation.md`. The work is done by
 //! `gamesa-sim`; this file is the command line around it.
 
 use std::{
     path::{Path, PathBuf},
     process::ExitCode,
+    sync::{
+        Mutex, PoisonError,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 use anyhow::{Context as _, bail};
@@ -13,12 +18,13 @@ use clap::{Args, Subcommand};
 use gamesa_hw::twin::Scenario;
 use gamesa_runtime::Config;
 use gamesa_sim::{
-    Comparison, Policy, RunOutcome, RunSpec, SuiteReport, SuiteTargets, compare::Row, generate,
-    plot, run,
+    Comparison, Metrics, Policy, RunOutcome, RunSpec, SuiteReport, SuiteTargets, compare::Row,
+    generate, plot, report, run,
 };
 
 /// `gamesa sim --scenario FILE [--policy P] [--seed N] [--json] [--plot OUT.svg] [--compare]`,
-/// or `gamesa sim generate --seed N [--count K] --out DIR`.
+/// or `gamesa sim generate --seed N [--count K] --out DIR`,
+/// or `gamesa sim report [--check] [--scenario DIR] [--config FILE] [--out FILE] [--holdout DIR]`.
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct SimArgs {
@@ -56,6 +62,32 @@ enum SimCommand {
     /// Write random but plausible scenario files (machines, workloads, events, noisy
     /// sensors), drawn from a seed: the same seed always writes the same bytes.
     Generate(GenerateArgs),
+    /// Run the public suite (every scenario, every policy) and write the generated
+    /// tables of docs/evaluation.md between their marker lines; with --check, write
+    /// nothing and fail if the file differs from what the code produces.
+    Report(ReportArgs),
+}
+
+/// `gamesa sim report [--check] [--scenario DIR] [--config FILE] [--out FILE] [--holdout DIR]`
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// Write nothing; exit non-zero, with a summary of what differs, when the file is
+    /// not what the code produces.
+    #[arg(long)]
+    check: bool,
+    /// The suite: every `*.toml` in this directory, in name order.
+    #[arg(long, value_name = "DIR", default_value = "scenarios/")]
+    scenario: PathBuf,
+    /// The runtime config the runs are fitted from (no `GAMESA__` overrides are read:
+    /// the report is a function of the files alone).
+    #[arg(long, default_value = "config/sim.toml")]
+    config: PathBuf,
+    /// The page whose generated sections are written.
+    #[arg(long, value_name = "FILE", default_value = "docs/evaluation.md")]
+    out: PathBuf,
+    /// A hold-out set, summarised in its own section (one row per scenario).
+    #[arg(long, value_name = "DIR")]
+    holdout: Option<PathBuf>,
 }
 
 /// `gamesa sim generate --seed N [--count K] --out DIR`
@@ -82,6 +114,7 @@ fn parse_policy(text: &str) -> Result<Policy, String> {
 pub fn main(args: SimArgs) -> ExitCode {
     let result = match &args.command {
         Some(SimCommand::Generate(generate)) => write_generated(generate),
+        Some(SimCommand::Report(report)) => write_report(report),
         None => sim(&args),
     };
     match result {
@@ -219,6 +252,144 @@ fn write_generated(args: &GenerateArgs) -> anyhow::Result<()> {
         println!("{}", path.display());
     }
     Ok(())
+}
+
+/// Runs the suite (and the hold-out set) and writes or checks the page's generated
+/// sections.
+fn write_report(args: &ReportArgs) -> anyhow::Result<()> {
+    let registry = gamesa::builtin_registry().context("built-in agents")?;
+    let template: Config = run::load_template(&args.config, std::iter::empty(), &registry)?;
+    let config = args.config.display().to_string();
+    let committed = std::fs::read_to_string(&args.out)
+        .with_context(|| format!("{}: cannot read", args.out.display()))?;
+
+    let mut sections = vec![(report::SUITE, &args.scenario)];
+    sections.extend(args.holdout.iter().map(|dir| (report::HOLDOUT, dir)));
+    // The markers are checked before the minutes the runs take.
+    for (section, _) in &sections {
+        report::splice(&committed, section, "")
+            .with_context(|| format!("{}", args.out.display()))?;
+    }
+    let mut page = committed.clone();
+    for (section, dir) in sections {
+        let comparisons = compare_every_policy(dir, &template, &registry)?;
+        let targets = SuiteTargets::check(&comparisons)?;
+        let scenarios = dir.display().to_string();
+        let source = report::Source {
+            scenarios: &scenarios,
+            config: &config,
+        };
+        let content = if section == report::SUITE {
+            report::suite_section(&source, &comparisons, &targets)
+        } else {
+            report::holdout_section(&source, &comparisons, &targets)
+        };
+        page = report::splice(&page, &section, &content)
+            .with_context(|| format!("{}", args.out.display()))?;
+    }
+
+    let out = args.out.display();
+    match report::drift(&committed, &page) {
+        None => println!("{out}: up to date"),
+        Some(drift) if args.check => bail!(
+            "{out} is not what the code produces: {drift}\
+             rewrite it with `{}` and commit it",
+            rewrite_command(args)
+        ),
+        Some(drift) => {
+            std::fs::write(&args.out, &page).with_context(|| format!("{out}: cannot write"))?;
+            println!(
+                "{out}: wrote the generated sections ({} line(s) changed)",
+                drift.differing_lines
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The command that rewrites what `args --check` checks.
+fn rewrite_command(args: &ReportArgs) -> String {
+    let mut command = String::from("cargo run --release -- sim report");
+    let defaults = [
+        ("--scenario", &args.scenario, "scenarios/"),
+        ("--config", &args.config, "config/sim.toml"),
+        ("--out", &args.out, "docs/evaluation.md"),
+    ];
+    for (flag, path, default) in defaults {
+        if path.as_path() != Path::new(default) {
+            command.push_str(&format!(" {flag} {}", path.display()));
+        }
+    }
+    if let Some(holdout) = &args.holdout {
+        command.push_str(&format!(" --holdout {}", holdout.display()));
+    }
+    command
+}
+
+/// Every policy on every scenario of `dir`, one comparison per scenario in name order.
+/// The runs are independent (each starts its own actix system) and deterministic, so
+/// they run on every core, and the result does not depend on how they were scheduled.
+fn compare_every_policy(
+    dir: &Path,
+    template: &Config,
+    registry: &gamesa_agent::AgentRegistry,
+) -> anyhow::Result<Vec<Comparison>> {
+    let scenarios: Vec<(PathBuf, Scenario)> = scenario_files(&[dir.to_path_buf()])?
+        .into_iter()
+        .map(|path| Ok((path.clone(), run::load_scenario(&path)?)))
+        .collect::<anyhow::Result<_>>()?;
+    let jobs: Vec<(usize, Policy)> = (0..scenarios.len())
+        .flat_map(|index| Policy::ALL.map(|policy| (index, policy)))
+        .collect();
+    let results: Mutex<Vec<Option<anyhow::Result<Metrics>>>> =
+        Mutex::new(jobs.iter().map(|_| None).collect());
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(jobs.len());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let job = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(index, policy)) = jobs.get(job) else {
+                        break;
+                    };
+                    let (path, scenario) = &scenarios[index];
+                    let outcome = run::run(&RunSpec {
+                        scenario,
+                        scenario_path: path,
+                        template,
+                        registry,
+                        policy,
+                        seed: None,
+                        trace: false,
+                    })
+                    .map(|outcome| outcome.metrics)
+                    .with_context(|| format!("{} under {policy}", path.display()));
+                    results.lock().unwrap_or_else(PoisonError::into_inner)[job] = Some(outcome);
+                }
+            });
+        }
+    });
+    let mut results = results
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+        .into_iter();
+    let mut comparisons = Vec::new();
+    for (_, scenario) in &scenarios {
+        let runs = results
+            .by_ref()
+            .take(Policy::ALL.len())
+            // Every job was taken by a worker before the scope ended.
+            .map(|result| result.unwrap_or_else(|| bail!("a run did not finish")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        comparisons.push(Comparison {
+            scenario: scenario.name().to_owned(),
+            runs,
+        });
+    }
+    Ok(comparisons)
 }
 
 fn write_plot(out: &Path, outcome: &RunOutcome, scenario_path: &Path) -> anyhow::Result<()> {

@@ -148,7 +148,7 @@ impl Comparison {
 }
 
 /// Left-aligned first column, right-aligned numbers, two spaces between columns.
-fn format_table(rows: &[Vec<String>]) -> String {
+pub(crate) fn format_table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|column| {

@@ -12,6 +12,7 @@
 //!   time, kept apart);
 //! - [`compare`]: tables, the evaluation's targets, JSON;
 //! - [`plot`]: an SVG of a run over time;
+//! - [`report`]: the generated tables of `docs/evaluation.md` (`gamesa sim report`);
 //! - [`generate`]: random but plausible scenarios from a seed (`gamesa sim generate`).
 //!
 //! ```no_run
@@ -46,6 +47,7 @@ pub mod metrics;
 pub mod optimum;
 pub mod plot;
 pub mod policy;
+pub mod report;
 pub mod run;
 
 pub use compare::{Comparison, SuiteReport, SuiteTargets};
