@@ -309,7 +309,8 @@ fn write_report(args: &ReportArgs) -> anyhow::Result<()> {
 
 /// The command that rewrites what `args --check` checks.
 fn rewrite_command(args: &ReportArgs) -> String {
-    let mut command = String::from("cargo run --release -- sim report");
+    // The debug profile, as `cargo test` builds it: the tests check the page with it.
+    let mut command = String::from("cargo run -- sim report");
     let defaults = [
         ("--scenario", &args.scenario, "scenarios/"),
         ("--config", &args.config, "config/sim.toml"),

@@ -26,14 +26,14 @@ fn text(output: &Output) -> String {
 }
 
 /// The drift test: the public suite and the hold-out subset, every policy, against the
-/// committed page. When it fails, run `cargo run --release -- sim report --holdout
+/// committed page. When it fails, run `cargo run -- sim report --holdout
 /// scenarios/holdout` and commit `docs/evaluation.md`.
 #[test]
 fn the_committed_evaluation_is_what_the_code_produces() {
     let output = report(&["--check", "--holdout", "scenarios/holdout"]);
     assert!(
         output.status.success(),
-        "docs/evaluation.md is stale: rewrite it with `cargo run --release -- sim report \
+        "docs/evaluation.md is stale: rewrite it with `cargo run -- sim report \
          --holdout scenarios/holdout`\n{}",
         text(&output)
     );
@@ -101,7 +101,7 @@ fn check_fails_on_a_changed_figure_and_writes_nothing() {
         "{shown}"
     );
     assert!(
-        shown.contains("cargo run --release -- sim report --scenario "),
+        shown.contains("cargo run -- sim report --scenario "),
         "{shown}"
     );
     assert!(!shown.contains("panicked"), "{shown}");
