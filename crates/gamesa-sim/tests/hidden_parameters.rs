@@ -7,29 +7,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+mod support;
 
-use gamesa_agent::{AgentRegistry, AgentSpec, MarketView, Observation};
+use std::path::Path;
+
+use gamesa_agent::{AgentSpec, MarketView, Observation};
 use gamesa_hw::{
     Sensors,
     twin::{Scenario, SharedTwin},
 };
 use gamesa_proto::{AgentId, Credits, Tick};
 use gamesa_sim::{Policy, fit, run};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn registry() -> AgentRegistry {
-    let mut registry = AgentRegistry::new();
-    gamesa_agent_cpu::register(&mut registry).unwrap();
-    gamesa_agent_gpu::register(&mut registry).unwrap();
-    gamesa_agent_memory::register(&mut registry).unwrap();
-    gamesa_agent_thermal::register(&mut registry).unwrap();
-    gamesa_agent_power::register(&mut registry).unwrap();
-    registry
-}
+use support::{registry, repo_root};
 
 /// A desktop whose visible facts (limit ranges, t_max, cap, weights, phases' timing)
 /// stay put while `hidden` sets everything a real machine would not report.

@@ -4,26 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 
 use gamesa_agent::AgentRegistry;
 use gamesa_hw::twin::Scenario;
 use gamesa_sim::{Policy, RunSpec, SimError, fit, run};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The market's agent kinds, as `gamesa::builtin_registry()` registers them.
-fn registry() -> AgentRegistry {
-    let mut registry = AgentRegistry::new();
-    gamesa_agent_cpu::register(&mut registry).unwrap();
-    gamesa_agent_gpu::register(&mut registry).unwrap();
-    gamesa_agent_memory::register(&mut registry).unwrap();
-    gamesa_agent_thermal::register(&mut registry).unwrap();
-    gamesa_agent_power::register(&mut registry).unwrap();
-    registry
-}
+use support::{registry, repo_root};
 
 /// A laptop: CPU 15–45 W and GPU 20–115 W under a 100 W cap. The GPU works flat out
 /// for 15 s while the CPU idles along, then the CPU takes over.
