@@ -138,11 +138,11 @@ fn run_optimum(spec: &RunSpec<'_>, seed: u64, started: Instant) -> Result<RunOut
         twin.record_trace();
     }
     let mut over_cap = OverCapSteps::new(spec.scenario);
-    let mut over_cap_s = 0.0;
+    let mut over_cap_steps = 0;
     optimum::drive(&mut twin, &plan, |twin, step| {
-        let now_s = twin.report().over_cap_s;
-        over_cap.record(step, now_s > over_cap_s);
-        over_cap_s = now_s;
+        let now = twin.over_cap_steps();
+        over_cap.record(step, now > over_cap_steps);
+        over_cap_steps = now;
     });
     let mut metrics = Metrics::new(
         Policy::Optimum,
@@ -192,7 +192,7 @@ async fn drive(
     let mut counts = VerdictCounts::default();
     let mut timer = TickTimer::default();
     let mut power_price = Vec::with_capacity(if trace { steps as usize } else { 0 });
-    let mut over_cap_s = 0.0;
+    let mut over_cap_steps = 0;
     for step in 0..steps {
         let tick_started = Instant::now();
         let report = runtime
@@ -201,10 +201,10 @@ async fn drive(
             .map_err(|error| SimError::Runtime(error.to_string()))?;
         timer.record(tick_started.elapsed());
         counts.record(&report);
-        // Each tick samples (steps) the twin once.
-        let now_s = twin.report().over_cap_s;
-        over_cap.record(step, now_s > over_cap_s);
-        over_cap_s = now_s;
+        // Each tick samples (steps) the twin once; a step over the cap adds one.
+        let now = twin.with(|twin| twin.over_cap_steps());
+        over_cap.record(step, now > over_cap_steps);
+        over_cap_steps = now;
         if trace {
             power_price.push(
                 report

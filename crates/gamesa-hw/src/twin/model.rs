@@ -216,6 +216,12 @@ impl Twin {
         self.steps_done
     }
 
+    /// Steps so far that were over the cap (what the report's `over_cap_s` counts),
+    /// without building a report.
+    pub fn over_cap_steps(&self) -> u64 {
+        self.over_cap_steps
+    }
+
     /// The number of steps the scenario runs.
     pub fn steps_total(&self) -> u64 {
         self.steps_total
