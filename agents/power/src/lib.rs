@@ -36,12 +36,13 @@
 
 mod params;
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 
 use gamesa_agent::{
     Agent, AgentError, AgentRegistry, AgentSpec, Intent, Observation,
     capacity::Capacity,
     hysteresis::{Latch, raise},
+    moving_average::MovingAverage,
     pricing::reserve_price,
     proto::{Domain, Resource, Side, TelemetryFrame},
     quote::resting_this_tick,
@@ -70,8 +71,8 @@ pub struct PowerAgent {
     capacity: Capacity,
     near: Latch,
     over: Latch,
-    /// The last `draw_average_ticks` draw readings, oldest first.
-    draws_mw: VecDeque<u64>,
+    /// The last `draw_average_ticks` draw readings.
+    draws_mw: MovingAverage,
 }
 
 impl PowerAgent {
@@ -90,7 +91,7 @@ impl PowerAgent {
             capacity: Capacity::new(Resource::PowerBudgetMw, 0),
             near: Latch::default(),
             over: Latch::default(),
-            draws_mw: VecDeque::new(),
+            draws_mw: MovingAverage::default(),
         }
     }
 
@@ -101,15 +102,9 @@ impl PowerAgent {
             self.draws_mw.clear();
             return None;
         };
-        // Validation keeps the window at 1 or more.
-        let window = self.params.draw_average_ticks.max(1) as usize;
-        while self.draws_mw.len() >= window {
-            self.draws_mw.pop_front();
-        }
-        self.draws_mw.push_back(draw_mw);
-        let sum: u128 = self.draws_mw.iter().map(|&draw| u128::from(draw)).sum();
-        // The window is not empty, and the average of u64s fits a u64.
-        u64::try_from(sum / self.draws_mw.len() as u128).ok()
+        // A draw beyond i64::MAX mW is no real reading; it saturates.
+        let draw_mw = i64::try_from(draw_mw).unwrap_or(i64::MAX);
+        u64::try_from(self.draws_mw.push(draw_mw, self.params.draw_average_ticks)).ok()
     }
 
     fn cap_mw(&self, frame: &TelemetryFrame) -> Option<u64> {

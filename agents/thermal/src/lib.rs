@@ -36,12 +36,13 @@
 mod params;
 mod zone;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use gamesa_agent::{
     Agent, AgentError, AgentRegistry, AgentSpec, Intent, Observation,
     capacity::Capacity,
     hysteresis::{Latch, raise},
+    moving_average::MovingAverage,
     pricing::reserve_price,
     proto::{Domain, Resource, Side},
     quote::resting_this_tick,
@@ -63,22 +64,8 @@ pub fn register(registry: &mut AgentRegistry) -> Result<(), AgentError> {
 struct ZoneLatches {
     warning: Latch,
     critical: Latch,
-    /// The last `temp_average_ticks` readings, oldest first.
-    recent_mc: VecDeque<i32>,
-}
-
-impl ZoneLatches {
-    /// Takes in this tick's reading and returns the average over the window.
-    fn average_mc(&mut self, temp_mc: i32, window: u32) -> i64 {
-        // Validation keeps the window at 1 or more.
-        while self.recent_mc.len() >= window.max(1) as usize {
-            self.recent_mc.pop_front();
-        }
-        self.recent_mc.push_back(temp_mc);
-        let sum: i64 = self.recent_mc.iter().map(|&temp| i64::from(temp)).sum();
-        // Never empty: a reading was just pushed.
-        sum / self.recent_mc.len() as i64
-    }
+    /// The zone's last `temp_average_ticks` readings.
+    recent_mc: MovingAverage,
 }
 
 /// The thermal agent. Its state is the latches of each zone it has seen and the
@@ -119,7 +106,9 @@ impl Agent for ThermalAgent {
         let mut tightest = 1.0f64;
         for (id, zone) in &zones {
             let latches = self.latches.entry(id.clone()).or_default();
-            let temp = latches.average_mc(zone.temp_mc, params.temp_average_ticks);
+            let temp = latches
+                .recent_mc
+                .push(i64::from(zone.temp_mc), params.temp_average_ticks);
             let t_max = i64::from(zone.t_max_mc);
             let warning_at = t_max - i64::from(params.warning_below_mc);
             let critical_at = t_max - i64::from(params.critical_below_mc);

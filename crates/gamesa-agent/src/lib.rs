@@ -16,6 +16,7 @@
 //! - [`fixed_offer`]: a fixed capacity declared once and offered at a reserve that rises
 //!   with utilization;
 //! - [`hysteresis`]: latches that keep a signal raised until the reading clears a band;
+//! - [`moving_average`]: the average of a sensor's last few readings;
 //! - [`thermal_model`]: a component's thermal resistance, learned online from its
 //!   temperature and power;
 //! - [`power_demand`]: buying power budget and thermal headroom for one component at the
@@ -27,6 +28,7 @@ mod error;
 pub mod fixed_offer;
 pub mod hysteresis;
 mod intent;
+pub mod moving_average;
 mod observation;
 pub mod power_demand;
 pub mod pricing;

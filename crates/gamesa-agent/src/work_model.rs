@@ -64,7 +64,7 @@ struct Reading {
 }
 
 /// The learned elasticity, the current rate, and the last reading.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct WorkModel {
     /// `Σ x²` and `Σ x·y` of kept changes, `x = Δln L`, `y = Δln r`, faded.
     sum_xx: f64,
@@ -74,18 +74,6 @@ pub struct WorkModel {
     last: Option<Reading>,
     /// The smoothed work rate, units per second.
     rate: Option<f64>,
-}
-
-impl Default for WorkModel {
-    fn default() -> Self {
-        WorkModel {
-            sum_xx: 0.0,
-            sum_xy: 0.0,
-            changes: 0,
-            last: None,
-            rate: None,
-        }
-    }
 }
 
 impl WorkModel {
