@@ -93,16 +93,7 @@ impl Twin {
                 ComponentState {
                     name: spec.name.clone(),
                     kind: spec.kind,
-                    constants: ComponentConstants {
-                        idle_w: spec.idle_w,
-                        min_w: spec.min_w,
-                        max_w: spec.max_w,
-                        tdp_dynamic_w: spec.tdp_w - spec.idle_w,
-                        c_j_per_c: spec.c_j_per_c,
-                        t_max_c: spec.t_max_c,
-                        weight: spec.weight,
-                        perf_exponent: spec.perf_exponent,
-                    },
+                    constants: ComponentConstants::of(spec),
                     r_c_per_w: spec.r_c_per_w,
                     limit_w: spec.initial_limit_w(),
                     initial_limit_w: spec.initial_limit_w(),

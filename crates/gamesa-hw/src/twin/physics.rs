@@ -4,6 +4,8 @@
 //! Pure functions of their arguments (no state, no clock), one per equation of
 //! `docs/twin.md`, so each can be checked by hand.
 
+use super::scenario::ComponentSpec;
+
 /// The constants of one component the step needs, precomputed once per component.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ComponentConstants {
@@ -17,6 +19,22 @@ pub struct ComponentConstants {
     pub weight: f64,
     /// How work grows with dynamic power (the scenario's `perf_exponent`).
     pub perf_exponent: f64,
+}
+
+impl ComponentConstants {
+    /// The constants of a scenario's component.
+    pub fn of(spec: &ComponentSpec) -> ComponentConstants {
+        ComponentConstants {
+            idle_w: spec.idle_w,
+            min_w: spec.min_w,
+            max_w: spec.max_w,
+            tdp_dynamic_w: spec.tdp_w - spec.idle_w,
+            c_j_per_c: spec.c_j_per_c,
+            t_max_c: spec.t_max_c,
+            weight: spec.weight,
+            perf_exponent: spec.perf_exponent,
+        }
+    }
 }
 
 /// What one component did during one step.

@@ -39,7 +39,10 @@ use clarabel::{
     algebra::CscMatrix,
     solver::{SupportedConeT, SupportedConeT::*},
 };
-use gamesa_hw::twin::{Scenario, Schedule};
+use gamesa_hw::twin::{
+    Scenario, Schedule,
+    physics::{self, ComponentConstants},
+};
 
 /// How far below `t_max_c` the optimum keeps every component, in °C.
 pub const THERMAL_MARGIN_C: f64 = 1.0;
@@ -47,27 +50,13 @@ pub const THERMAL_MARGIN_C: f64 = 1.0;
 /// Exponents this close to 1 are treated as linear work (no cone).
 const LINEAR_EXPONENT: f64 = 1.0 - 1e-9;
 
-/// One component's constants, from the scenario.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ComponentModel {
-    pub idle_w: f64,
-    pub min_w: f64,
-    pub max_w: f64,
-    /// `tdp_w − idle_w`.
-    pub tdp_dynamic_w: f64,
-    pub c_j_per_c: f64,
-    pub t_max_c: f64,
-    pub weight: f64,
-    pub perf_exponent: f64,
-}
-
 /// What is known of every step: the schedule resolved over the whole run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Horizon {
     pub dt_s: f64,
     /// The temperature every component starts from.
     pub start_c: f64,
-    pub components: Vec<ComponentModel>,
+    pub components: Vec<ComponentConstants>,
     /// Per step.
     pub cap_w: Vec<f64>,
     pub ambient_c: Vec<f64>,
@@ -98,16 +87,7 @@ impl Horizon {
             components: scenario
                 .components()
                 .iter()
-                .map(|spec| ComponentModel {
-                    idle_w: spec.idle_w,
-                    min_w: spec.min_w,
-                    max_w: spec.max_w,
-                    tdp_dynamic_w: spec.tdp_w - spec.idle_w,
-                    c_j_per_c: spec.c_j_per_c,
-                    t_max_c: spec.t_max_c,
-                    weight: spec.weight,
-                    perf_exponent: spec.perf_exponent,
-                })
+                .map(ComponentConstants::of)
                 .collect(),
             cap_w,
             ambient_c,
@@ -132,7 +112,7 @@ pub struct DynamicRange {
 impl DynamicRange {
     /// `[max(0, (min − idle) / d), max − idle]`, both at `max − idle` when the first is
     /// above; `[0, 0]` at zero demand.
-    pub fn of(component: &ComponentModel, demand: f64) -> DynamicRange {
+    pub fn of(component: &ComponentConstants, demand: f64) -> DynamicRange {
         if demand <= 0.0 {
             return DynamicRange {
                 demand: 0.0,
@@ -157,37 +137,14 @@ impl DynamicRange {
     }
 
     /// The limit that allows exactly `dynamic_w`: `idle + d · dyn`, never below `min_w`.
-    pub fn limit_w(&self, component: &ComponentModel, dynamic_w: f64) -> f64 {
+    pub fn limit_w(&self, component: &ComponentConstants, dynamic_w: f64) -> f64 {
         (component.idle_w + self.demand * dynamic_w).clamp(component.min_w, component.max_w)
     }
 
     /// The power drawn at `dynamic_w`.
-    pub fn power_w(&self, component: &ComponentModel, dynamic_w: f64) -> f64 {
+    pub fn power_w(&self, component: &ComponentConstants, dynamic_w: f64) -> f64 {
         component.idle_w + self.demand * dynamic_w
     }
-}
-
-/// Weighted work of one step at `dynamic_w`, as the twin counts it.
-pub fn step_work(component: &ComponentModel, demand: f64, dynamic_w: f64, dt_s: f64) -> f64 {
-    if demand <= 0.0 {
-        return 0.0;
-    }
-    component.weight
-        * demand
-        * (dynamic_w / component.tdp_dynamic_w).powf(component.perf_exponent)
-        * dt_s
-}
-
-/// The twin's temperature update (`docs/twin.md`, step 5).
-pub fn next_temp_c(
-    temp_c: f64,
-    power_w: f64,
-    ambient_c: f64,
-    r_c_per_w: f64,
-    c_j_per_c: f64,
-    dt_s: f64,
-) -> f64 {
-    temp_c + dt_s * (power_w - (temp_c - ambient_c) / r_c_per_w) / c_j_per_c
 }
 
 /// Where one component-step lives in the program.
@@ -257,7 +214,14 @@ pub fn build(horizon: &Horizon, first: usize, len: usize, start_c: &[f64]) -> Pr
         for (i, component) in components.iter().enumerate() {
             let range = DynamicRange::of(component, horizon.demand[step][i]);
             if range.is_fixed() {
-                fixed_work += step_work(component, range.demand, range.high_w, dt_s);
+                fixed_work += physics::work_done(
+                    component.weight,
+                    range.demand,
+                    range.high_w,
+                    component.tdp_dynamic_w,
+                    component.perf_exponent,
+                    dt_s,
+                );
                 row.push(Slot::Fixed {
                     dynamic_w: range.high_w,
                 });
@@ -339,7 +303,7 @@ pub fn build(horizon: &Horizon, first: usize, len: usize, start_c: &[f64]) -> Pr
                 }
             };
             equalities.push(&entries, rhs / scale_c);
-            coolest_c[i] = next_temp_c(
+            coolest_c[i] = physics::next_temp_c(
                 coolest_c[i],
                 range.power_w(component, lowest_dynamic_w),
                 ambient_c,
