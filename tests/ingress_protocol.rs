@@ -177,7 +177,7 @@ async fn every_request_type_gets_its_reply() {
 }
 
 /// The GPU agent's power bids of one tick: (price, quantity) of each accepted bid.
-fn gpu_power_bids(report: &gamesa_runtime::TickReport, gpu: gamesa_proto::AgentId) -> Vec<u64> {
+fn gpu_power_bids(report: &gamesa_runtime::TickOutput, gpu: gamesa_proto::AgentId) -> Vec<u64> {
     report
         .market_events
         .iter()

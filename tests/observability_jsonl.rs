@@ -123,7 +123,7 @@ async fn tracing_never_changes_a_decision() {
     let (mut traced, _traced_twin) = start_on_twin(&config, &scenario, &registry);
     traced.instrument(&telemetry);
     let (mut plain, _plain_twin) = start_on_twin(&config, &scenario, &registry);
-    let outcome = |report: &gamesa_runtime::TickReport| {
+    let outcome = |report: &gamesa_runtime::TickOutput| {
         format!(
             "{:?} {:?} {:?} {:?}",
             report.fills, report.actuations, report.denied_intents, report.market

@@ -17,7 +17,7 @@ use std::{
 use gamesa_guardian::{Reason, Verdict};
 use gamesa_proto::{AgentId, CorrelationId, Domain, Signal, SignalKind, Strength};
 use gamesa_runtime::{
-    Config, TickReport,
+    Config, TickOutput,
     telemetry::{IngressLink, Telemetry, TelemetrySettings, request_span, route_requests_to},
 };
 use opentelemetry_proto::tonic::{
@@ -227,7 +227,7 @@ async fn every_tick_arrives_as_one_trace_with_its_phases_values_and_vetoes() {
     let registry = builtin();
     let (mut runtime, _twin) = start_on_twin(&config, &scenario, &registry);
     runtime.instrument(&telemetry);
-    let reports: Vec<TickReport> = run_ticks(&mut runtime, TICKS).await;
+    let reports: Vec<TickOutput> = run_ticks(&mut runtime, TICKS).await;
     drop(guard);
     let stats = telemetry.stats();
     // This receiver serves traces only, so the final metric export is refused.

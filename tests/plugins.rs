@@ -8,8 +8,8 @@ mod support;
 use gamesa_agent::{
     Agent, AgentError, AgentRegistry, Intent, Observation, OrderIntent, SignalIntent,
 };
+use gamesa_guardian::SupervisionDecision;
 use gamesa_proto::{Domain, Price, Quantity, Resource, Side, SignalKind, Strength, TimeInForce};
-use gamesa_runtime::supervision::SupervisionDecision;
 use support::*;
 
 /// Panics on every tick.
@@ -180,13 +180,7 @@ async fn a_panicking_agent_is_restarted_three_times_then_isolated() {
                 .any(|failure| matches!(failure.decision, SupervisionDecision::Isolate { .. }))
         })
         .unwrap();
-    assert!(
-        runtime
-            .conductor()
-            .agents()
-            .iter()
-            .any(|slot| slot.id == broken && slot.isolated)
-    );
+    assert!(runtime.conductor().isolated().contains(&broken));
     let fills_after: usize = reports[isolated_at + 1..]
         .iter()
         .map(|report| report.fills.len())

@@ -161,7 +161,7 @@ impl Daemon {
         client
     }
 
-    pub async fn ticks(&mut self, count: usize) -> Vec<gamesa_runtime::TickReport> {
+    pub async fn ticks(&mut self, count: usize) -> Vec<gamesa_runtime::TickOutput> {
         let mut reports = Vec::new();
         for _ in 0..count {
             reports.push(self.runtime.tick().await.unwrap());

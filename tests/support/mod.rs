@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use gamesa_agent::AgentRegistry;
 use gamesa_hw::twin::{Scenario, SharedTwin, Twin};
 use gamesa_proto::{AgentId, Domain, Signal, SignalKind, Strength};
-use gamesa_runtime::{Config, Runtime, TickReport};
+use gamesa_runtime::{Config, Runtime, TickOutput};
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -57,7 +57,7 @@ pub fn start_on_twin(
     (runtime, twin)
 }
 
-pub async fn run_ticks(runtime: &mut Runtime, ticks: usize) -> Vec<TickReport> {
+pub async fn run_ticks(runtime: &mut Runtime, ticks: usize) -> Vec<TickOutput> {
     let mut reports = Vec::with_capacity(ticks);
     for _ in 0..ticks {
         reports.push(runtime.tick().await.unwrap());
@@ -87,4 +87,10 @@ pub fn performance_signal() -> Signal {
         ttl_ticks: 1,
         correlation: None,
     }
+}
+
+/// `output` without its phase timings: what two runs of the same inputs must agree on.
+pub fn untimed(mut output: TickOutput) -> TickOutput {
+    output.timings.clear();
+    output
 }

@@ -27,7 +27,6 @@ pub mod capacity;
 mod error;
 pub mod fixed_offer;
 pub mod hysteresis;
-mod intent;
 pub mod moving_average;
 mod observation;
 pub mod power_demand;
@@ -41,7 +40,7 @@ pub mod work_model;
 
 pub use error::AgentError;
 pub use gamesa_proto as proto;
-pub use intent::{Intent, OrderIntent, SignalIntent};
+pub use gamesa_proto::{Intent, OrderIntent, SignalIntent};
 pub use observation::{MarketView, Observation};
 pub use registry::{AgentFactory, AgentRegistry, AgentSpec};
 /// For [`params_with_power_demand!`], so that its expansion needs no `serde` in the crate

@@ -1,10 +1,11 @@
 //! The guardian facade the runtime's actor owns: effects, contracts, ledger and gate
 //! behind a few calls per tick phase, each returning a [`Verdict`] with its reason.
 //!
-//! A tick goes: [`Guardian::observe`] the frame, then [`Guardian::check_order`] for each
-//! order placed, [`Guardian::check_fill`] for each fill and
-//! [`Guardian::check_actuation`] for each actuation request, in canonical order. Drain
-//! [`EffectTable::drain_audit`] and [`Ledger::drain_postings`] once per tick.
+//! A tick goes: [`Guardian::observe`] the frame, [`Guardian::admit`] the intents,
+//! [`Guardian::settle`] what the exchange reported (which checks each fill with
+//! [`Guardian::check_fill`]), then [`Guardian::check_actuation`] for each actuation
+//! request, in canonical order. Drain [`EffectTable::drain_audit`] and
+//! [`Ledger::drain_postings`] once per tick.
 //!
 //! # Invariants
 //! - the proposed state starts each tick as the frame (plus planned limits) and only
@@ -16,11 +17,16 @@
 use std::collections::BTreeMap;
 
 use gamesa_proto::{
-    Actuation, AgentId, Effect, EffectAction, Fill, OrderId, OrderRequest, Resource, Side,
-    TelemetryFrame, Tick,
+    Actuation, AgentId, Effect, EffectAction, Fill, Resource, TelemetryFrame, Tick,
 };
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+mod admit;
+mod settle;
+
+pub use admit::{Admission, StampedIntent};
+pub use settle::Settlement;
 
 use crate::{
     ClauseOutcome, ContractPhase, ContractScope, ContractSet, ContractSetError, EffectTable, Gate,
@@ -180,29 +186,6 @@ impl Guardian {
     /// indexed by `Resource::index`.
     fn order_effect(order_effects: &[Effect; 7], resource: Resource) -> &Effect {
         &order_effects[resource.index()]
-    }
-
-    /// An order is being placed: its owner needs `order:<resource>`, and a bid escrows
-    /// `price * quantity` (see [`Ledger::escrow`]). Allowed with [`Reason::Passed`].
-    pub fn check_order(&mut self, tick: Tick, order: OrderId, request: &OrderRequest) -> Verdict {
-        let effect = Guardian::order_effect(&self.order_effects, request.resource);
-        if let Err(reason) = require(&mut self.effects, tick, request.owner, effect) {
-            return Verdict::Deny { reason };
-        }
-        if request.side == Side::Bid
-            && let Err(error) =
-                self.ledger
-                    .escrow(order, request.owner, request.price, request.quantity)
-        {
-            return Verdict::Deny {
-                reason: Reason::Ledger { error },
-            };
-        }
-        Verdict::Allow {
-            reason: Reason::Passed {
-                tightest_margin: None,
-            },
-        }
     }
 
     /// Checks a fill: both parties need `order:<resource>`; pre-conditions and
@@ -496,7 +479,8 @@ fn tightest(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use gamesa_proto::{
-        ComponentKind, ComponentTelemetry, Credits, NodeTelemetry, Price, Quantity,
+        ComponentKind, ComponentTelemetry, Credits, NodeTelemetry, OrderId, OrderRequest, Price,
+        Quantity, Side,
     };
 
     use super::*;
@@ -673,8 +657,15 @@ mod tests {
             Quantity(quantity),
             None,
         );
-        let verdict = guardian.check_order(Tick(1), OrderId(order), &request);
-        assert!(verdict.is_allowed(), "{verdict}");
+        guardian
+            .ledger_mut()
+            .escrow(
+                OrderId(order),
+                request.owner,
+                request.price,
+                request.quantity,
+            )
+            .unwrap();
     }
 
     fn power_fill(order: u64, price: u64, quantity: u64) -> Fill {
@@ -726,7 +717,7 @@ mod tests {
         assert_eq!(available(&guardian, POWER_AGENT), 120_000);
         assert_eq!(available(&guardian, GPU_AGENT), 1_000_000 - 120_000);
         let audit: Vec<_> = guardian.effects_mut().drain_audit().collect();
-        assert_eq!(audit.len(), 3, "the bid, then buyer and seller of the fill");
+        assert_eq!(audit.len(), 2, "the buyer and the seller of the fill");
         assert!(audit.iter().all(|record| record.allowed));
         assert!(guardian.ledger().is_conserved());
     }
@@ -790,51 +781,70 @@ mod tests {
     }
 
     #[test]
-    fn orders_need_the_effect_and_bids_the_balance() {
+    fn admission_needs_the_effect_and_bids_the_balance() {
+        use gamesa_proto::{Intent, OrderIntent, TimeInForce};
+
         let mut guardian = guardian(70_000);
-        let request = |owner, resource, side, quantity| {
-            OrderRequest::limit(owner, resource, side, Price(10), Quantity(quantity), None)
+        let place = |agent, sequence, resource, side, quantity| StampedIntent {
+            agent,
+            sequence,
+            intent: Intent::Place(OrderIntent {
+                resource,
+                side,
+                price: Price(10),
+                quantity: Quantity(quantity),
+                time_in_force: TimeInForce::Limit { expires_at: None },
+            }),
         };
-        assert_eq!(
-            guardian.check_order(
-                Tick(1),
-                OrderId(1),
-                &request(GPU_AGENT, Resource::CpuCores, Side::Bid, 1)
-            ),
-            Verdict::Deny {
-                reason: Reason::EffectDenied {
-                    principal: GPU_AGENT,
-                    effect: effect("order:cpu_cores"),
-                }
-            }
+        let admission = guardian.admit(
+            Tick(1),
+            vec![
+                place(GPU_AGENT, 0, Resource::CpuCores, Side::Bid, 1),
+                place(GPU_AGENT, 1, Resource::PowerBudgetMw, Side::Bid, 60_000),
+                // Together with the bid before it, more than the balance.
+                place(GPU_AGENT, 2, Resource::PowerBudgetMw, Side::Bid, 60_000),
+                // An ask escrows nothing.
+                place(POWER_AGENT, 0, Resource::PowerBudgetMw, Side::Ask, 200_000),
+            ],
         );
+        let denied: Vec<(u64, Reason)> = admission
+            .denied
+            .iter()
+            .map(|(stamped, reason)| (stamped.sequence, reason.clone()))
+            .collect();
         assert_eq!(
-            guardian.check_order(
-                Tick(1),
-                OrderId(2),
-                &request(GPU_AGENT, Resource::PowerBudgetMw, Side::Bid, 200_000)
-            ),
-            Verdict::Deny {
-                reason: Reason::Ledger {
-                    error: LedgerError::InsufficientBalance {
-                        agent: GPU_AGENT,
-                        needed: Credits(2_000_000),
-                        available: Credits(1_000_000),
+            denied,
+            vec![
+                (
+                    0,
+                    Reason::EffectDenied {
+                        principal: GPU_AGENT,
+                        effect: effect("order:cpu_cores"),
                     }
-                }
-            }
+                ),
+                (
+                    2,
+                    Reason::Ledger {
+                        error: LedgerError::InsufficientBalance {
+                            agent: GPU_AGENT,
+                            needed: Credits(1_200_000),
+                            available: Credits(1_000_000),
+                        }
+                    }
+                ),
+            ]
         );
-        // An ask escrows nothing.
-        assert!(
-            guardian
-                .check_order(
-                    Tick(1),
-                    OrderId(3),
-                    &request(POWER_AGENT, Resource::PowerBudgetMw, Side::Ask, 200_000)
-                )
-                .is_allowed()
-        );
-        assert!(guardian.ledger().escrow_for(OrderId(3)).is_none());
+        let placed: Vec<(AgentId, u64)> = admission
+            .submissions
+            .iter()
+            .map(|submission| match submission.command {
+                gamesa_market::Command::Place(request) => (request.owner, submission.sequence),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(placed, vec![(GPU_AGENT, 1), (POWER_AGENT, 0)]);
+        // Admission escrows nothing: the exchange has not numbered the orders yet.
+        assert_eq!(available(&guardian, GPU_AGENT), 1_000_000);
     }
 
     #[test]

@@ -99,7 +99,7 @@ pub struct Escrow {
 
 /// What settling one fill moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Settlement {
+pub struct FillSettlement {
     /// `fill.price * fill.quantity`, from the buyer's escrow to the seller.
     pub paid: Credits,
     /// `(limit_price - fill.price) * fill.quantity`, from the escrow back to the buyer.
@@ -339,7 +339,7 @@ impl Ledger {
 
     /// Settles a fill against the buy order's escrow: `fill.price * quantity` goes to
     /// the seller, and the difference to the limit price goes back to the buyer.
-    pub fn settle_fill(&mut self, fill: &Fill) -> Result<Settlement, LedgerError> {
+    pub fn settle_fill(&mut self, fill: &Fill) -> Result<FillSettlement, LedgerError> {
         let order = fill.buy_order;
         let escrow = *self
             .escrows
@@ -381,7 +381,7 @@ impl Ledger {
             refunded,
         );
         let escrow_left = self.shrink_escrow(order, fill.quantity);
-        Ok(Settlement {
+        Ok(FillSettlement {
             paid,
             refunded: Credits(refunded),
             escrow_left,
@@ -726,7 +726,7 @@ mod tests {
         let settlement = ledger.settle_fill(&fill(A, B, 7, 8, 20)).unwrap();
         assert_eq!(
             settlement,
-            Settlement {
+            FillSettlement {
                 paid: Credits(160),
                 refunded: Credits(40),
                 escrow_left: Credits(300)

@@ -12,12 +12,18 @@
 //! - [`ledger`]: the double-entry credit ledger; credits are conserved by construction.
 //! - [`gate`]: device bounds, rate limits and hysteresis per actuation target.
 //! - [`verdict`]: allow, clamp or deny, always with a reason.
+//! - [`Guardian::admit`] and [`Guardian::settle`]: the guardian's side of a tick's
+//!   phases, over intents and market events.
+//! - [`safety`]: the answer to a pre-empting signal: safe limits at once.
+//! - [`supervision`]: restart or isolate a failing agent, counted in tick time.
 
 pub mod contract;
 pub mod effects;
 pub mod gate;
 mod guardian;
 pub mod ledger;
+pub mod safety;
+pub mod supervision;
 pub mod verdict;
 
 pub use contract::{
@@ -27,9 +33,11 @@ pub use contract::{
 };
 pub use effects::{AuditRecord, EffectTable};
 pub use gate::{Gate, GateError, GateReason, GateRule, GateVerdict, RateLimit, Urgency};
-pub use guardian::{Guardian, GuardianConfig, GuardianError};
+pub use guardian::{Admission, Guardian, GuardianConfig, GuardianError, Settlement, StampedIntent};
 pub use ledger::{
-    AccountBalance, AccountRef, Escrow, Ledger, LedgerConfig, LedgerError, MintReport, Posting,
-    Settlement,
+    AccountBalance, AccountRef, Escrow, FillSettlement, Ledger, LedgerConfig, LedgerError,
+    MintReport, Posting,
 };
+pub use safety::{SafetyPolicy, SafetyResponse};
+pub use supervision::{SupervisionDecision, Supervisor};
 pub use verdict::{Reason, Verdict};

@@ -76,18 +76,16 @@ pub enum MarketEvent {
         sequence: u64,
         error: MarketError,
     },
-    /// A trade, at the resting order's price.
+    /// A trade, at the resting order's price, with the lease it created.
     Filled {
         fill: Fill,
         /// The buy order's limit price: what the buyer escrowed per unit.
         buyer_limit: Price,
+        /// The lease the fill created, or why none could be allocated (the pool
+        /// invariant rules that out; it is reported rather than hidden if it happens).
+        lease: Result<LeaseGrant, MarketError>,
     },
     Cancelled(Cancellation),
-    /// The lease a fill created, and which part of the seller's pool it holds.
-    LeaseGranted {
-        lease: Lease,
-        allocation: Allocation,
-    },
     /// A lease ran past its `expires_at`; its capacity is back in the pool.
     LeaseExpired {
         lease: Lease,
@@ -103,12 +101,13 @@ pub enum MarketEvent {
         previous: Quantity,
         reason: RevokeReason,
     },
-    /// A fill whose lease could not be allocated. The pool invariant rules this out;
-    /// it is reported rather than hidden if it ever happens.
-    LeaseFailed {
-        fill: Fill,
-        error: MarketError,
-    },
+}
+
+/// The lease a fill created, and which part of the seller's pool it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseGrant {
+    pub lease: Lease,
+    pub allocation: Allocation,
 }
 
 impl MarketEvent {
@@ -116,7 +115,9 @@ impl MarketEvent {
     /// the whole escrow of a cancelled bid's remainder.
     pub fn escrow_refund(&self) -> Option<(AgentId, Credits)> {
         match self {
-            MarketEvent::Filled { fill, buyer_limit } if *buyer_limit > fill.price => Some((
+            MarketEvent::Filled {
+                fill, buyer_limit, ..
+            } if *buyer_limit > fill.price => Some((
                 fill.buyer,
                 Credits::cost(Price(buyer_limit.0 - fill.price.0), fill.quantity),
             )),

@@ -26,8 +26,8 @@ use gamesa_proto::{
 };
 
 use crate::{
-    BookDepth, CancelReason, Cancellation, Leases, MarketConfig, MarketError, MarketEvent,
-    OrderBook, Pool, RevokeReason,
+    BookDepth, CancelReason, Cancellation, LeaseGrant, Leases, MarketConfig, MarketError,
+    MarketEvent, OrderBook, Pool, RevokeReason,
     book::{CancelledOrder, NewOrder},
 };
 
@@ -303,7 +303,7 @@ impl Exchange {
     }
 
     /// Validates and places an order at the current tick. On success, emits
-    /// `Accepted`, then a `Filled` and a `LeaseGranted` per trade, then a
+    /// `Accepted`, then a `Filled` (with its lease) per trade, then a
     /// `Cancelled` for an IOC or self-trade remainder. On error, nothing changed.
     pub fn place(
         &mut self,
@@ -360,17 +360,21 @@ impl Exchange {
                 Side::Bid => request.price,
                 Side::Ask => fill.price,
             };
-            events.push(MarketEvent::Filled { fill, buyer_limit });
             // The seller's quantity was offered by a resting ask when the bid came in
             // second; otherwise it is the incoming ask, checked against `free` above.
             let from_offer = fill.aggressor == Side::Bid;
-            match self.leases.grant(&fill, duration, from_offer) {
-                Ok(active) => events.push(MarketEvent::LeaseGranted {
+            let lease = self
+                .leases
+                .grant(&fill, duration, from_offer)
+                .map(|active| LeaseGrant {
                     lease: active.lease,
                     allocation: active.allocation,
-                }),
-                Err(error) => events.push(MarketEvent::LeaseFailed { fill, error }),
-            }
+                });
+            events.push(MarketEvent::Filled {
+                fill,
+                buyer_limit,
+                lease,
+            });
         }
         self.fills = fills;
 
@@ -573,7 +577,9 @@ mod tests {
         let lease = filled
             .iter()
             .find_map(|event| match event {
-                MarketEvent::LeaseGranted { lease, .. } => Some(lease.id),
+                MarketEvent::Filled {
+                    lease: Ok(grant), ..
+                } => Some(grant.lease.id),
                 _ => None,
             })
             .unwrap();
@@ -745,11 +751,11 @@ mod tests {
                 },
                 MarketEvent::Filled {
                     fill,
-                    buyer_limit: Price(12)
-                },
-                MarketEvent::LeaseGranted {
-                    lease,
-                    allocation: Allocation::Cores(vec![0, 1])
+                    buyer_limit: Price(12),
+                    lease: Ok(LeaseGrant {
+                        lease,
+                        allocation: Allocation::Cores(vec![0, 1])
+                    }),
                 },
             ]
         );
@@ -771,7 +777,10 @@ mod tests {
         let mut exchange = market();
         place(&mut exchange, limit(BUYER, CORES, Side::Bid, 12, 2));
         let (_, events) = place(&mut exchange, limit(SELLER, CORES, Side::Ask, 10, 5));
-        let MarketEvent::Filled { fill, buyer_limit } = events[1] else {
+        let MarketEvent::Filled {
+            fill, buyer_limit, ..
+        } = events[1]
+        else {
             panic!("expected a fill, got {events:?}");
         };
         assert_eq!((fill.price, buyer_limit), (Price(12), Price(12)));
@@ -884,10 +893,14 @@ mod tests {
                 MarketEvent::Accepted { order, request, .. } => {
                     format!("accept {order} {}", request.owner)
                 }
-                MarketEvent::Filled { fill, .. } => {
-                    format!("fill {} {}@{}", fill.buy_order, fill.quantity, fill.price)
-                }
-                MarketEvent::LeaseGranted { lease, .. } => format!("lease {}", lease.id),
+                MarketEvent::Filled {
+                    fill,
+                    lease: Ok(grant),
+                    ..
+                } => format!(
+                    "fill {} {}@{} lease {}",
+                    fill.buy_order, fill.quantity, fill.price, grant.lease.id
+                ),
                 MarketEvent::Cancelled(cancelled) => {
                     format!("cancel {} {:?}", cancelled.order, cancelled.reason)
                 }
@@ -901,8 +914,7 @@ mod tests {
                 "accept order#2 agent#2",
                 "cancel order#2 User",
                 "accept order#3 agent#1",
-                "fill order#1 2@12",
-                "lease lease#0",
+                "fill order#1 2@12 lease lease#0",
             ]
         );
         assert_eq!(forward.best_ask(CORES), Some(Price(10)));
@@ -981,36 +993,43 @@ mod tests {
         // The pool tiles 1000 as 512@0, 256@512, 128@768, 64@896, 32@960, 8@992.
         // 300 = 256 + 32 + 8 + 4: the 256, 32 and 8 blocks fit exactly; the 4 is
         // split off the smallest larger block, 64@896.
-        assert!(events.contains(&MarketEvent::LeaseGranted {
-            lease: Lease {
-                id: LeaseId(0),
-                resource: Resource::GpuMemoryMb,
-                holder: BUYER,
-                seller: SELLER,
-                quantity: Quantity(300),
-                price: Price(10),
-                start: Tick(0),
-                expires_at: Tick(9),
-            },
-            allocation: Allocation::Blocks(vec![
-                BuddyBlock {
-                    offset: 512,
-                    order: 8
+        let granted = events.iter().find_map(|event| match event {
+            MarketEvent::Filled { lease, .. } => lease.clone().ok(),
+            _ => None,
+        });
+        assert_eq!(
+            granted,
+            Some(LeaseGrant {
+                lease: Lease {
+                    id: LeaseId(0),
+                    resource: Resource::GpuMemoryMb,
+                    holder: BUYER,
+                    seller: SELLER,
+                    quantity: Quantity(300),
+                    price: Price(10),
+                    start: Tick(0),
+                    expires_at: Tick(9),
                 },
-                BuddyBlock {
-                    offset: 960,
-                    order: 5
-                },
-                BuddyBlock {
-                    offset: 992,
-                    order: 3
-                },
-                BuddyBlock {
-                    offset: 896,
-                    order: 2
-                },
-            ]),
-        }));
+                allocation: Allocation::Blocks(vec![
+                    BuddyBlock {
+                        offset: 512,
+                        order: 8
+                    },
+                    BuddyBlock {
+                        offset: 960,
+                        order: 5
+                    },
+                    BuddyBlock {
+                        offset: 992,
+                        order: 3
+                    },
+                    BuddyBlock {
+                        offset: 896,
+                        order: 2
+                    },
+                ]),
+            })
+        );
         place(
             &mut exchange,
             limit(SELLER, Resource::CpuTimeUs, Side::Ask, 10, 1000),
@@ -1021,7 +1040,7 @@ mod tests {
         );
         assert!(events.iter().any(|event| matches!(
             event,
-            MarketEvent::LeaseGranted { allocation: Allocation::Segments(segments), .. }
+            MarketEvent::Filled { lease: Ok(LeaseGrant { allocation: Allocation::Segments(segments), .. }), .. }
                 if segments == &[crate::pool::best_fit::Segment { start: 0, len: 250 }]
         )));
     }
@@ -1133,7 +1152,8 @@ mod properties {
                         tally.escrowed = request.notional().0;
                     }
                 }
-                MarketEvent::Filled { fill, .. } => {
+                MarketEvent::Filled { fill, lease, .. } => {
+                    prop_assert!(lease.is_ok(), "a fill got no lease: {:?}", event);
                     prop_assert!(fill.buyer != fill.seller, "self-trade {:?}", fill);
                     tallies.entry(fill.sell_order).or_default().filled += fill.quantity.0;
                     let buy = tallies.entry(fill.buy_order).or_default();
@@ -1149,9 +1169,6 @@ mod properties {
                     if let Some((_, Credits(refund))) = event.escrow_refund() {
                         tally.refunded += refund;
                     }
-                }
-                MarketEvent::LeaseFailed { .. } => {
-                    prop_assert!(false, "a fill got no lease: {:?}", event);
                 }
                 _ => {}
             }

@@ -319,7 +319,9 @@ mod tests {
         events
             .iter()
             .find_map(|event| match event {
-                MarketEvent::LeaseGranted { lease, .. } => Some(lease.id),
+                MarketEvent::Filled {
+                    lease: Ok(grant), ..
+                } => Some(grant.lease.id),
                 _ => None,
             })
             .unwrap()

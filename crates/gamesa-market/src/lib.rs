@@ -44,7 +44,7 @@ pub use book::{
 };
 pub use config::{DEFAULT_EPOCH_TICKS, MarketConfig};
 pub use error::MarketError;
-pub use event::{CancelReason, Cancellation, MarketEvent, RevokeReason};
+pub use event::{CancelReason, Cancellation, LeaseGrant, MarketEvent, RevokeReason};
 pub use exchange::{Command, Exchange, Submission};
 pub use lease::{ActiveLease, Leases};
 pub use pool::{Allocation, Pool, Strategy};

@@ -38,7 +38,7 @@ use std::{
 use criterion::{Criterion, criterion_group, criterion_main};
 use gamesa_agent::AgentRegistry;
 use gamesa_hw::twin::{Scenario, SharedTwin, Twin};
-use gamesa_runtime::{Config, Runtime, TickReport};
+use gamesa_runtime::{Config, Runtime, TickOutput};
 
 /// Ticks timed one by one in the percentile pass (in `cargo bench` mode).
 const TIMED_TICKS: usize = 20_000;
@@ -148,7 +148,7 @@ impl Bench {
         &mut self,
         driver: Driver,
         ticks: u64,
-        mut each: impl FnMut(Duration, TickReport) + 'static,
+        mut each: impl FnMut(Duration, TickOutput) + 'static,
     ) -> Duration {
         let mut runtime = self.runtime.take().unwrap();
         let tick_loop = async move {
@@ -177,7 +177,7 @@ impl Bench {
     }
 }
 
-fn discard(_: Duration, report: TickReport) {
+fn discard(_: Duration, report: TickOutput) {
     drop(black_box(report));
 }
 

@@ -4,16 +4,23 @@
 
 use std::{collections::BTreeMap, num::NonZeroU64};
 
-use gamesa_agent::AgentSpec;
+use gamesa_agent::{AgentError, AgentRegistry, AgentSpec};
+use gamesa_engine::{
+    ExchangeCore, GuardianCore, HostedAgent, SchedulerCore, TickEngine, TickSettings,
+    engine::LocalCores,
+};
+use gamesa_guardian::SafetyPolicy;
 use gamesa_guardian::{
     ContractPhase, ContractScope, GateRule, Guardian, GuardianConfig, LedgerConfig,
     MissingValuePolicy, RateLimit, schema_for_components,
 };
-use gamesa_market::MarketConfig;
+use gamesa_market::{Exchange, MarketConfig};
 use gamesa_proto::{AgentId, Credits};
 use gamesa_signals::{DomainRanking, SignalQueue};
 
-use crate::{config::Config, config::validate::Invalid, supervision::Supervisor};
+use gamesa_guardian::Supervisor;
+
+use crate::{config::Config, config::validate::Invalid};
 
 /// Agent ids are dense and follow config order, starting at 1.
 pub fn agent_specs(config: &Config) -> Vec<AgentSpec> {
@@ -183,4 +190,66 @@ pub fn supervisor(config: &Config) -> Supervisor {
     let window_ticks =
         (config.supervision.window_s * f64::from(config.runtime.tick_hz)).ceil() as u64;
     Supervisor::new(config.supervision.max_restarts, window_ticks)
+}
+
+/// How the engine numbers ticks and counts epochs.
+pub fn tick_settings(config: &Config) -> TickSettings {
+    TickSettings {
+        epoch_ticks: config.runtime.epoch_ticks,
+        seed: config.runtime.seed,
+    }
+}
+
+/// The guardian and central bank: guardian, supervisor, safety policy, weights.
+pub fn guardian_core(config: &Config) -> Result<GuardianCore, Invalid> {
+    Ok(GuardianCore::new(
+        build_guardian(config)?,
+        supervisor(config),
+        SafetyPolicy {
+            safe_limits_mw: config.guardian.safe_limits_mw.clone(),
+            power_holders: power_holders(config),
+        },
+        weights(config),
+    ))
+}
+
+pub fn exchange_core(config: &Config) -> ExchangeCore {
+    ExchangeCore::new(Exchange::new(market_config(config)))
+}
+
+pub fn scheduler_core() -> SchedulerCore {
+    SchedulerCore::new(signal_queue())
+}
+
+/// Every configured agent built by its kind's factory, in id order; the error names
+/// the agent whose factory failed.
+pub fn hosted_agents(
+    config: &Config,
+    registry: &AgentRegistry,
+) -> Result<Vec<HostedAgent>, (String, AgentError)> {
+    agent_specs(config)
+        .into_iter()
+        .map(|spec| {
+            let name = spec.name.clone();
+            registry
+                .factory(&spec.kind)
+                .and_then(|factory| HostedAgent::new(spec, factory))
+                .map_err(|error| (name, error))
+        })
+        .collect()
+}
+
+/// The whole engine, driven in place (`gamesa sim`, tests, replay).
+pub fn engine(config: &Config, registry: &AgentRegistry) -> Result<TickEngine, Invalid> {
+    let agents = hosted_agents(config, registry)
+        .map_err(|(agent, error)| (format!("agents.{agent}"), error.to_string()))?;
+    Ok(TickEngine::new(
+        tick_settings(config),
+        LocalCores {
+            guardian: guardian_core(config)?,
+            exchange: exchange_core(config),
+            scheduler: scheduler_core(),
+            agents,
+        },
+    ))
 }

@@ -21,13 +21,13 @@ use tokio::task::{JoinError, JoinHandle};
 
 use crate::telemetry::{DecisionLog, IngressLink, Telemetry};
 use crate::{
-    ActorGone, Config, TickReport,
+    ActorGone, Config, TickOutput,
     actors::{
-        ActuatorActor, AgentActor, ExchangeActor, GuardianActor, SchedulerActor, SensorActor,
-        actuator::SharedActuator, exchange::Withdraw, guardian::Settle,
+        ActuatorActor, ExchangeActor, GuardianActor, SchedulerActor, SensorActor,
+        actuator::SharedActuator, exchange::Withdraw, guardian::SettleRelease,
     },
     assemble,
-    conductor::{Actors, AgentSlot, Conductor, ConductorSettings},
+    conductor::{Actors, AgentSlot, Conductor},
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,7 +53,7 @@ pub struct ShutdownReport {
 }
 
 /// What a tick run as a task hands back: the conductor it owned, and its outcome.
-type TaskTick = (Conductor, Result<TickReport, ActorGone>);
+type TaskTick = (Conductor, Result<TickOutput, ActorGone>);
 
 /// A running GAMESA: its actors and the conductor that drives them.
 #[derive(Debug)]
@@ -89,51 +89,39 @@ impl Runtime {
         let actuator = SharedActuator::new(actuator);
         let invalid = |(key, message)| RuntimeError::Config { key, message };
         crate::config::validate(config, registry).map_err(invalid)?;
-        let guardian = assemble::build_guardian(config).map_err(invalid)?;
-
-        let mut agents = Vec::new();
-        for spec in assemble::agent_specs(config) {
-            let build_error = |error: gamesa_agent::AgentError| RuntimeError::Agent {
-                agent: spec.name.clone(),
+        let guardian = assemble::guardian_core(config).map_err(invalid)?;
+        let agents: Vec<AgentSlot> = assemble::hosted_agents(config, registry)
+            .map_err(|(agent, error)| RuntimeError::Agent {
+                agent,
                 message: error.to_string(),
-            };
-            let factory = registry.factory(&spec.kind).map_err(build_error)?;
-            let actor = AgentActor::new(spec.clone(), factory).map_err(build_error)?;
-            agents.push(AgentSlot {
-                id: spec.id,
-                name: spec.name.clone(),
-                addr: actor.start(),
-                isolated: false,
-            });
-        }
+            })?
+            .into_iter()
+            .map(AgentSlot::start)
+            .collect();
         let actors = Actors {
             sensor: SensorActor::new(sensors).start(),
-            exchange: ExchangeActor::new(gamesa_market::Exchange::new(assemble::market_config(
-                config,
-            )))
-            .start(),
-            guardian: GuardianActor::new(
-                guardian,
-                assemble::supervisor(config),
-                assemble::weights(config),
-                config.guardian.safe_limits_mw.clone(),
-                assemble::power_holders(config),
-            )
-            .start(),
-            scheduler: SchedulerActor::new(assemble::signal_queue()).start(),
+            exchange: ExchangeActor::new(assemble::exchange_core(config)).start(),
+            guardian: GuardianActor::new(guardian).start(),
+            scheduler: SchedulerActor::new(assemble::scheduler_core()).start(),
             actuator: ActuatorActor::new(actuator.clone()).start(),
         };
-        let settings = ConductorSettings {
-            epoch_ticks: config.runtime.epoch_ticks,
-            seed: config.runtime.seed,
-        };
+        let settings = assemble::tick_settings(config);
+        let deadline = config.runtime.agent_deadline();
         let decision_log = DecisionLog::new(config.telemetry.decision_log_ticks);
-        let mut stand_in = Conductor::new(settings, actors.clone(), Vec::new());
+        let mut stand_in = Conductor::new(settings, actors.clone(), Vec::new(), deadline);
         stand_in
             .telemetry_mut()
             .set_decision_log(decision_log.clone());
-        let mut conductor = Conductor::new(settings, actors, agents);
+        let mut conductor = Conductor::new(settings, actors, agents, deadline);
         conductor.telemetry_mut().set_decision_log(decision_log);
+        let names: Vec<(gamesa_proto::AgentId, String)> = conductor
+            .agents()
+            .iter()
+            .map(|slot| (slot.id, slot.name.clone()))
+            .collect();
+        conductor
+            .telemetry_mut()
+            .name_agents(names.iter().map(|(id, name)| (*id, name.as_str())));
         Ok(Runtime {
             config: config.clone(),
             conductor,
@@ -204,7 +192,7 @@ impl Runtime {
     }
 
     /// Runs one tick at once (virtual time: tests and `sim`), in the calling future.
-    pub async fn tick(&mut self) -> Result<TickReport, ActorGone> {
+    pub async fn tick(&mut self) -> Result<TickOutput, ActorGone> {
         self.take_back_in_flight().await?;
         tick_with(&mut self.conductor, self.ingress.as_deref()).await
     }
@@ -219,7 +207,7 @@ impl Runtime {
     /// Dropping this future mid-tick does not cut the tick short: it runs to its end on
     /// the arbiter, and the runtime's next `tick`, `run_until` or `shutdown` waits for
     /// it and takes the conductor back first (that tick's report is lost).
-    pub async fn tick_as_task(&mut self) -> Result<TickReport, ActorGone> {
+    pub async fn tick_as_task(&mut self) -> Result<TickOutput, ActorGone> {
         self.take_back_in_flight().await?;
         let Some(stand_in) = self.stand_in.take() else {
             // Gone only with a tick task the arbiter cancelled (it is shutting down):
@@ -256,7 +244,7 @@ impl Runtime {
     fn put_back(
         &mut self,
         joined: Result<TaskTick, JoinError>,
-    ) -> Result<Result<TickReport, ActorGone>, ActorGone> {
+    ) -> Result<Result<TickOutput, ActorGone>, ActorGone> {
         match joined {
             Ok((conductor, outcome)) => {
                 self.stand_in = Some(std::mem::replace(&mut self.conductor, conductor));
@@ -285,7 +273,7 @@ impl Runtime {
     pub async fn run_until(
         &mut self,
         stop: impl Future<Output = ()>,
-        mut on_tick: impl FnMut(&TickReport),
+        mut on_tick: impl FnMut(&TickOutput),
     ) -> Result<(), RuntimeError> {
         let period = Duration::from_secs_f64(1.0 / f64::from(self.config.runtime.tick_hz));
         let mut interval = tokio::time::interval(period);
@@ -358,7 +346,7 @@ impl Runtime {
         let tick = self.conductor.next_tick();
         actors
             .guardian
-            .send(Settle { tick, events })
+            .send(SettleRelease { tick, events })
             .await
             .map_err(|error| ActorGone {
                 actor: "guardian",
@@ -395,7 +383,7 @@ impl Drop for Runtime {
 async fn tick_with(
     conductor: &mut Conductor,
     ingress: Option<&crate::ingress::IngressHub>,
-) -> Result<TickReport, ActorGone> {
+) -> Result<TickOutput, ActorGone> {
     if let Some(hub) = ingress {
         hub.take_in(conductor);
     }
@@ -544,17 +532,15 @@ mod tests {
         let _ = runtime.shutdown().await;
         let applied = actuator
             .send(crate::actors::actuator::Apply {
-                actuations: vec![(
-                    None,
-                    gamesa_proto::Actuation::PowerLimit {
-                        component: "gpu0".into(),
-                        limit_mw: 150_000,
-                    },
-                )],
+                restore: Vec::new(),
+                actuations: vec![gamesa_proto::Actuation::PowerLimit {
+                    component: "gpu0".into(),
+                    limit_mw: 150_000,
+                }],
             })
             .await
             .unwrap();
-        assert!(applied[0].is_err(), "{applied:?}");
+        assert!(applied.results[0].is_err(), "{:?}", applied.results);
         assert_restored(&twin);
     }
 }

@@ -5,7 +5,8 @@ use std::fmt::Write;
 
 use gamesa_proto::{Actuation, Resource};
 
-use crate::{TickReport, supervision::SupervisionDecision};
+use gamesa_engine::TickOutput;
+use gamesa_guardian::SupervisionDecision;
 
 /// Accumulates tick reports between two status lines.
 #[derive(Debug, Clone, Default)]
@@ -15,14 +16,14 @@ pub struct StatusWindow {
     vetoes: u64,
     restarts: u64,
     isolations: u64,
-    last: Option<TickReport>,
+    last: Option<TickOutput>,
     /// The most recent clamp or deny, with its reason, so a user sees why.
     last_veto: Option<String>,
     limits_mw: std::collections::BTreeMap<String, u64>,
 }
 
 impl StatusWindow {
-    pub fn record(&mut self, report: &TickReport) {
+    pub fn record(&mut self, report: &TickOutput) {
         self.ticks += 1;
         self.fills += report.fills.len() as u64;
         self.vetoes += report.vetoes().count() as u64;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use gamesa_guardian::Verdict;
 use gamesa_hw::twin::{Scenario, Schedule, TwinReport};
-use gamesa_runtime::TickReport;
+use gamesa_runtime::TickOutput;
 use serde::{Deserialize, Serialize};
 
 use crate::{Policy, optimum::SolverSummary};
@@ -76,7 +76,7 @@ pub struct VerdictCounts {
 }
 
 impl VerdictCounts {
-    pub fn record(&mut self, report: &TickReport) {
+    pub fn record(&mut self, report: &TickOutput) {
         for verdict in report.vetoes() {
             match verdict {
                 Verdict::Deny { .. } => self.vetoes += 1,

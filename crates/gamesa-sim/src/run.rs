@@ -1,6 +1,7 @@
-//! Drives one run: the real runtime (conductor, agents, exchange, guardian, actuator)
-//! against the twin, ticked in virtual time as fast as the machine allows, one tick per
-//! twin step, until the scenario ends.
+//! Drives one run: the runtime's tick engine (agents, exchange, guardian, scheduler,
+//! the same phases `gamesa run` drives through its actors) against the twin, ticked in
+//! virtual time as fast as the machine allows, one tick per twin step, until the
+//! scenario ends. No actors and no threads: the run is a plain loop.
 //!
 //! Every policy starts from the same machine: the twin at ambient with each limit at
 //! its `min_w` (the baseline the guardian and the agents count from), except `none`,
@@ -13,9 +14,13 @@
 use std::{path::Path, time::Instant};
 
 use gamesa_agent::AgentRegistry;
-use gamesa_hw::twin::{Scenario, SharedTwin, Trace, Twin};
+use gamesa_engine::Intake;
+use gamesa_hw::{
+    Actuator,
+    twin::{Scenario, SharedTwin, Trace, Twin},
+};
 use gamesa_proto::Resource;
-use gamesa_runtime::{Config, Runtime};
+use gamesa_runtime::{Config, assemble};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -60,8 +65,7 @@ pub struct RunOutcome {
     pub trace: Option<RunTrace>,
 }
 
-/// Runs `spec.policy` on `spec.scenario` to the end. Starts (and stops) its own actix
-/// system, so call it outside of one.
+/// Runs `spec.policy` on `spec.scenario` to the end.
 pub fn run(spec: &RunSpec<'_>) -> Result<RunOutcome, SimError> {
     let started = Instant::now();
     let seed = spec.seed.unwrap_or(spec.scenario.seed());
@@ -94,17 +98,9 @@ pub fn run(spec: &RunSpec<'_>) -> Result<RunOutcome, SimError> {
     let twin = SharedTwin::new(twin);
 
     let steps = spec.scenario.steps();
-    let system = actix::System::new();
     let mut over_cap = OverCapSteps::new(spec.scenario);
-    let (counts, timer, power_price) = system.block_on(drive(
-        &config,
-        &registry,
-        &twin,
-        steps,
-        spec.trace,
-        &mut over_cap,
-    ))?;
-    drop(system);
+    let (counts, timer, power_price) =
+        drive(&config, &registry, &twin, steps, spec.trace, &mut over_cap)?;
 
     let report = twin.report();
     let metrics = Metrics::new(spec.policy, seed, &report, &counts, &over_cap);
@@ -174,7 +170,7 @@ fn run_optimum(spec: &RunSpec<'_>, seed: u64, started: Instant) -> Result<RunOut
 
 type Driven = (VerdictCounts, TickTimer, Vec<Option<f64>>);
 
-async fn drive(
+fn drive(
     config: &Config,
     registry: &AgentRegistry,
     twin: &SharedTwin,
@@ -182,32 +178,26 @@ async fn drive(
     trace: bool,
     over_cap: &mut OverCapSteps,
 ) -> Result<Driven, SimError> {
-    let mut runtime = Runtime::start(
-        config,
-        registry,
-        Box::new(twin.sensors()),
-        Box::new(twin.actuator()),
-    )
-    .map_err(|error| SimError::Runtime(error.to_string()))?;
+    let mut engine = assemble::engine(config, registry)
+        .map_err(|(key, message)| SimError::Runtime(format!("`{key}`: {message}")))?;
+    let mut sensors = twin.sensors();
+    let mut actuator = twin.actuator();
     let mut counts = VerdictCounts::default();
     let mut timer = TickTimer::default();
     let mut power_price = Vec::with_capacity(if trace { steps as usize } else { 0 });
     let mut over_cap_steps = 0;
     for step in 0..steps {
         let tick_started = Instant::now();
-        let report = runtime
-            .tick()
-            .await
-            .map_err(|error| SimError::Runtime(error.to_string()))?;
+        let output = engine.step(&mut sensors, &mut actuator, Intake::default());
         timer.record(tick_started.elapsed());
-        counts.record(&report);
+        counts.record(&output);
         // Each tick samples (steps) the twin once; a step over the cap adds one.
         let now = twin.with(|twin| twin.over_cap_steps());
         over_cap.record(step, now > over_cap_steps);
         over_cap_steps = now;
         if trace {
             power_price.push(
-                report
+                output
                     .market
                     .last_price(Resource::PowerBudgetMw)
                     .map(|price| price.0 as f64),
@@ -216,7 +206,13 @@ async fn drive(
     }
     // Stop as `gamesa run` stops: open orders cancelled, every original put back. The
     // twin has run its last step, so its report is already complete.
-    let _restored = runtime.shutdown().await;
+    let participants: Vec<_> = assemble::agent_specs(config)
+        .into_iter()
+        .map(|spec| spec.id)
+        .chain(assemble::client_ids(config).into_iter().map(|(id, _)| id))
+        .collect();
+    engine.withdraw(&participants);
+    let _restored = actuator.restore_all();
     Ok((counts, timer, power_price))
 }
 

@@ -1,5 +1,5 @@
-//! The actuator actor: applies the guardian's allowed changes and remembers which
-//! agent asked for each target, so an isolated agent's actuations can be restored.
+//! The actuator actor: writes what a tick allowed, after putting back what the agents
+//! it isolated had changed (the engine knows which targets those are).
 //!
 //! The actuator itself is a [`SharedActuator`]: the runtime keeps a handle too, so that
 //! every exit restores every original, even one where this actor is gone (it panicked)
@@ -9,14 +9,11 @@
 //! - once [`SharedActuator::retire`] has restored the originals, no change is applied
 //!   again: a tick still running as the runtime exits cannot undo the restore
 
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
-};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use actix::{Actor, Context, Handler, Message, MessageResult};
 use gamesa_hw::{Actuator, Applied, HwError, RestoreReport};
-use gamesa_proto::{Actuation, AgentId};
+use gamesa_proto::Actuation;
 
 /// The actuator, shared by the actor that applies changes and the runtime that restores
 /// the originals when it exits.
@@ -82,24 +79,17 @@ impl std::fmt::Debug for SharedActuator {
 
 pub struct ActuatorActor {
     actuator: SharedActuator,
-    /// Who last changed each target: isolation restores exactly these.
-    owners: BTreeMap<String, AgentId>,
 }
 
 impl ActuatorActor {
     pub fn new(actuator: SharedActuator) -> ActuatorActor {
-        ActuatorActor {
-            actuator,
-            owners: BTreeMap::new(),
-        }
+        ActuatorActor { actuator }
     }
 }
 
 impl std::fmt::Debug for ActuatorActor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ActuatorActor")
-            .field("owners", &self.owners)
-            .finish_non_exhaustive()
+        f.debug_struct("ActuatorActor").finish_non_exhaustive()
     }
 }
 
@@ -107,60 +97,38 @@ impl Actor for ActuatorActor {
     type Context = Context<Self>;
 }
 
-/// Apply these changes in order; `None` as the requester marks the guardian's own
-/// safety actions.
+/// A tick's writes: first put `restore`'s targets back to their originals (what the
+/// agents isolated this tick had changed), then apply `actuations` in order.
 #[derive(Debug, Message)]
-#[rtype(result = "Vec<Result<Applied, HwError>>")]
+#[rtype(result = "Actuated")]
 pub struct Apply {
-    pub actuations: Vec<(Option<AgentId>, Actuation)>,
+    pub restore: Vec<String>,
+    pub actuations: Vec<Actuation>,
+}
+
+/// What the tick's writes did.
+#[derive(Debug, Clone, Default)]
+pub struct Actuated {
+    pub restored: RestoreReport,
+    /// One per actuation, in order.
+    pub results: Vec<Result<Applied, HwError>>,
 }
 
 impl Handler<Apply> for ActuatorActor {
     type Result = MessageResult<Apply>;
 
     fn handle(&mut self, message: Apply, _: &mut Context<Self>) -> Self::Result {
+        let mut restored = RestoreReport::default();
+        for target in &message.restore {
+            let one = self.actuator.restore_target(target);
+            restored.restored.extend(one.restored);
+            restored.failed.extend(one.failed);
+        }
         let results = message
             .actuations
-            .into_iter()
-            .map(|(requester, actuation)| {
-                let applied = self.actuator.apply(&actuation);
-                if applied.is_ok() {
-                    match requester {
-                        Some(agent) => self.owners.insert(actuation.target(), agent),
-                        None => self.owners.remove(&actuation.target()),
-                    };
-                }
-                applied
-            })
-            .collect();
-        MessageResult(results)
-    }
-}
-
-/// Restore every target `agent` changed (it was isolated).
-#[derive(Debug, Message)]
-#[rtype(result = "RestoreReport")]
-pub struct RestoreFor {
-    pub agent: AgentId,
-}
-
-impl Handler<RestoreFor> for ActuatorActor {
-    type Result = MessageResult<RestoreFor>;
-
-    fn handle(&mut self, message: RestoreFor, _: &mut Context<Self>) -> Self::Result {
-        let targets: Vec<String> = self
-            .owners
             .iter()
-            .filter(|(_, owner)| **owner == message.agent)
-            .map(|(target, _)| target.clone())
+            .map(|actuation| self.actuator.apply(actuation))
             .collect();
-        let mut report = RestoreReport::default();
-        for target in targets {
-            self.owners.remove(&target);
-            let one = self.actuator.restore_target(&target);
-            report.restored.extend(one.restored);
-            report.failed.extend(one.failed);
-        }
-        MessageResult(report)
+        MessageResult(Actuated { restored, results })
     }
 }

@@ -1,22 +1,22 @@
-//! The exchange actor: owns the market (books, pools, leases) and runs its phase.
-
-use std::collections::BTreeMap;
+//! The exchange actor: owns the [`ExchangeCore`] (order books and leases). Each handler
+//! calls the core's method of the same phase.
 
 use actix::{Actor, Context, Handler, Message, MessageResult};
-use gamesa_agent::MarketView;
-use gamesa_market::{BookDepth, Exchange, MarketError, MarketEvent, Submission};
-use gamesa_proto::{
-    AgentId, Lease, LeaseId, OrderId, OrderRequest, Quantity, Resource, Tick, TimeInForce,
+use gamesa_engine::{
+    ExchangeCore,
+    cores::{MarketOverview, MatchRequest, Matched, Snapshot},
 };
+use gamesa_market::{BookDepth, MarketEvent};
+use gamesa_proto::{AgentId, LeaseId, OrderId, Resource, Tick};
 
 #[derive(Debug)]
 pub struct ExchangeActor {
-    exchange: Exchange,
+    core: ExchangeCore,
 }
 
 impl ExchangeActor {
-    pub fn new(exchange: Exchange) -> ExchangeActor {
-        ExchangeActor { exchange }
+    pub fn new(core: ExchangeCore) -> ExchangeActor {
+        ExchangeActor { core }
     }
 }
 
@@ -24,158 +24,56 @@ impl Actor for ExchangeActor {
     type Context = Context<Self>;
 }
 
-/// What agents need to see of the market before they decide.
-#[derive(Debug, Clone, Default)]
-pub struct MarketSnapshot {
-    pub view: MarketView,
-    pub open_orders: BTreeMap<AgentId, Vec<(OrderId, OrderRequest)>>,
-    /// Live leases each agent holds or granted.
-    pub leases: BTreeMap<AgentId, Vec<Lease>>,
-}
-
+/// [`ExchangeCore::snapshot`] for these agents.
 #[derive(Debug, Message)]
-#[rtype(result = "MarketSnapshot")]
-pub struct Snapshot {
+#[rtype(result = "Snapshot")]
+pub struct TakeSnapshot {
     pub agents: Vec<AgentId>,
 }
 
-impl Handler<Snapshot> for ExchangeActor {
-    type Result = MessageResult<Snapshot>;
+impl Handler<TakeSnapshot> for ExchangeActor {
+    type Result = MessageResult<TakeSnapshot>;
 
-    fn handle(&mut self, message: Snapshot, _: &mut Context<Self>) -> Self::Result {
-        let exchange = &self.exchange;
-        let mut snapshot = MarketSnapshot::default();
-        for resource in Resource::ALL {
-            let index = resource.index();
-            snapshot.view.last_price[index] = exchange.last_trade_price(resource);
-            snapshot.view.best_bid[index] = exchange.best_bid(resource);
-            snapshot.view.best_ask[index] = exchange.best_ask(resource);
-        }
-        for agent in message.agents {
-            let mut orders = Vec::new();
-            for resource in Resource::ALL {
-                let book = exchange.book(resource);
-                for id in book.orders_of(agent, None) {
-                    if let Some(order) = book.order(id) {
-                        orders.push((
-                            id,
-                            OrderRequest {
-                                owner: order.owner,
-                                resource,
-                                side: order.side,
-                                price: order.price,
-                                quantity: order.remaining,
-                                time_in_force: TimeInForce::Limit {
-                                    expires_at: order.expires_at,
-                                },
-                            },
-                        ));
-                    }
-                }
-            }
-            snapshot.open_orders.insert(agent, orders);
-            snapshot.leases.insert(
-                agent,
-                exchange
-                    .leases()
-                    .iter()
-                    .filter(|active| active.lease.holder == agent || active.lease.seller == agent)
-                    .map(|active| active.lease.clone())
-                    .collect(),
-            );
-        }
-        MessageResult(snapshot)
+    fn handle(&mut self, message: TakeSnapshot, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.core.snapshot(&message.agents))
     }
 }
 
-/// The match phase: advance the clock (expiring orders and leases), release the
-/// leases in their last tick, apply capacity changes, then the tick's submissions in
-/// canonical order.
+/// [`ExchangeCore::run_match`].
 #[derive(Debug, Message)]
-#[rtype(result = "MatchOutcome")]
-pub struct RunMatch {
-    pub tick: Tick,
-    pub capacities: Vec<(AgentId, Resource, Quantity)>,
-    pub submissions: Vec<Submission>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct MatchOutcome {
-    pub events: Vec<MarketEvent>,
-    /// Capacity changes the market refused.
-    pub refused_capacities: Vec<(AgentId, Resource, MarketError)>,
-    /// Set when the tick itself was refused (the clock went backwards).
-    pub error: Option<MarketError>,
-}
+#[rtype(result = "Matched")]
+pub struct RunMatch(pub MatchRequest);
 
 impl Handler<RunMatch> for ExchangeActor {
     type Result = MessageResult<RunMatch>;
 
     fn handle(&mut self, message: RunMatch, _: &mut Context<Self>) -> Self::Result {
-        let mut outcome = MatchOutcome::default();
-        if let Err(error) = self.exchange.advance_to(message.tick, &mut outcome.events) {
-            outcome.error = Some(error);
-            return MessageResult(outcome);
-        }
-        self.exchange.release_leases_ending_now(&mut outcome.events);
-        for (seller, resource, quantity) in message.capacities {
-            if let Err(error) =
-                self.exchange
-                    .set_capacity(seller, resource, quantity, &mut outcome.events)
-            {
-                outcome.refused_capacities.push((seller, resource, error));
-            }
-        }
-        match self
-            .exchange
-            .process_tick(message.tick, message.submissions)
-        {
-            Ok(events) => outcome.events.extend(events),
-            Err(error) => outcome.error = Some(error),
-        }
-        MessageResult(outcome)
+        MessageResult(self.core.run_match(message.0))
     }
 }
 
-/// End leases early: those behind denied fills, or those a safety action revokes.
+/// [`ExchangeCore::followup`].
 #[derive(Debug, Message)]
-#[rtype(result = "Vec<MarketEvent>")]
-pub enum Revoke {
-    Leases(Vec<LeaseId>),
-    /// Every lease of `resource` held by one of `holders`.
-    Holdings {
-        holders: Vec<AgentId>,
-        resource: Resource,
-    },
+#[rtype(result = "Matched")]
+pub struct Followup {
+    pub tick: Tick,
+    pub revoke: Vec<LeaseId>,
+    pub cancel: Vec<(AgentId, OrderId)>,
 }
 
-impl Handler<Revoke> for ExchangeActor {
-    type Result = MessageResult<Revoke>;
+impl Handler<Followup> for ExchangeActor {
+    type Result = MessageResult<Followup>;
 
-    fn handle(&mut self, message: Revoke, _: &mut Context<Self>) -> Self::Result {
-        let ids = match message {
-            Revoke::Leases(ids) => ids,
-            Revoke::Holdings { holders, resource } => self
-                .exchange
-                .leases()
-                .iter()
-                .filter(|active| {
-                    active.lease.resource == resource && holders.contains(&active.lease.holder)
-                })
-                .map(|active| active.lease.id)
-                .collect(),
-        };
-        let mut events = Vec::new();
-        for id in ids {
-            // A lease that already ended has nothing left to revoke.
-            let _ = self.exchange.revoke_lease(id, &mut events);
-        }
-        MessageResult(events)
+    fn handle(&mut self, message: Followup, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.core
+                .followup(message.tick, &message.revoke, &message.cancel),
+        )
     }
 }
 
-/// Cancel every order of these agents, and revoke the leases they hold when asked
-/// (isolation revokes; shutdown only cancels).
+/// [`ExchangeCore::withdraw`]: every order of these agents cancelled, and their leases
+/// revoked when asked (isolation revokes; shutdown only cancels).
 #[derive(Debug, Message)]
 #[rtype(result = "Vec<MarketEvent>")]
 pub struct Withdraw {
@@ -187,15 +85,7 @@ impl Handler<Withdraw> for ExchangeActor {
     type Result = MessageResult<Withdraw>;
 
     fn handle(&mut self, message: Withdraw, _: &mut Context<Self>) -> Self::Result {
-        let mut events = Vec::new();
-        for agent in message.agents {
-            if message.revoke_leases {
-                self.exchange.isolate(agent, &mut events);
-            } else {
-                self.exchange.cancel_all_for(agent, &mut events);
-            }
-        }
-        MessageResult(events)
+        MessageResult(self.core.withdraw(&message.agents, message.revoke_leases))
     }
 }
 
@@ -211,46 +101,21 @@ impl Handler<Depth> for ExchangeActor {
     type Result = MessageResult<Depth>;
 
     fn handle(&mut self, message: Depth, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.exchange.depth(message.resource, message.levels))
+        MessageResult(self.core.exchange().depth(message.resource, message.levels))
     }
 }
 
-/// Everything ingress queries read of the market after a tick: each book's depth and
-/// last trade, and every live lease.
+/// [`ExchangeCore::overview`]: what ingress queries read of the market after a tick.
 #[derive(Debug, Message)]
 #[rtype(result = "MarketOverview")]
 pub struct Overview {
     pub levels: usize,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct MarketOverview {
-    /// One entry per resource, in `Resource::ALL` order.
-    pub books: Vec<(Resource, BookDepth, Option<gamesa_proto::Price>)>,
-    pub leases: Vec<Lease>,
-}
-
 impl Handler<Overview> for ExchangeActor {
     type Result = MessageResult<Overview>;
 
     fn handle(&mut self, message: Overview, _: &mut Context<Self>) -> Self::Result {
-        let exchange = &self.exchange;
-        MessageResult(MarketOverview {
-            books: Resource::ALL
-                .into_iter()
-                .map(|resource| {
-                    (
-                        resource,
-                        exchange.depth(resource, message.levels),
-                        exchange.last_trade_price(resource),
-                    )
-                })
-                .collect(),
-            leases: exchange
-                .leases()
-                .iter()
-                .map(|active| active.lease.clone())
-                .collect(),
-        })
+        MessageResult(self.core.overview(message.levels))
     }
 }

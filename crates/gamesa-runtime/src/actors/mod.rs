@@ -9,7 +9,7 @@ pub mod scheduler;
 pub mod sensor;
 
 pub use actuator::ActuatorActor;
-pub use agent::{AgentActor, AgentFailure};
+pub use agent::AgentActor;
 pub use exchange::ExchangeActor;
 pub use guardian::GuardianActor;
 pub use scheduler::SchedulerActor;

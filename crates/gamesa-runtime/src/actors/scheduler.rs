@@ -1,17 +1,17 @@
-//! The scheduler actor: owns the domain-ranked signal queue.
+//! The scheduler actor: owns the [`SchedulerCore`] (the domain-ranked signal queue).
 
 use actix::{Actor, Context, Handler, Message, MessageResult};
+use gamesa_engine::{SchedulerCore, cores::Ranked};
 use gamesa_proto::{AgentId, Signal, Tick};
-use gamesa_signals::{SignalError, SignalQueue};
 
 #[derive(Debug)]
 pub struct SchedulerActor {
-    queue: SignalQueue,
+    core: SchedulerCore,
 }
 
 impl SchedulerActor {
-    pub fn new(queue: SignalQueue) -> SchedulerActor {
-        SchedulerActor { queue }
+    pub fn new(core: SchedulerCore) -> SchedulerActor {
+        SchedulerActor { core }
     }
 }
 
@@ -19,68 +19,37 @@ impl Actor for SchedulerActor {
     type Context = Context<Self>;
 }
 
-/// Enqueue signals raised this tick, in canonical order.
-#[derive(Debug, Message)]
-#[rtype(result = "Vec<Result<(), SignalError>>")]
-pub struct Enqueue {
-    pub tick: Tick,
-    pub signals: Vec<Signal>,
-}
-
-impl Handler<Enqueue> for SchedulerActor {
-    type Result = MessageResult<Enqueue>;
-
-    fn handle(&mut self, message: Enqueue, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(
-            message
-                .signals
-                .into_iter()
-                .map(|signal| self.queue.push(signal, message.tick).map(drop))
-                .collect(),
-        )
-    }
-}
-
-/// The live signals at `tick`, highest-ranked first, with the pre-empting (safety)
-/// ones split out.
+/// [`SchedulerCore::rank`].
 #[derive(Debug, Message)]
 #[rtype(result = "Ranked")]
 pub struct Rank {
     pub tick: Tick,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct Ranked {
-    pub all: Vec<Signal>,
-    pub preempting: Vec<Signal>,
-}
-
 impl Handler<Rank> for SchedulerActor {
     type Result = MessageResult<Rank>;
 
     fn handle(&mut self, message: Rank, _: &mut Context<Self>) -> Self::Result {
-        self.queue.expire(message.tick);
-        let all = self.queue.ranked(message.tick);
-        let preempting = all
-            .iter()
-            .filter(|signal| gamesa_signals::is_preempting(signal, self.queue.ranking()))
-            .cloned()
-            .collect();
-        MessageResult(Ranked { all, preempting })
+        MessageResult(self.core.rank(message.tick))
     }
 }
 
-/// Drop every signal an isolated agent raised.
+/// [`SchedulerCore::take`].
 #[derive(Debug, Message)]
-#[rtype(result = "usize")]
-pub struct DropFrom {
-    pub agent: AgentId,
+#[rtype(result = "Ranked")]
+pub struct TakeSignals {
+    pub tick: Tick,
+    pub signals: Vec<Signal>,
+    pub isolated: Vec<AgentId>,
 }
 
-impl Handler<DropFrom> for SchedulerActor {
-    type Result = usize;
+impl Handler<TakeSignals> for SchedulerActor {
+    type Result = MessageResult<TakeSignals>;
 
-    fn handle(&mut self, message: DropFrom, _: &mut Context<Self>) -> usize {
-        self.queue.remove_from(message.agent).len()
+    fn handle(&mut self, message: TakeSignals, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.core
+                .take(message.tick, message.signals, &message.isolated),
+        )
     }
 }

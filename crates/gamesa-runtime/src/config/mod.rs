@@ -58,6 +58,19 @@ pub struct RuntimeConfig {
     pub seed: u64,
     /// Seconds between status lines printed by `gamesa run` (0 = never).
     pub status_interval_s: u64,
+    /// How long each tick waits for an agent's answer, in ms; an agent that misses it
+    /// skips the tick, and the miss counts as a failure. Unset: half a tick period.
+    pub agent_deadline_ms: Option<u64>,
+}
+
+impl RuntimeConfig {
+    /// The agents' deadline: `agent_deadline_ms`, or half a tick period.
+    pub fn agent_deadline(&self) -> std::time::Duration {
+        match self.agent_deadline_ms {
+            Some(ms) => std::time::Duration::from_millis(ms),
+            None => std::time::Duration::from_secs_f64(0.5 / f64::from(self.tick_hz.max(1))),
+        }
+    }
 }
 
 impl Default for RuntimeConfig {
@@ -67,6 +80,7 @@ impl Default for RuntimeConfig {
             epoch_ticks: 10,
             seed: 0,
             status_interval_s: 1,
+            agent_deadline_ms: None,
         }
     }
 }

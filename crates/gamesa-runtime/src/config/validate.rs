@@ -30,6 +30,12 @@ pub fn validate(config: &Config, registry: &AgentRegistry) -> Result<(), Invalid
     if config.runtime.epoch_ticks == 0 {
         return invalid("runtime.epoch_ticks", "must be at least 1".into());
     }
+    if config.runtime.agent_deadline_ms == Some(0) {
+        return invalid(
+            "runtime.agent_deadline_ms",
+            "must be at least 1 (leave it unset for half a tick period)".into(),
+        );
+    }
     if config.supervision.max_restarts == 0 {
         return invalid("supervision.max_restarts", "must be at least 1".into());
     }

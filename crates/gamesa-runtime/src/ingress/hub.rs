@@ -24,6 +24,7 @@ use std::{
 
 use dashmap::DashMap;
 use gamesa_agent::{Intent, OrderIntent};
+use gamesa_guardian::StampedIntent;
 use gamesa_guardian::{AccountBalance, LedgerError, Reason, Verdict};
 use gamesa_market::{CancelReason, MarketEvent};
 use gamesa_proto::{
@@ -44,8 +45,8 @@ use super::{
     subscriptions::{EventData, EventQueue, PublishedEvent},
 };
 use crate::{
-    ActorGone, Config, TickReport,
-    actors::{exchange::Overview, guardian::Accounts, guardian::StampedIntent},
+    ActorGone, Config, TickOutput,
+    actors::{exchange::Overview, guardian::Accounts},
     conductor::Conductor,
     config::IngressConfig,
     telemetry::{DecisionLog, IngressLink, request_span},
@@ -505,7 +506,7 @@ impl IngressHub {
     /// cancels it took in and publishes its events (in that order: read-after-order).
     pub async fn after_tick(
         &self,
-        report: &TickReport,
+        report: &TickOutput,
         conductor: &Conductor,
     ) -> Result<(), ActorGone> {
         let actors = conductor.actors();
@@ -574,12 +575,7 @@ impl IngressHub {
                 })
                 .collect(),
             accounts: accounts.into_iter().collect(),
-            isolated: conductor
-                .agents()
-                .iter()
-                .filter(|slot| slot.isolated)
-                .map(|slot| slot.id)
-                .collect(),
+            isolated: conductor.isolated().into_iter().collect(),
         };
         *self
             .snapshot
@@ -597,7 +593,7 @@ impl IngressHub {
     /// orders current. Returns the correlation of every client order that traded.
     fn settle_orders(
         &self,
-        report: &TickReport,
+        report: &TickOutput,
         awaiting: Vec<Awaiting>,
     ) -> BTreeMap<OrderId, CorrelationId> {
         let tick = report.tick;
@@ -731,7 +727,7 @@ impl IngressHub {
     }
 
     /// Offers the tick's events to every subscribed connection.
-    fn publish(&self, report: &TickReport, correlations: &BTreeMap<OrderId, CorrelationId>) {
+    fn publish(&self, report: &TickOutput, correlations: &BTreeMap<OrderId, CorrelationId>) {
         let tick = report.tick;
         let mut events = Vec::new();
         let mut event = |topic, data| {

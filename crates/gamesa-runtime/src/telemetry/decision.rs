@@ -4,7 +4,7 @@
 //!
 //! A tick only keeps its raw material (its fills and actuations with their verdicts,
 //! and the book of each resource that traded); [`Decision`]s with their text are built
-//! when someone asks. Recording reads the [`TickReport`] after the tick, so it can never
+//! when someone asks. Recording reads the [`TickOutput`] after the tick, so it can never
 //! change one.
 //!
 //! # Invariants
@@ -29,7 +29,7 @@ use super::{
     spans::{margin, reason_kind},
     trace::{AttrValue, Phase, TickTrace},
 };
-use crate::conductor::{ActuationRecord, TickReport};
+use gamesa_engine::{ActuationRecord, TickOutput};
 
 /// A bid or ask that was in the book while the market cleared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -150,7 +150,7 @@ pub struct TickDecisions {
 impl TickDecisions {
     /// Takes what a tick decided. `resting` are the orders open when it began.
     pub fn of(
-        report: &TickReport,
+        report: &TickOutput,
         resting: &[(OrderId, OrderRequest)],
         caused_by: &[CorrelationId],
     ) -> TickDecisions {
@@ -320,7 +320,7 @@ impl TickDecisions {
 
 /// The decisions of one tick (what [`DecisionLog::query`] returns for it).
 pub fn decisions_of(
-    report: &TickReport,
+    report: &TickOutput,
     resting: &[(OrderId, OrderRequest)],
     caused_by: &[CorrelationId],
 ) -> Vec<Decision> {

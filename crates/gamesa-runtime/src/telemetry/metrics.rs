@@ -19,7 +19,8 @@ use opentelemetry::{
 };
 
 use super::spans::reason_kind;
-use crate::{conductor::TickReport, supervision::SupervisionDecision};
+use gamesa_engine::TickOutput;
+use gamesa_guardian::SupervisionDecision;
 
 fn component_type(kind: ComponentKind) -> &'static str {
     match kind {
@@ -101,7 +102,7 @@ impl TickMetrics {
     /// start of the tick, per resource.
     pub fn record(
         &self,
-        report: &TickReport,
+        report: &TickOutput,
         open_orders: [u64; Resource::ALL.len()],
         duration: Duration,
     ) {

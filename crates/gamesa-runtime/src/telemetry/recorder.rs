@@ -1,19 +1,21 @@
 //! What the conductor keeps for telemetry from one tick to the next: the instruments,
-//! the tracer and the trace of the tick in progress, the decision log, the ingress
-//! links waiting for the next tick, and the book as it stood when the tick began.
+//! the tracer and the trace of the tick in progress, the decision log, and the ingress
+//! links waiting for the next tick.
 //!
-//! It only reads what the tick produced; nothing in it feeds back into a decision.
+//! It only reads what the tick produced (the engine's [`TickOutput`]); nothing in it
+//! feeds back into a decision.
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use gamesa_proto::{AgentId, CorrelationId, OrderId, OrderRequest, Resource, Signal, Tick};
+use gamesa_engine::TickOutput;
+use gamesa_proto::{AgentId, CorrelationId, Resource, Signal, Tick};
 
 use super::{
     IngressLink, TickMetrics,
     decision::{DecisionLog, TickDecisions},
+    spans,
     trace::{Phase, TickTrace, TickTracer},
 };
-use crate::{actors::exchange::MarketSnapshot, conductor::TickReport};
 
 #[derive(Debug, Default)]
 pub struct TickRecorder {
@@ -24,9 +26,9 @@ pub struct TickRecorder {
     decisions: DecisionLog,
     /// Links of the signals injected since the last tick took them in.
     links: Vec<IngressLink>,
-    /// The orders resting when the tick began (kept only for the decision log).
-    resting: Vec<(OrderId, OrderRequest)>,
-    open_orders: [u64; Resource::ALL.len()],
+    /// The links and signals the tick in progress took in (kept when it is traced).
+    tick_links: Vec<IngressLink>,
+    injected: Vec<Signal>,
     /// Correlation ids of the injected signals this tick took in.
     caused_by: Vec<CorrelationId>,
     /// Agent names as shared text, so a traced tick does not copy them.
@@ -50,15 +52,13 @@ impl TickRecorder {
         &self.decisions
     }
 
-    /// The trace of the tick in progress; `None` when this tick is not traced.
-    pub fn trace(&mut self) -> Option<&mut TickTrace> {
-        self.trace.as_deref_mut()
-    }
-
-    /// `name` as shared text, kept for `agent`.
-    pub fn agent_name(&mut self, agent: AgentId, name: &str) -> Arc<str> {
-        // An agent keeps its name for the life of the runtime (restarts included).
-        Arc::clone(self.names.entry(agent).or_insert_with(|| Arc::from(name)))
+    /// Names the agents in traces.
+    pub fn name_agents<'a>(&mut self, agents: impl IntoIterator<Item = (AgentId, &'a str)>) {
+        self.names.extend(
+            agents
+                .into_iter()
+                .map(|(agent, name)| (agent, Arc::from(name))),
+        );
     }
 
     /// Remembers where an injected signal came from, for the tick that takes it in.
@@ -83,46 +83,38 @@ impl TickRecorder {
         }
     }
 
-    /// Notes the book as the tick begins.
-    pub fn tick_started(&mut self, snapshot: &MarketSnapshot) {
-        self.resting.clear();
-        let keep_orders = self.decisions.is_enabled() || self.trace.is_some();
-        if self.metrics.is_none() && !keep_orders {
-            return;
-        }
-        self.open_orders = [0; Resource::ALL.len()];
-        for orders in snapshot.open_orders.values() {
-            for (order, request) in orders {
-                self.open_orders[request.resource.index()] += 1;
-                if keep_orders {
-                    self.resting.push((*order, *request));
-                }
-            }
-        }
-    }
-
-    /// The injected signals the rank phase takes in; returns their links.
-    pub fn take_injected(&mut self, injected: &[Signal]) -> Vec<IngressLink> {
+    /// The injected signals the tick in progress takes in.
+    pub fn take_injected(&mut self, injected: &[Signal]) {
         self.caused_by
             .extend(injected.iter().filter_map(|signal| signal.correlation));
-        std::mem::take(&mut self.links)
+        self.tick_links = std::mem::take(&mut self.links);
+        self.injected.clear();
+        if self.trace.is_some() {
+            self.injected.extend_from_slice(injected);
+        }
     }
 
-    /// Folds the finished tick into the metrics and the decision log, and puts its
-    /// summary and decisions on the tick span before the trace is queued for export.
-    pub fn tick_finished(&mut self, report: &TickReport, duration: Duration) {
+    /// Folds the finished tick into the metrics and the decision log, and builds its
+    /// spans before the trace is queued for export.
+    pub fn tick_finished(&mut self, output: &TickOutput, duration: Duration) {
         if let Some(metrics) = &self.metrics {
-            metrics.record(report, self.open_orders, duration);
+            let mut open_orders = [0; Resource::ALL.len()];
+            for (_, request) in &output.resting {
+                open_orders[request.resource.index()] += 1;
+            }
+            metrics.record(output, open_orders, duration);
         }
         let trace = self.trace.take();
+        let links = std::mem::take(&mut self.tick_links);
         if !self.decisions.is_enabled() && trace.is_none() {
             return;
         }
-        let decisions = TickDecisions::of(report, &self.resting, &self.caused_by);
+        let decisions = TickDecisions::of(output, &output.resting, &self.caused_by);
         if let (Some(tracer), Some(mut trace)) = (&self.tracer, trace) {
-            trace.attr(Phase::ROOT, "gamesa.tick.fills", report.fills.len());
-            trace.attr(Phase::ROOT, "gamesa.tick.vetoes", report.vetoes().count());
-            trace.attr(Phase::ROOT, "gamesa.tick.failures", report.failures.len());
+            spans::record(&mut trace, output, &self.names, &self.injected, &links);
+            trace.attr(Phase::ROOT, "gamesa.tick.fills", output.fills.len());
+            trace.attr(Phase::ROOT, "gamesa.tick.vetoes", output.vetoes().count());
+            trace.attr(Phase::ROOT, "gamesa.tick.failures", output.failures.len());
             trace.attr(
                 Phase::ROOT,
                 "gamesa.tick.duration_us",

@@ -18,7 +18,7 @@ use std::{
 };
 
 use gamesa_guardian::Reason;
-use gamesa_proto::{Actuation, CorrelationId};
+use gamesa_proto::{Actuation, CorrelationId, Intent};
 use opentelemetry::{
     InstrumentationScope, Key, KeyValue, StringValue, Value,
     trace::{Event, Link, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState},
@@ -43,6 +43,8 @@ pub enum AttrValue {
     Correlation(CorrelationId),
     Reason(Box<Reason>),
     Actuation(Box<Actuation>),
+    /// Written as its JSON form.
+    Intent(Box<Intent>),
 }
 
 impl From<i64> for AttrValue {
@@ -123,6 +125,9 @@ impl From<AttrValue> for Value {
             AttrValue::Correlation(value) => Value::String(StringValue::from(value.to_string())),
             AttrValue::Reason(value) => Value::String(StringValue::from(value.to_string())),
             AttrValue::Actuation(value) => Value::String(StringValue::from(value.to_string())),
+            AttrValue::Intent(value) => Value::String(StringValue::from(
+                serde_json::to_string(&value).unwrap_or_else(|error| error.to_string()),
+            )),
         }
     }
 }
@@ -238,13 +243,28 @@ impl TickTrace {
         Phase(index)
     }
 
+    /// Starts a child of `parent` at `at` (a moment before the trace began counts as
+    /// its start).
+    pub fn begin_at(&mut self, name: &'static str, parent: Phase, at: Instant) -> Phase {
+        let phase = self.begin(name, parent);
+        if let Some(span) = self.spans.get_mut(phase.0 as usize) {
+            span.start = at.saturating_duration_since(self.origin);
+        }
+        phase
+    }
+
     /// Ends `phase` now (once; later calls change nothing).
     pub fn end(&mut self, phase: Phase) {
-        let now = self.origin.elapsed();
+        self.end_at(phase, Instant::now());
+    }
+
+    /// Ends `phase` at `at` (once; later calls change nothing).
+    pub fn end_at(&mut self, phase: Phase, at: Instant) {
+        let offset = at.saturating_duration_since(self.origin);
         if let Some(span) = self.spans.get_mut(phase.0 as usize)
             && span.end.is_none()
         {
-            span.end = Some(now);
+            span.end = Some(offset);
         }
     }
 

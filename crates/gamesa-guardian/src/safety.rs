@@ -7,7 +7,63 @@
 
 use std::collections::BTreeMap;
 
-use gamesa_proto::{Actuation, Signal, TelemetryFrame};
+use gamesa_proto::{Actuation, AgentId, Signal, TelemetryFrame, Tick};
+
+use crate::{Guardian, Verdict};
+
+/// Where the safe limits come from, and whose power leases a hold takes away.
+#[derive(Debug, Clone, Default)]
+pub struct SafetyPolicy {
+    /// Configured safe limits, component → mW.
+    pub safe_limits_mw: BTreeMap<String, u64>,
+    /// Which agents' power leases raise which component's limit.
+    pub power_holders: BTreeMap<String, Vec<AgentId>>,
+}
+
+/// The guardian's answer to the live pre-empting signals.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SafetyResponse {
+    /// Safe-limit actuations with the guardian's verdict (device bounds only).
+    pub actions: Vec<(Actuation, Verdict)>,
+    /// Agents whose power leases are revoked because their component is held safe.
+    pub revoke_power_of: Vec<AgentId>,
+    /// Components under a safety hold: agents' own actuations of them are pre-empted.
+    pub held: Vec<String>,
+    /// Components with no known safe limit.
+    pub unknown: Vec<String>,
+}
+
+impl SafetyPolicy {
+    /// Puts every component a pre-empting signal names at its safe limit, through the
+    /// gate's device bounds only ([`Guardian::check_safety_actuation`]), and names the
+    /// agents whose power leases on those components must go.
+    pub fn respond(
+        &self,
+        guardian: &mut Guardian,
+        tick: Tick,
+        preempting: &[Signal],
+        frame: &TelemetryFrame,
+    ) -> SafetyResponse {
+        let (actuations, unknown) = safe_limits_for(preempting, frame, &self.safe_limits_mw);
+        let mut response = SafetyResponse {
+            unknown,
+            ..SafetyResponse::default()
+        };
+        for actuation in actuations {
+            if let Actuation::PowerLimit { component, .. } = &actuation {
+                response.held.push(component.clone());
+                if let Some(holders) = self.power_holders.get(component) {
+                    response.revoke_power_of.extend(holders.iter().copied());
+                }
+            }
+            let verdict = guardian.check_safety_actuation(tick, &actuation);
+            response.actions.push((actuation, verdict));
+        }
+        response.revoke_power_of.sort();
+        response.revoke_power_of.dedup();
+        response
+    }
+}
 
 /// The safe-limit actuations for the live pre-empting signals, one per component, in
 /// component order. Components with no known safe limit are skipped and named in the

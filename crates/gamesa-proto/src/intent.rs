@@ -1,10 +1,12 @@
-//! Intents: what an agent asks for in one tick. The runtime stamps the agent's id on
-//! each and gives every intent a per-agent sequence number, in the order returned.
+//! Intents: what an agent (or an ingress client) asks for in one tick. The runtime
+//! stamps the agent's id on each and gives every intent a per-agent sequence number, in
+//! the order returned; the guardian admits them (`gamesa_guardian::Guardian::admit`).
 
-use gamesa_proto::{
+use serde::{Deserialize, Serialize};
+
+use crate::{
     Actuation, Domain, OrderId, Price, Quantity, Resource, Side, SignalKind, Strength, TimeInForce,
 };
-use serde::{Deserialize, Serialize};
 
 /// An order an agent wants placed; the owner is the agent itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

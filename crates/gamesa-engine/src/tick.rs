@@ -1,0 +1,602 @@
+//! The phase sequence of one tick, written once over any [`Cores`], and the state the
+//! sequence keeps from one tick to the next ([`TickState`]).
+//!
+//! open → observe → admit (supervise) → rank → safety (when pre-empted) → match →
+//! settle → follow-up (when the guardian refused something) → guard.
+//!
+//! The caller samples the sensors before and writes the actuations after
+//! ([`TickState::applied`]). Agents' intents are taken in `(agent id, sequence)` order
+//! and ingress clients' after every agent's, so the outcome never depends on thread
+//! timing.
+//!
+//! # Invariants
+//! - an isolated agent is never asked again and holds no orders or leases
+//! - while a safety signal names a component, agents' own actuations of it are
+//!   pre-empted and its limit is held at the safe value
+//! - every fill the guardian denied has had its lease revoked before the tick ends
+//! - the engine calls each core at most once per phase
+
+use std::{
+    collections::BTreeMap,
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use gamesa_guardian::{SafetyResponse, Settlement, StampedIntent, SupervisionDecision, Verdict};
+use gamesa_hw::Applied;
+use gamesa_market::MarketEvent;
+use gamesa_proto::{
+    Actuation, AgentId, CorrelationId, Credits, Fill, Intent, LeaseId, OrderId, Signal,
+    TelemetryFrame, Tick,
+};
+
+use crate::{
+    AgentFailure, Turn,
+    cores::{
+        Admitted, FailedActuation, Guarded, MatchRequest, Matched, Opened, Opening, Ranked,
+        Snapshot,
+    },
+    output::{ActuationRecord, FailureRecord, Phase, PhaseTiming, TickOutput},
+    progress::ProgressCounters,
+};
+
+/// One agent's answer to its turn, and how long it took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    pub agent: AgentId,
+    pub intents: Result<Vec<Intent>, AgentFailure>,
+    pub took: Duration,
+}
+
+/// The cores and agents as a tick reaches them: in place ([`crate::TickEngine`]) or
+/// one actor message per core per phase (the runtime's shell). Each method is one
+/// phase of one core, and does nothing but call that core's method of the same name.
+pub trait Cores {
+    /// Why a core could not be reached (an actor is gone).
+    type Error;
+
+    /// The guardian opens the tick, the exchange takes a snapshot for `agents`, and the
+    /// scheduler ranks the live signals.
+    fn open(
+        &mut self,
+        opening: Opening,
+        agents: Vec<AgentId>,
+    ) -> impl Future<Output = Result<(Opened, Snapshot, Ranked), Self::Error>>;
+
+    /// Every turn's agent observes; one answer per turn, in turn order.
+    fn observe(
+        &mut self,
+        turns: Vec<Turn>,
+    ) -> impl Future<Output = Result<Vec<Observed>, Self::Error>>;
+
+    fn admit(
+        &mut self,
+        tick: Tick,
+        intents: Vec<StampedIntent>,
+        failed: Vec<AgentId>,
+    ) -> impl Future<Output = Result<Admitted, Self::Error>>;
+
+    /// Rebuilds these agents from their factories; the ones that could not be rebuilt.
+    fn restart(
+        &mut self,
+        agents: Vec<AgentId>,
+    ) -> impl Future<Output = Result<Vec<(AgentId, AgentFailure)>, Self::Error>>;
+
+    fn take_signals(
+        &mut self,
+        tick: Tick,
+        signals: Vec<Signal>,
+        isolated: Vec<AgentId>,
+    ) -> impl Future<Output = Result<Ranked, Self::Error>>;
+
+    fn safety(
+        &mut self,
+        tick: Tick,
+        preempting: Vec<Signal>,
+        frame: Arc<TelemetryFrame>,
+    ) -> impl Future<Output = Result<SafetyResponse, Self::Error>>;
+
+    fn run_match(
+        &mut self,
+        request: MatchRequest,
+    ) -> impl Future<Output = Result<Matched, Self::Error>>;
+
+    fn settle(
+        &mut self,
+        tick: Tick,
+        events: Vec<MarketEvent>,
+    ) -> impl Future<Output = Result<Settlement, Self::Error>>;
+
+    fn followup(
+        &mut self,
+        tick: Tick,
+        revoke: Vec<LeaseId>,
+        cancel: Vec<(AgentId, OrderId)>,
+    ) -> impl Future<Output = Result<Matched, Self::Error>>;
+
+    fn guard(
+        &mut self,
+        tick: Tick,
+        followups: Vec<MarketEvent>,
+        requests: Vec<(AgentId, Actuation)>,
+    ) -> impl Future<Output = Result<Guarded, Self::Error>>;
+}
+
+/// What reached the node from outside since the last tick.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Intake {
+    /// Why the sensors could not read something this tick.
+    pub sample_errors: Vec<String>,
+    /// Signals injected by clients, taken in at the rank phase.
+    pub signals: Vec<Signal>,
+    /// Clients' orders and cancels, in `(client, sequence)` order; client ids come
+    /// after every agent's.
+    pub intents: Vec<StampedIntent>,
+    /// Workloads' progress reports, component → millionths of a unit.
+    pub progress: Vec<(String, u64)>,
+}
+
+/// How ticks are numbered and epochs counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TickSettings {
+    pub epoch_ticks: u64,
+    /// Seeds the correlation ids.
+    pub seed: u64,
+}
+
+/// One configured agent as the tick sequence tracks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seat {
+    pub id: AgentId,
+    pub isolated: bool,
+}
+
+/// What the sequence keeps from one tick to the next.
+#[derive(Debug, Clone)]
+pub struct TickState {
+    settings: TickSettings,
+    next_tick: Tick,
+    /// In id order.
+    seats: Vec<Seat>,
+    /// Fills each agent took part in, delivered at its next observation.
+    pending_fills: BTreeMap<AgentId, Vec<Fill>>,
+    /// The power limit last applied to each component (dry-run or real), in mW.
+    applied_limits_mw: BTreeMap<String, u64>,
+    /// Limits applied only in dry-run: the hardware still reports its own, so frames
+    /// are read with these instead, and decisions play out as they would for real.
+    dry_run_limits_mw: BTreeMap<String, u64>,
+    /// Who last changed each target: isolation restores exactly these.
+    owners: BTreeMap<String, AgentId>,
+    /// Allowed actuations the device refused, for the guardian at the next tick.
+    failed_actuations: Vec<FailedActuation>,
+    progress: ProgressCounters,
+}
+
+impl TickState {
+    /// `agents` in any order; they are asked in id order.
+    pub fn new(settings: TickSettings, agents: impl IntoIterator<Item = AgentId>) -> TickState {
+        let mut seats: Vec<Seat> = agents
+            .into_iter()
+            .map(|id| Seat {
+                id,
+                isolated: false,
+            })
+            .collect();
+        seats.sort_by_key(|seat| seat.id);
+        TickState {
+            settings,
+            next_tick: Tick(0),
+            seats,
+            pending_fills: BTreeMap::new(),
+            applied_limits_mw: BTreeMap::new(),
+            dry_run_limits_mw: BTreeMap::new(),
+            owners: BTreeMap::new(),
+            failed_actuations: Vec::new(),
+            progress: ProgressCounters::default(),
+        }
+    }
+
+    pub fn settings(&self) -> TickSettings {
+        self.settings
+    }
+
+    pub fn next_tick(&self) -> Tick {
+        self.next_tick
+    }
+
+    pub fn seats(&self) -> &[Seat] {
+        &self.seats
+    }
+
+    fn live_agents(&self) -> Vec<AgentId> {
+        self.seats
+            .iter()
+            .filter(|seat| !seat.isolated)
+            .map(|seat| seat.id)
+            .collect()
+    }
+
+    /// The frame as it would read had the dry-run limits been written, with the
+    /// reported progress where the sensors gave none.
+    fn prepare(&self, mut frame: TelemetryFrame) -> TelemetryFrame {
+        for component in &mut frame.components {
+            if let Some(limit_mw) = self.dry_run_limits_mw.get(&component.id) {
+                component.limit_mw = Some(*limit_mw);
+            }
+        }
+        self.progress.fill(&mut frame);
+        frame
+    }
+
+    fn turns(
+        &mut self,
+        tick: Tick,
+        frame: &Arc<TelemetryFrame>,
+        signals: Vec<Signal>,
+        snapshot: Snapshot,
+        balances: &BTreeMap<AgentId, Credits>,
+    ) -> Vec<Turn> {
+        let Snapshot {
+            view,
+            mut open_orders,
+            mut leases,
+        } = snapshot;
+        let market = Arc::new(view);
+        let signals: Arc<[Signal]> = signals.into();
+        let live = self.live_agents();
+        live.into_iter()
+            .map(|agent| Turn {
+                tick,
+                agent,
+                epoch_ticks: self.settings.epoch_ticks,
+                frame: Arc::clone(frame),
+                signals: Arc::clone(&signals),
+                market: Arc::clone(&market),
+                fills: self.pending_fills.remove(&agent).unwrap_or_default(),
+                leases: leases.remove(&agent).unwrap_or_default(),
+                open_orders: open_orders.remove(&agent).unwrap_or_default(),
+                balance: balances.get(&agent).copied().unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// Isolation on the sequence's side: the agent is never asked again, its fills are
+    /// dropped, and the targets it changed are to be restored.
+    fn isolate(&mut self, agent: AgentId, restore: &mut Vec<String>) {
+        if let Some(seat) = self.seats.iter_mut().find(|seat| seat.id == agent) {
+            seat.isolated = true;
+        }
+        self.pending_fills.remove(&agent);
+        let targets: Vec<String> = self
+            .owners
+            .iter()
+            .filter(|(_, owner)| **owner == agent)
+            .map(|(target, _)| target.clone())
+            .collect();
+        for target in targets {
+            self.owners.remove(&target);
+            restore.push(target);
+        }
+    }
+
+    /// Takes in what the shell's actuator did with [`TickOutput::to_apply`], one
+    /// result per entry in order: the outcomes go into `output`, written limits are
+    /// remembered (dry-run ones for the next frames), and refused ones are reported to
+    /// the guardian at the next tick.
+    pub fn applied(&mut self, output: &mut TickOutput, results: Vec<Result<Applied, String>>) {
+        let mut results = results.into_iter();
+        for record in &mut output.actuations {
+            let Some(actuation) = record.to_apply().cloned() else {
+                continue;
+            };
+            let result = results
+                .next()
+                .unwrap_or_else(|| Err("the actuator returned no result".to_owned()));
+            match (&actuation, &result) {
+                (_, Ok(done)) => {
+                    if let Actuation::PowerLimit {
+                        component,
+                        limit_mw,
+                    } = &actuation
+                    {
+                        if done.dry_run {
+                            self.dry_run_limits_mw.insert(component.clone(), *limit_mw);
+                        } else {
+                            self.dry_run_limits_mw.remove(component);
+                        }
+                        self.applied_limits_mw.insert(component.clone(), *limit_mw);
+                    }
+                    match record.requester {
+                        Some(agent) => self.owners.insert(actuation.target(), agent),
+                        None => self.owners.remove(&actuation.target()),
+                    };
+                }
+                (Actuation::PowerLimit { component, .. }, Err(_)) => {
+                    let device_now = output
+                        .frame
+                        .component(component)
+                        .and_then(|telemetry| telemetry.limit_mw)
+                        .map(|limit_mw| Actuation::PowerLimit {
+                            component: component.clone(),
+                            limit_mw,
+                        });
+                    self.failed_actuations.push(FailedActuation {
+                        actuation: actuation.clone(),
+                        device_now,
+                    });
+                }
+                (_, Err(_)) => self.failed_actuations.push(FailedActuation {
+                    actuation: actuation.clone(),
+                    device_now: None,
+                }),
+            }
+            record.outcome = Some(result);
+        }
+    }
+}
+
+/// Records when each phase ran.
+struct Clock {
+    timings: Vec<PhaseTiming>,
+    mark: Instant,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            timings: Vec::with_capacity(16),
+            mark: Instant::now(),
+        }
+    }
+
+    /// `phase` ran from the last mark until now.
+    fn lap(&mut self, phase: Phase) {
+        let now = Instant::now();
+        self.timings.push(PhaseTiming {
+            phase,
+            agent: None,
+            start: self.mark,
+            end: now,
+        });
+        self.mark = now;
+    }
+}
+
+/// Runs one tick over `cores`: `frame` is the sensors' sample, `intake` what came from
+/// outside since the last tick. The output's actuations are still to be written
+/// (restore first, then [`TickOutput::to_apply`]), and their results handed to
+/// [`TickState::applied`].
+pub async fn run<C: Cores>(
+    state: &mut TickState,
+    cores: &mut C,
+    frame: TelemetryFrame,
+    intake: Intake,
+) -> Result<TickOutput, C::Error> {
+    let mut clock = Clock::new();
+    let tick = state.next_tick;
+    state.next_tick = tick.next();
+    let Intake {
+        sample_errors,
+        signals: injected,
+        intents: client_intents,
+        progress,
+    } = intake;
+    for (component, micro) in progress {
+        state.progress.add(&component, micro);
+    }
+    let frame = Arc::new(state.prepare(frame));
+
+    // open
+    let epoch_ticks = state.settings.epoch_ticks.max(1);
+    let epoch = tick
+        .0
+        .is_multiple_of(epoch_ticks)
+        .then_some(tick.0 / epoch_ticks);
+    let opening = Opening {
+        tick,
+        frame: Arc::clone(&frame),
+        planned_limits_mw: state.applied_limits_mw.clone(),
+        epoch,
+        failed_actuations: std::mem::take(&mut state.failed_actuations),
+    };
+    let (opened, snapshot, ranked) = cores.open(opening, state.live_agents()).await?;
+    clock.lap(Phase::Open);
+
+    // observe
+    let resting = snapshot.open_orders.values().flatten().copied().collect();
+    let turns = state.turns(tick, &frame, ranked.all, snapshot, &opened.balances);
+    let observed = cores.observe(turns).await?;
+    let observe_start = clock.mark;
+    for answer in &observed {
+        clock.timings.push(PhaseTiming {
+            phase: Phase::Observe,
+            agent: Some(answer.agent),
+            start: observe_start,
+            end: observe_start + answer.took,
+        });
+    }
+    clock.lap(Phase::Observe);
+    let mut intents = Vec::new();
+    let mut failures = Vec::new();
+    let mut intents_by_agent = Vec::with_capacity(observed.len());
+    for answer in observed {
+        match answer.intents {
+            Ok(returned) => {
+                intents_by_agent.push((answer.agent, returned.len()));
+                intents.extend(returned.into_iter().enumerate().map(|(sequence, intent)| {
+                    StampedIntent {
+                        agent: answer.agent,
+                        sequence: sequence as u64,
+                        intent,
+                    }
+                }));
+            }
+            Err(failure) => failures.push((answer.agent, failure)),
+        }
+    }
+    intents.extend(client_intents);
+    let intents_checked = intents.len();
+
+    // admit, and supervise the agents that failed
+    let failed = failures.iter().map(|(agent, _)| *agent).collect();
+    let Admitted {
+        admission,
+        supervision,
+    } = cores.admit(tick, intents, failed).await?;
+    clock.lap(Phase::Admit);
+    let mut restore = Vec::new();
+    let mut isolated = Vec::new();
+    let mut restart = Vec::new();
+    for (agent, decision) in &supervision {
+        match decision {
+            SupervisionDecision::Restart { .. } => restart.push(*agent),
+            SupervisionDecision::Isolate { .. } => {
+                state.isolate(*agent, &mut restore);
+                isolated.push(*agent);
+            }
+            SupervisionDecision::AlreadyIsolated => {}
+        }
+    }
+    let rebuild_errors = if restart.is_empty() {
+        Vec::new()
+    } else {
+        cores.restart(restart).await?
+    };
+    let failures = failures
+        .into_iter()
+        .zip(supervision)
+        .map(|((agent, failure), (_, decision))| FailureRecord {
+            agent,
+            failure,
+            decision,
+            rebuild_error: rebuild_errors
+                .iter()
+                .find(|(rebuilt, _)| *rebuilt == agent)
+                .map(|(_, error)| error.clone()),
+        })
+        .collect();
+
+    // rank: the agents' and the injected signals join the queue; safety pre-empts
+    let mut signals = admission.signals;
+    signals.extend(injected);
+    let ranked = cores.take_signals(tick, signals, isolated.clone()).await?;
+    clock.lap(Phase::Rank);
+    let safety = if ranked.preempting.is_empty() {
+        SafetyResponse::default()
+    } else {
+        let response = cores
+            .safety(tick, ranked.preempting.clone(), Arc::clone(&frame))
+            .await?;
+        clock.lap(Phase::Safety);
+        response
+    };
+
+    // match
+    let matched = cores
+        .run_match(MatchRequest {
+            tick,
+            withdraw: isolated,
+            revoke_power_of: safety.revoke_power_of.clone(),
+            capacities: admission.capacities.clone(),
+            submissions: admission.submissions.clone(),
+        })
+        .await?;
+    clock.lap(Phase::Match);
+    let mut market_errors: Vec<_> = matched
+        .refused_capacities
+        .into_iter()
+        .map(|(agent, resource, error)| (Some((agent, resource)), error))
+        .chain(matched.error.map(|error| (None, error)))
+        .collect();
+
+    // settle: fills, escrow and refunds; what the guardian refused is undone
+    let settlement = cores.settle(tick, matched.events.clone()).await?;
+    clock.lap(Phase::Settle);
+    let mut market_events = matched.events;
+    let mut market = matched.view;
+    let mut followups = Vec::new();
+    if settlement.needs_followup() {
+        let undone = cores
+            .followup(tick, settlement.revoke.clone(), settlement.cancel.clone())
+            .await?;
+        clock.lap(Phase::Followup);
+        market_errors.extend(undone.error.map(|error| (None, error)));
+        followups = undone.events;
+        market = undone.view;
+    }
+    for (fill, verdict) in &settlement.fills {
+        if matches!(verdict, Verdict::Allow { .. }) {
+            // Only agents observe; ingress clients hear of fills by subscription.
+            for party in [fill.buyer, fill.seller] {
+                if state.seats.iter().any(|seat| seat.id == party) {
+                    state.pending_fills.entry(party).or_default().push(*fill);
+                }
+            }
+        }
+    }
+
+    // guard: the agents' actuations, except those a safety hold pre-empts
+    let (preempted, requests): (Vec<_>, Vec<_>) =
+        admission
+            .actuations
+            .into_iter()
+            .partition(|(_, actuation)| {
+                matches!(actuation, Actuation::PowerLimit { component, .. }
+                if safety.held.contains(component))
+            });
+    let guarded = cores
+        .guard(tick, followups.clone(), requests.clone())
+        .await?;
+    clock.lap(Phase::Guard);
+    market_events.extend(followups);
+
+    let actuations = safety
+        .actions
+        .into_iter()
+        .map(|(actuation, verdict)| (None, actuation, verdict))
+        .chain(
+            requests
+                .into_iter()
+                .zip(guarded.verdicts)
+                .map(|((agent, actuation), verdict)| (Some(agent), actuation, verdict)),
+        )
+        .map(|(requester, requested, verdict)| ActuationRecord {
+            requester,
+            requested,
+            verdict,
+            outcome: None,
+        })
+        .collect();
+
+    Ok(TickOutput {
+        tick,
+        correlation: CorrelationId::from_parts(state.settings.seed, tick.0),
+        frame,
+        sample_errors,
+        mint: opened.mint,
+        signals: ranked.all,
+        preempting: ranked.preempting,
+        refused_signals: ranked.refused,
+        held: safety.held,
+        revoked_power_of: safety.revoke_power_of,
+        no_safe_limit: safety.unknown,
+        resting,
+        intents_by_agent,
+        intents_checked,
+        denied_intents: admission.denied,
+        submissions: admission.submissions,
+        capacities: admission.capacities,
+        market_events,
+        market_errors,
+        fills: settlement.fills,
+        actuations,
+        preempted,
+        failures,
+        restore,
+        market,
+        audit: guarded.audit,
+        postings: guarded.postings,
+        timings: clock.timings,
+    })
+}
