@@ -72,7 +72,10 @@ async fn the_shell_and_the_engine_give_the_same_outputs_tick_by_tick() {
         mints += usize::from(output.mint.is_some());
     }
     assert!(fills > 0, "nothing traded: the comparison saw no market");
-    assert!(safety_ticks > 0, "no safety hold: the comparison saw no pre-emption");
+    assert!(
+        safety_ticks > 0,
+        "no safety hold: the comparison saw no pre-emption"
+    );
     assert!(mints > 1, "no epoch began: the comparison saw no mint");
     let _ = shell.shutdown().await;
 }
