@@ -1,182 +1,34 @@
-//! The messages of the ingress protocol, version [`PROTOCOL_VERSION`]: requests, the one
-//! reply each gets, subscription events, and the stable error codes.
-//!
-//! Every frame body is a MessagePack map with named fields. A request names its kind in
-//! `type` and carries a client-chosen `id`; fields a message does not define are ignored,
-//! so a client may send optional fields a later version adds. A reply is
-//! `{ id, ok: true, result }` or `{ id, ok: false, error: { code, message } }`; an event
-//! is `{ topic, seq, tick, lost, data }` and has no `id`.
-//!
-//! Decoding runs in three steps, each with its own error code: the structure check
-//! ([`crate::check_structure`]), the head (`id` and `type`), then the fields of that type.
+//! The requests: each type's fields, [`Request`] and its encoding, and the decoding of a
+//! request in steps ([`decode_head`], [`decode_body`], or both in [`decode_request`]).
 
 use std::fmt;
 
 use gamesa_proto::{
-    AgentId, CorrelationId, Credits, Domain, LeaseId, OrderId, Price, Quantity, Resource, Side,
-    SignalKind, Strength, TelemetryFrame, Tick,
+    CorrelationId, Domain, OrderId, Price, Quantity, Resource, Side, SignalKind, Strength, Tick,
 };
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize};
 
+use super::{ErrorBody, ErrorCode, MAX_DEPTH, RequestError, Topic, names::wire_names};
 use crate::structure::{StructureError, check_structure};
 
-/// The protocol version this crate speaks; `hello` must name it.
-pub const PROTOCOL_VERSION: u32 = 1;
-/// The default frame-size cap, in bytes of body.
-pub const DEFAULT_MAX_FRAME_BYTES: u32 = 64 * 1024;
-/// How deep containers may nest in a request.
-pub const MAX_DEPTH: usize = 16;
 /// The ttl of an injected signal when the request names none.
 pub const DEFAULT_SIGNAL_TTL_TICKS: u32 = 10;
 /// The most units of work one `progress` report may carry (10^12: the counter's
 /// micro-units of it stay well inside a u64).
 pub const MAX_PROGRESS_AMOUNT: f64 = 1e12;
 
-/// Why a request failed: stable, lowercase, and part of the protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// The length prefix is over the cap; the server closes the connection after it.
-    FrameTooLarge,
-    /// The body is not exactly one well-formed MessagePack value.
-    MalformedFrame,
-    /// Containers nest deeper than [`MAX_DEPTH`].
-    TooDeep,
-    /// Not a map, or a field is missing, of the wrong type, or out of range.
-    InvalidRequest,
-    /// `type` names no request of this version.
-    UnknownType,
-    /// `hello` named a protocol version the server does not speak.
-    UnsupportedVersion,
-    /// Anything but `hello` and the `health` query before `hello`.
-    NotAuthenticated,
-    /// `hello` with an unknown client or a wrong token.
-    Unauthorized,
-    /// A second `hello` on an authenticated connection.
-    AlreadyAuthenticated,
-    /// The client lacks the effect the request needs; the denial is audited.
-    Forbidden,
-    /// Over the connection's request rate.
-    RateLimited,
-    /// `cancel` named an order that is not one of this client's resting orders.
-    UnknownOrder,
-    /// `progress` named a component the runtime does not manage.
-    UnknownComponent,
-    /// The guardian's ledger refused the bid: not enough credits.
-    InsufficientCredits,
-    /// The exchange refused the order or cancel.
-    Rejected,
-    /// The server has as many connections as it allows; it closes this one.
-    TooManyConnections,
-    /// Nothing was received for the idle timeout; the server closes the connection.
-    IdleTimeout,
-    /// The runtime is stopping; requests still waiting for a tick get this.
-    ShuttingDown,
-    /// A fault of the server itself.
-    Internal,
-    /// A code this version of the crate does not know (sent by a newer server).
-    #[serde(other)]
-    Unknown,
-}
-
-impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::FrameTooLarge => "frame_too_large",
-            ErrorCode::MalformedFrame => "malformed_frame",
-            ErrorCode::TooDeep => "too_deep",
-            ErrorCode::InvalidRequest => "invalid_request",
-            ErrorCode::UnknownType => "unknown_type",
-            ErrorCode::UnsupportedVersion => "unsupported_version",
-            ErrorCode::NotAuthenticated => "not_authenticated",
-            ErrorCode::Unauthorized => "unauthorized",
-            ErrorCode::AlreadyAuthenticated => "already_authenticated",
-            ErrorCode::Forbidden => "forbidden",
-            ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::UnknownOrder => "unknown_order",
-            ErrorCode::UnknownComponent => "unknown_component",
-            ErrorCode::InsufficientCredits => "insufficient_credits",
-            ErrorCode::Rejected => "rejected",
-            ErrorCode::TooManyConnections => "too_many_connections",
-            ErrorCode::IdleTimeout => "idle_timeout",
-            ErrorCode::ShuttingDown => "shutting_down",
-            ErrorCode::Internal => "internal",
-            ErrorCode::Unknown => "unknown",
-        }
-    }
-}
-
-impl fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The `error` of a failed reply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    pub code: ErrorCode,
-    pub message: String,
-}
-
-impl ErrorBody {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
-        ErrorBody {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for ErrorBody {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
-    }
-}
-
-/// The `type` of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RequestType {
-    Hello,
-    Signal,
-    Order,
-    Cancel,
-    Query,
-    Subscribe,
-    Unsubscribe,
-    Progress,
-}
-
-impl RequestType {
-    pub const ALL: [RequestType; 8] = [
-        RequestType::Hello,
-        RequestType::Signal,
-        RequestType::Order,
-        RequestType::Cancel,
-        RequestType::Query,
-        RequestType::Subscribe,
-        RequestType::Unsubscribe,
-        RequestType::Progress,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequestType::Hello => "hello",
-            RequestType::Signal => "signal",
-            RequestType::Order => "order",
-            RequestType::Cancel => "cancel",
-            RequestType::Query => "query",
-            RequestType::Subscribe => "subscribe",
-            RequestType::Unsubscribe => "unsubscribe",
-            RequestType::Progress => "progress",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<RequestType> {
-        RequestType::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == name)
+wire_names! {
+    /// The `type` of a request.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum RequestType {
+        Hello = "hello",
+        Signal = "signal",
+        Order = "order",
+        Cancel = "cancel",
+        Query = "query",
+        Subscribe = "subscribe",
+        Unsubscribe = "unsubscribe",
+        Progress = "progress",
     }
 }
 
@@ -236,32 +88,19 @@ pub struct CancelRequest {
     pub order: OrderId,
 }
 
-/// What a `query` reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum QueryName {
-    Health,
-    Telemetry,
-    Book,
-    Allocations,
-    Account,
-    Agents,
-    /// The decision log: allocations and actuations with their rationale.
-    Decisions,
-}
-
-impl QueryName {
-    /// The scope of the `query:<scope>` effect it needs (one of `QUERY_SCOPES`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QueryName::Health => "health",
-            QueryName::Telemetry => "telemetry",
-            QueryName::Book => "book",
-            QueryName::Allocations => "allocations",
-            QueryName::Account => "account",
-            QueryName::Agents => "agents",
-            QueryName::Decisions => "decisions",
-        }
+wire_names! {
+    /// What a `query` reads. Its wire name is the scope of the `query:<scope>` effect it
+    /// needs (one of `QUERY_SCOPES`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum QueryName {
+        Health = "health",
+        Telemetry = "telemetry",
+        Book = "book",
+        Allocations = "allocations",
+        Account = "account",
+        Agents = "agents",
+        /// The decision log: allocations and actuations with their rationale.
+        Decisions = "decisions",
     }
 }
 
@@ -307,39 +146,6 @@ impl QueryRequest {
             vetoes_only: None,
             limit: None,
         }
-    }
-}
-
-/// A stream a client can subscribe to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Topic {
-    /// Every fill the guardian allowed.
-    Fills,
-    /// Last trade and best bid/ask of every resource, once per tick.
-    Prices,
-    /// Signals that went live (raised by agents or injected).
-    Signals,
-    /// Every deny and clamp: fills, actuations, and refused intents.
-    Vetoes,
-}
-
-impl Topic {
-    pub const ALL: [Topic; 4] = [Topic::Fills, Topic::Prices, Topic::Signals, Topic::Vetoes];
-
-    /// The scope of the `subscribe:<scope>` effect it needs (one of `SUBSCRIBE_SCOPES`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Topic::Fills => "fills",
-            Topic::Prices => "prices",
-            Topic::Signals => "signals",
-            Topic::Vetoes => "vetoes",
-        }
-    }
-
-    /// A bit per topic, for subscription sets.
-    pub fn bit(self) -> u8 {
-        1 << (self as u8)
     }
 }
 
@@ -527,14 +333,6 @@ struct RawHead<'a> {
     kind: Option<&'a str>,
 }
 
-/// A request that could not be decoded: the error reply to send, with the request's id
-/// when it could be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestError {
-    pub id: Option<u64>,
-    pub error: ErrorBody,
-}
-
 /// The head of a request whose structure is sound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestHead {
@@ -582,12 +380,13 @@ pub fn decode_head(body: &[u8]) -> Result<RequestHead, RequestError> {
         )));
     };
     let kind = RequestType::parse(name).ok_or_else(|| {
+        let [others @ .., last] = RequestType::ALL.map(RequestType::as_str);
         with_id(ErrorBody::new(
             ErrorCode::UnknownType,
             format!(
-                "unknown request type `{}` (expected hello, signal, order, cancel, query, \
-                 subscribe, unsubscribe or progress)",
-                name.escape_debug()
+                "unknown request type `{}` (expected {} or {last})",
+                name.escape_debug(),
+                others.join(", "),
             ),
         ))
     })?;
@@ -635,487 +434,10 @@ fn decode_fields<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, ErrorBo
     })
 }
 
-/// A reply as the server writes it.
-#[derive(Debug, Serialize)]
-pub struct ReplyFrame<'a, T: Serialize> {
-    pub id: Option<u64>,
-    pub ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<&'a T>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<&'a ErrorBody>,
-}
-
-impl<'a, T: Serialize> ReplyFrame<'a, T> {
-    pub fn ok(id: u64, result: &'a T) -> ReplyFrame<'a, T> {
-        ReplyFrame {
-            id: Some(id),
-            ok: true,
-            result: Some(result),
-            error: None,
-        }
-    }
-}
-
-impl<'a> ReplyFrame<'a, ()> {
-    pub fn error(id: Option<u64>, error: &'a ErrorBody) -> ReplyFrame<'a, ()> {
-        ReplyFrame {
-            id,
-            ok: false,
-            result: None,
-            error: Some(error),
-        }
-    }
-}
-
-/// The server's limits, as `hello` reports them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Limits {
-    pub max_frame_bytes: u32,
-    pub max_depth: u32,
-    pub rate_limit_per_s: u32,
-    pub rate_burst: u32,
-    pub max_in_flight: u32,
-    pub subscription_queue: u32,
-    pub idle_timeout_ms: u64,
-}
-
-/// The result of `hello`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HelloResult {
-    pub protocol_version: u32,
-    /// `gamesa/<version>`.
-    pub server: String,
-    pub client: String,
-    /// The client's participant id in the market.
-    pub agent: AgentId,
-    pub effects: Vec<String>,
-    pub limits: Limits,
-}
-
-/// The result of `signal`: queued for `tick`, traced by `correlation`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SignalResult {
-    pub correlation: CorrelationId,
-    pub tick: Tick,
-}
-
-/// The result of `progress`: `micro` millionths of a unit are added to `component`'s
-/// counter at `tick`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProgressResult {
-    pub component: ComponentName,
-    pub micro: u64,
-    pub tick: Tick,
-}
-
-/// The result of `order`, sent after the tick that took it in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderResult {
-    pub order: OrderId,
-    pub correlation: CorrelationId,
-    pub tick: Tick,
-    /// Units traded in that tick.
-    pub filled: u64,
-    /// Units left resting in the book.
-    pub resting: u64,
-}
-
-/// The result of `cancel`, sent after the tick that took it in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CancelResult {
-    pub order: OrderId,
-    pub tick: Tick,
-    /// Units that were still resting and are no longer.
-    pub cancelled: u64,
-}
-
-/// `query health`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HealthResult {
-    /// `ok`, or `degraded` when an agent is isolated.
-    pub status: String,
-    pub protocol_version: u32,
-    pub server: String,
-    /// The last tick run; `None` before the first.
-    pub tick: Option<Tick>,
-    pub uptime_ms: u64,
-    pub connections: u32,
-    /// Names of isolated agents.
-    pub isolated: Vec<String>,
-}
-
-/// `query telemetry`: the last frame sampled.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TelemetryResult {
-    pub tick: Option<Tick>,
-    pub frame: Option<TelemetryFrame>,
-}
-
-/// One aggregated price level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Level {
-    pub price: Price,
-    pub quantity: Quantity,
-    pub orders: u32,
-}
-
-/// `query book`: one resource's book after the last tick, best levels first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BookResult {
-    pub resource: Resource,
-    pub tick: Option<Tick>,
-    pub last_price: Option<Price>,
-    pub best_bid: Option<Price>,
-    pub best_ask: Option<Price>,
-    pub bids: Vec<Level>,
-    pub asks: Vec<Level>,
-}
-
-/// One live lease.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Allocation {
-    pub lease: LeaseId,
-    pub resource: Resource,
-    pub holder: AgentId,
-    pub holder_name: String,
-    pub seller: AgentId,
-    pub seller_name: String,
-    pub quantity: Quantity,
-    pub price: Price,
-    pub start: Tick,
-    pub expires_at: Tick,
-}
-
-/// `query allocations`: every live lease after the last tick.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AllocationsResult {
-    pub tick: Option<Tick>,
-    pub leases: Vec<Allocation>,
-}
-
-/// `query account`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccountResult {
-    pub agent: AgentId,
-    pub name: String,
-    pub tick: Option<Tick>,
-    pub available: Credits,
-    pub escrowed: Credits,
-    pub allowance: Credits,
-}
-
-/// Whether a participant is a configured agent or an ingress client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Agent,
-    Client,
-}
-
-/// One participant of the market.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentEntry {
-    pub id: AgentId,
-    pub name: String,
-    pub role: Role,
-    /// The agent kind (`cpu`, `gpu`, ...); `client` for clients.
-    pub kind: String,
-    pub weight: u32,
-    pub isolated: bool,
-}
-
-/// `query agents`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentsResult {
-    pub agents: Vec<AgentEntry>,
-}
-
-/// A bid or ask that was in the book while the market cleared.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderConsidered {
-    pub order: OrderId,
-    pub agent: AgentId,
-    pub side: Side,
-    pub price: Price,
-    pub quantity: Quantity,
-    /// Placed in that tick (`false`: resting from before).
-    pub new: bool,
-}
-
-/// A fill the guardian decided on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AllocationDecision {
-    pub resource: Resource,
-    pub buyer: AgentId,
-    pub seller: AgentId,
-    pub buy_order: OrderId,
-    pub sell_order: OrderId,
-    pub quantity: Quantity,
-    pub clearing_price: Price,
-    /// Every order of the resource in the book during the match.
-    pub orders: Vec<OrderConsidered>,
-}
-
-/// A change to a knob the guardian decided on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ActuationDecision {
-    /// The agent that asked; absent for the guardian's own safety action.
-    pub requester: Option<AgentId>,
-    /// Such as `power.limit:gpu0`.
-    pub target: String,
-    /// What was asked, as `target = value`.
-    pub requested: String,
-    /// What was applied instead, for a clamp.
-    pub clamped_to: Option<String>,
-    /// The knob's value before and after, when it was applied.
-    pub old_value: Option<String>,
-    pub new_value: Option<String>,
-}
-
-/// The contract clause that did not hold.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FailedClause {
-    pub contract: String,
-    /// `pre`, `post` or `invariant`.
-    pub phase: String,
-    pub clause: String,
-    /// How far on the wrong side (≤ 0), when it could be computed.
-    pub margin: Option<f64>,
-    pub outcome: String,
-}
-
-/// One decision with its rationale: exactly one of `allocation` and `actuation` is set.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DecisionRecord {
-    pub tick: Tick,
-    /// The tick's correlation id.
-    pub correlation: CorrelationId,
-    /// Correlation ids of injected requests taken in at that tick.
-    pub caused_by: Vec<CorrelationId>,
-    pub allocation: Option<AllocationDecision>,
-    pub actuation: Option<ActuationDecision>,
-    /// `allow`, `clamp` or `deny`.
-    pub verdict: String,
-    pub reason: String,
-    /// The smallest margin among the contracts checked, when all held.
-    pub tightest_margin: Option<f64>,
-    pub failed_clause: Option<FailedClause>,
-}
-
-/// `query decisions`: matching decisions, oldest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DecisionsResult {
-    /// The oldest and newest tick the log holds; absent when it holds none (or
-    /// `telemetry.decision_log_ticks = 0`).
-    pub oldest_tick: Option<Tick>,
-    pub newest_tick: Option<Tick>,
-    pub decisions: Vec<DecisionRecord>,
-}
-
-/// The result of `subscribe`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubscribeResult {
-    pub topic: Topic,
-    /// Events the connection's queue holds before the oldest are dropped.
-    pub queue: u32,
-}
-
-/// The result of `unsubscribe`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UnsubscribeResult {
-    pub topic: Topic,
-    /// Events this connection has lost so far, over all topics.
-    pub lost: u64,
-}
-
-/// An event as the server writes it. `lost` counts the events this connection lost
-/// (queue full, oldest dropped) since the previous event it was sent.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EventFrame<T> {
-    pub topic: Topic,
-    /// Numbers the connection's events from 1, lost ones included: a gap of `lost`.
-    pub seq: u64,
-    pub tick: Tick,
-    pub lost: u64,
-    pub data: T,
-}
-
-/// `fills`: one allowed fill.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FillEvent {
-    pub resource: Resource,
-    pub buyer: AgentId,
-    pub buyer_name: String,
-    pub seller: AgentId,
-    pub seller_name: String,
-    pub buy_order: OrderId,
-    pub sell_order: OrderId,
-    pub price: Price,
-    pub quantity: Quantity,
-    pub aggressor: Side,
-    /// Set when a client's order took part: the correlation of its `order` request.
-    pub correlation: Option<CorrelationId>,
-}
-
-/// One resource's prices in a `prices` event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PriceLine {
-    pub resource: Resource,
-    pub last: Option<Price>,
-    pub best_bid: Option<Price>,
-    pub best_ask: Option<Price>,
-}
-
-/// `prices`: every resource, once per tick.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PricesEvent {
-    pub prices: Vec<PriceLine>,
-}
-
-/// `signals`: a signal that went live.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SignalEvent {
-    pub kind: SignalKind,
-    pub domain: Domain,
-    pub strength: Strength,
-    pub source: AgentId,
-    pub source_name: String,
-    pub ttl_ticks: u32,
-    pub correlation: Option<CorrelationId>,
-}
-
-/// `vetoes`: a deny or a clamp, with the guardian's reason.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VetoEvent {
-    /// `fill`, `actuation` or `intent`.
-    pub subject: String,
-    /// `deny` or `clamp`.
-    pub decision: String,
-    /// Who asked, when an agent or client did (`None` for the guardian's own action).
-    pub principal: Option<AgentId>,
-    pub principal_name: Option<String>,
-    /// What was asked, in words.
-    pub request: String,
-    pub reason: String,
-}
-
-/// Any frame a client receives.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ServerFrame {
-    Reply(Reply),
-    Event(Event),
-}
-
-/// A reply; the result stays a MessagePack value until the client knows its type.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
-    pub id: Option<u64>,
-    pub outcome: Result<rmpv::Value, ErrorBody>,
-}
-
-impl Reply {
-    /// The result as `T`, or the server's error.
-    pub fn into_result<T: DeserializeOwned>(self) -> Result<T, DecodeError> {
-        match self.outcome {
-            Ok(value) => from_value(value),
-            Err(error) => Err(DecodeError::Server(error)),
-        }
-    }
-}
-
-/// An event of a subscription.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    pub topic: Topic,
-    pub seq: u64,
-    pub tick: Tick,
-    pub lost: u64,
-    pub data: rmpv::Value,
-}
-
-impl Event {
-    pub fn data_as<T: DeserializeOwned>(&self) -> Result<T, DecodeError> {
-        from_value(self.data.clone())
-    }
-}
-
-/// A server frame or result a client could not make sense of, or an error reply.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum DecodeError {
-    #[error("server frame: {0}")]
-    Malformed(String),
-    #[error("server error {0}")]
-    Server(ErrorBody),
-}
-
-/// Through bytes: `rmpv`'s own serde bridge does not read enums written as strings.
-fn from_value<T: DeserializeOwned>(value: rmpv::Value) -> Result<T, DecodeError> {
-    let mut bytes = Vec::new();
-    rmpv::encode::write_value(&mut bytes, &value)
-        .map_err(|error| DecodeError::Malformed(error.to_string()))?;
-    from_bytes(&bytes)
-}
-
-/// Decodes MessagePack written by [`crate::encode_frame`] (human-readable UUIDs).
-fn from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
-    let mut deserializer = rmp_serde::Deserializer::from_read_ref(bytes).with_human_readable();
-    T::deserialize(&mut deserializer).map_err(|error| DecodeError::Malformed(error.to_string()))
-}
-
-/// Every field a server frame may have.
-#[derive(Deserialize)]
-struct RawServerFrame {
-    #[serde(default)]
-    id: Option<u64>,
-    #[serde(default)]
-    ok: Option<bool>,
-    #[serde(default)]
-    result: Option<rmpv::Value>,
-    #[serde(default)]
-    error: Option<ErrorBody>,
-    #[serde(default)]
-    topic: Option<Topic>,
-    #[serde(default)]
-    seq: Option<u64>,
-    #[serde(default)]
-    tick: Option<Tick>,
-    #[serde(default)]
-    lost: Option<u64>,
-    #[serde(default)]
-    data: Option<rmpv::Value>,
-}
-
-/// Decodes a frame body a server sent.
-pub fn decode_server_frame(body: &[u8]) -> Result<ServerFrame, DecodeError> {
-    let raw: RawServerFrame = from_bytes(body)?;
-    if let Some(topic) = raw.topic {
-        return Ok(ServerFrame::Event(Event {
-            topic,
-            seq: raw.seq.unwrap_or_default(),
-            tick: raw.tick.unwrap_or_default(),
-            lost: raw.lost.unwrap_or_default(),
-            data: raw.data.unwrap_or(rmpv::Value::Nil),
-        }));
-    }
-    let outcome = match (raw.ok, raw.error) {
-        (Some(true), _) => Ok(raw.result.unwrap_or(rmpv::Value::Nil)),
-        (Some(false), Some(error)) => Err(error),
-        _ => {
-            return Err(DecodeError::Malformed(
-                "neither a reply (`ok`) nor an event (`topic`)".into(),
-            ));
-        }
-    };
-    Ok(ServerFrame::Reply(Reply {
-        id: raw.id,
-        outcome,
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::PROTOCOL_VERSION;
 
     fn body(request: &Request, id: u64) -> Vec<u8> {
         let mut out = Vec::new();
@@ -1333,43 +655,22 @@ mod tests {
     }
 
     #[test]
-    fn replies_and_events_decode_on_the_client() {
-        let mut out = Vec::new();
-        let result = SubscribeResult {
-            topic: Topic::Fills,
-            queue: 8,
-        };
-        crate::encode_frame(&ReplyFrame::ok(9, &result), &mut out).unwrap();
-        let ServerFrame::Reply(reply) = decode_server_frame(&out[4..]).unwrap() else {
-            panic!("not a reply")
-        };
-        assert_eq!(reply.id, Some(9));
-        assert_eq!(reply.into_result::<SubscribeResult>().unwrap(), result);
-
-        out.clear();
-        let error = ErrorBody::new(ErrorCode::Forbidden, "no");
-        crate::encode_frame(&ReplyFrame::error(None, &error), &mut out).unwrap();
-        let ServerFrame::Reply(reply) = decode_server_frame(&out[4..]).unwrap() else {
-            panic!("not a reply")
-        };
-        assert_eq!(reply.outcome, Err(error));
-
-        out.clear();
-        let event = EventFrame {
-            topic: Topic::Prices,
-            seq: 3,
-            tick: Tick(12),
-            lost: 2,
-            data: PricesEvent { prices: vec![] },
-        };
-        crate::encode_frame(&event, &mut out).unwrap();
-        let ServerFrame::Event(event) = decode_server_frame(&out[4..]).unwrap() else {
-            panic!("not an event")
-        };
-        assert_eq!((event.topic, event.seq, event.lost), (Topic::Prices, 3, 2));
+    fn an_unknown_type_lists_every_type() {
+        let error = decode_request(&map(&[("id", 4.into()), ("type", "teleport".into())]))
+            .unwrap_err()
+            .error;
         assert_eq!(
-            event.data_as::<PricesEvent>().unwrap(),
-            PricesEvent { prices: vec![] }
+            error.message,
+            "unknown request type `teleport` (expected hello, signal, order, cancel, query, \
+             subscribe, unsubscribe or progress)"
+        );
+    }
+
+    #[test]
+    fn query_names_are_the_query_scopes() {
+        assert_eq!(
+            QueryName::ALL.map(QueryName::as_str),
+            gamesa_proto::QUERY_SCOPES
         );
     }
 
@@ -1453,13 +754,5 @@ mod tests {
                 check(&bytes)?;
             }
         }
-    }
-
-    #[test]
-    fn error_codes_are_stable_strings() {
-        let bytes = rmp_serde::to_vec_named(&ErrorCode::RateLimited).unwrap();
-        assert_eq!(bytes[1..], *b"rate_limited");
-        let unknown: ErrorCode = from_value(rmpv::Value::from("brand_new")).unwrap();
-        assert_eq!(unknown, ErrorCode::Unknown);
     }
 }
