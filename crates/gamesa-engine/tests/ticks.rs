@@ -1,0 +1,400 @@
+//! The tick engine, tick by tick, without actors: hand-built cores and scripted agents,
+//! each test one behaviour of the phase sequence.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    collections::BTreeMap,
+    num::NonZeroU64,
+    sync::{Arc, Mutex},
+};
+
+use gamesa_agent::{
+    Agent, AgentError, AgentFactory, AgentSpec, Observation, testkit::component_with_limits,
+};
+use gamesa_engine::{
+    ExchangeCore, GuardianCore, HostedAgent, Intake, SchedulerCore, TickEngine, TickOutput,
+    TickSettings, engine::LocalCores,
+};
+use gamesa_guardian::{
+    GateRule, Guardian, GuardianConfig, LedgerConfig, SafetyPolicy, SupervisionDecision,
+    Supervisor, schema_for_components,
+};
+use gamesa_hw::Applied;
+use gamesa_market::{Exchange, MarketConfig};
+use gamesa_proto::{
+    Actuation, AgentId, ComponentKind, Credits, Domain, Fill, Intent, OrderIntent, Price, Quantity,
+    Resource, Side, Signal, SignalKind, Strength, TelemetryFrame, Tick, TimeInForce,
+};
+use gamesa_signals::{DomainRanking, SignalQueue};
+
+const SELLER: AgentId = AgentId(1);
+const BUYER: AgentId = AgentId(2);
+
+/// What a scripted agent does at a tick.
+type Script = dyn Fn(&Observation<'_>) -> Result<Vec<Intent>, AgentError> + Send + Sync;
+
+/// An agent that follows its script, and notes every fill it is told of.
+struct Scripted {
+    script: Arc<Script>,
+    fills: Arc<Mutex<Vec<(Tick, Fill)>>>,
+}
+
+impl Agent for Scripted {
+    fn observe(&mut self, observation: &Observation<'_>) -> Result<Vec<Intent>, AgentError> {
+        let mut fills = self.fills.lock().unwrap();
+        fills.extend(
+            observation
+                .fills
+                .iter()
+                .map(|fill| (observation.tick, *fill)),
+        );
+        (self.script)(observation)
+    }
+}
+
+struct Cast {
+    agents: Vec<HostedAgent>,
+    fills: BTreeMap<AgentId, Arc<Mutex<Vec<(Tick, Fill)>>>>,
+}
+
+fn cast(scripts: Vec<(AgentId, Arc<Script>)>) -> Cast {
+    let mut agents = Vec::new();
+    let mut fills = BTreeMap::new();
+    for (id, script) in scripts {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        fills.insert(id, Arc::clone(&seen));
+        let factory: AgentFactory = Arc::new(move |_: &AgentSpec| {
+            Ok(Box::new(Scripted {
+                script: Arc::clone(&script),
+                fills: Arc::clone(&seen),
+            }) as Box<dyn Agent>)
+        });
+        let spec = AgentSpec {
+            id,
+            name: format!("agent{}", id.0),
+            kind: "scripted".into(),
+            weight: 1,
+            params: toml::Table::new(),
+        };
+        agents.push(HostedAgent::new(spec, factory).unwrap());
+    }
+    Cast { agents, fills }
+}
+
+/// One GPU, every agent granted every effect the tests use, the buyer's power leases
+/// bound to the GPU, and at most two restarts within 100 ticks.
+fn engine(cast: Cast) -> TickEngine {
+    let mut guardian = Guardian::new(
+        GuardianConfig {
+            ledger: LedgerConfig {
+                allowance_per_epoch: Credits(1_000_000_000),
+                cap_epochs: 10,
+            },
+            ..GuardianConfig::default()
+        },
+        schema_for_components(["gpu0"]),
+    );
+    guardian
+        .set_gate_rule(
+            "power.limit:gpu0",
+            GateRule {
+                min: Some(100_000),
+                max: Some(300_000),
+                max_step: None,
+                deadband: 0,
+                rate: None,
+            },
+        )
+        .unwrap();
+    for agent in &cast.agents {
+        let id = agent.spec().id;
+        guardian.ledger_mut().open_account(id);
+        guardian.effects_mut().grant_all(
+            id,
+            [
+                "order:power_budget_mw",
+                "power.set_limit:gpu0",
+                "signal:safety",
+            ]
+            .map(|effect| effect.parse().unwrap()),
+        );
+    }
+    guardian.bind_power_component(BUYER, "gpu0");
+    let weights = cast
+        .agents
+        .iter()
+        .map(|agent| (agent.spec().id, 1))
+        .collect();
+    TickEngine::new(
+        TickSettings {
+            epoch_ticks: 10,
+            seed: 7,
+        },
+        LocalCores {
+            guardian: GuardianCore::new(
+                guardian,
+                Supervisor::new(2, 100),
+                SafetyPolicy {
+                    safe_limits_mw: BTreeMap::new(),
+                    power_holders: BTreeMap::from([("gpu0".to_owned(), vec![BUYER])]),
+                },
+                weights,
+            ),
+            exchange: ExchangeCore::new(Exchange::new(MarketConfig::new(
+                NonZeroU64::new(10).unwrap(),
+            ))),
+            scheduler: SchedulerCore::new(SignalQueue::new(DomainRanking::default())),
+            agents: cast.agents,
+        },
+    )
+}
+
+fn frame(tick: u64) -> TelemetryFrame {
+    let mut gpu = component_with_limits("gpu0", ComponentKind::Gpu);
+    gpu.limit_mw = Some(200_000);
+    gpu.power_mw = Some(150_000);
+    gpu.temp_mc = Some(60_000);
+    TelemetryFrame {
+        tick: Tick(tick),
+        components: vec![gpu],
+        ..TelemetryFrame::default()
+    }
+}
+
+fn order(side: Side, price: u64, quantity: u64) -> Intent {
+    Intent::Place(OrderIntent {
+        resource: Resource::PowerBudgetMw,
+        side,
+        price: Price(price),
+        quantity: Quantity(quantity),
+        time_in_force: TimeInForce::Limit { expires_at: None },
+    })
+}
+
+fn set_gpu_limit(limit_mw: u64) -> Intent {
+    Intent::Actuate(Actuation::PowerLimit {
+        component: "gpu0".into(),
+        limit_mw,
+    })
+}
+
+fn script(
+    f: impl Fn(&Observation<'_>) -> Result<Vec<Intent>, AgentError> + Send + Sync + 'static,
+) -> Arc<Script> {
+    Arc::new(f)
+}
+
+/// A seller that offers 50 W at tick 0, and a buyer that bids for it.
+fn market() -> Cast {
+    cast(vec![
+        (
+            SELLER,
+            script(|observation| {
+                Ok(if observation.tick == Tick(0) {
+                    vec![
+                        Intent::SetCapacity {
+                            resource: Resource::PowerBudgetMw,
+                            quantity: Quantity(50_000),
+                        },
+                        order(Side::Ask, 2, 50_000),
+                    ]
+                } else {
+                    Vec::new()
+                })
+            }),
+        ),
+        (
+            BUYER,
+            script(|observation| {
+                Ok(if observation.tick == Tick(0) {
+                    vec![order(Side::Bid, 3, 50_000)]
+                } else {
+                    Vec::new()
+                })
+            }),
+        ),
+    ])
+}
+
+/// Every actuation the output asks for, written: `dry_run` as asked.
+fn write_all(engine: &mut TickEngine, output: &mut TickOutput, dry_run: bool) {
+    let results = output
+        .to_apply()
+        .into_iter()
+        .map(|(_, actuation)| {
+            Ok(Applied {
+                target: actuation.target(),
+                previous: String::new(),
+                current: actuation.value_text(),
+                changed: true,
+                dry_run,
+            })
+        })
+        .collect();
+    engine.applied(output, results);
+}
+
+#[test]
+fn a_trade_is_settled_and_each_party_hears_of_its_fill_at_its_next_turn() {
+    let cast = market();
+    let seen = cast.fills.clone();
+    let mut engine = engine(cast);
+    let output = engine.tick(frame(0), Intake::default());
+    assert!(
+        output.mint.as_ref().is_some_and(Result::is_ok),
+        "epoch 0 mints"
+    );
+    assert_eq!(output.fills.len(), 1, "{:?}", output.market_events);
+    let (fill, verdict) = &output.fills[0];
+    assert!(verdict.is_allowed(), "{verdict}");
+    assert_eq!((fill.buyer, fill.seller), (BUYER, SELLER));
+    assert_eq!(fill.quantity, Quantity(50_000));
+    assert!(seen.values().all(|fills| fills.lock().unwrap().is_empty()));
+
+    engine.tick(frame(1), Intake::default());
+    for party in [SELLER, BUYER] {
+        let fills = seen[&party].lock().unwrap().clone();
+        assert_eq!(fills, vec![(Tick(1), *fill)], "{party}");
+    }
+    let accounts = engine.cores().guardian.accounts();
+    assert!(engine.cores().guardian.is_conserved(), "{accounts:?}");
+}
+
+#[test]
+fn a_failing_agent_is_restarted_then_isolated_and_what_it_changed_is_restored() {
+    let rogue = AgentId(3);
+    let mut engine = engine(cast(vec![(
+        rogue,
+        script(|observation| {
+            if observation.tick == Tick(0) {
+                Ok(vec![set_gpu_limit(150_000)])
+            } else {
+                Err(AgentError::Failed("broken from tick 1 on".into()))
+            }
+        }),
+    )]));
+    let mut first = engine.tick(frame(0), Intake::default());
+    assert_eq!(first.to_apply().len(), 1, "{:?}", first.actuations);
+    write_all(&mut engine, &mut first, false);
+
+    let decisions: Vec<SupervisionDecision> = (1..=3)
+        .map(|tick| {
+            let output = engine.tick(frame(tick), Intake::default());
+            assert_eq!(output.failures.len(), 1, "tick {tick}");
+            let decision = output.failures[0].decision;
+            if tick < 3 {
+                assert!(output.restore.is_empty(), "tick {tick}");
+            } else {
+                assert_eq!(output.restore, vec!["power.limit:gpu0".to_owned()]);
+            }
+            decision
+        })
+        .collect();
+    assert_eq!(
+        decisions,
+        vec![
+            SupervisionDecision::Restart { restarts: 1 },
+            SupervisionDecision::Restart { restarts: 2 },
+            SupervisionDecision::Isolate { restarts: 2 },
+        ]
+    );
+    let after = engine.tick(frame(4), Intake::default());
+    assert!(after.failures.is_empty(), "an isolated agent is not asked");
+    assert!(after.intents_by_agent.is_empty());
+    assert!(engine.state().seats().iter().all(|seat| seat.isolated));
+}
+
+#[test]
+fn a_safety_hold_preempts_an_agents_actuation_of_the_held_component() {
+    let mut engine = engine(cast(vec![(
+        BUYER,
+        script(|_| Ok(vec![set_gpu_limit(280_000)])),
+    )]));
+    let hold = Signal {
+        kind: SignalKind::new("thermal_critical.gpu0").unwrap(),
+        domain: Domain::Safety,
+        strength: Strength::MAX,
+        source: AgentId(900),
+        ttl_ticks: 3,
+        correlation: None,
+    };
+    let output = engine.tick(
+        frame(0),
+        Intake {
+            signals: vec![hold],
+            ..Intake::default()
+        },
+    );
+    assert_eq!(output.held, vec!["gpu0".to_owned()]);
+    assert_eq!(output.revoked_power_of, vec![BUYER]);
+    assert_eq!(output.preempted.len(), 1, "{:?}", output.preempted);
+    assert_eq!(
+        output.to_apply(),
+        vec![(
+            None,
+            Actuation::PowerLimit {
+                component: "gpu0".into(),
+                limit_mw: 100_000,
+            }
+        )],
+        "only the guardian's safe limit (the lowest the device takes) is written"
+    );
+}
+
+#[test]
+fn a_dry_run_limit_is_what_the_next_frame_shows() {
+    let mut engine = engine(cast(vec![(
+        BUYER,
+        script(|observation| {
+            Ok(if observation.tick == Tick(0) {
+                vec![set_gpu_limit(120_000)]
+            } else {
+                Vec::new()
+            })
+        }),
+    )]));
+    let mut output = engine.tick(frame(0), Intake::default());
+    write_all(&mut engine, &mut output, true);
+    assert!(matches!(output.actuations[0].outcome, Some(Ok(_))));
+    let next = engine.tick(frame(1), Intake::default());
+    assert_eq!(next.frame.components[0].limit_mw, Some(120_000));
+}
+
+#[test]
+fn refused_actuations_reach_the_guardian_at_the_next_open() {
+    let mut engine = engine(cast(vec![(
+        BUYER,
+        script(|observation| {
+            Ok(if observation.tick == Tick(0) {
+                vec![set_gpu_limit(120_000)]
+            } else {
+                Vec::new()
+            })
+        }),
+    )]));
+    let mut output = engine.tick(frame(0), Intake::default());
+    engine.applied(&mut output, vec![Err("the device said no".into())]);
+    assert_eq!(
+        output.actuations[0].outcome,
+        Some(Err("the device said no".into()))
+    );
+    assert_eq!(engine.cores().guardian.actuation_failures(), 0);
+    engine.tick(frame(1), Intake::default());
+    assert_eq!(engine.cores().guardian.actuation_failures(), 1);
+}
+
+#[test]
+fn the_same_inputs_give_the_same_outputs() {
+    let run = || {
+        let mut engine = engine(market());
+        (0..30)
+            .map(|tick| {
+                let mut output = engine.tick(frame(tick), Intake::default());
+                write_all(&mut engine, &mut output, false);
+                output.timings.clear();
+                output
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(), run());
+}
