@@ -33,10 +33,13 @@ const BUYER: AgentId = AgentId(2);
 /// What a scripted agent does at a tick.
 type Script = dyn Fn(&Observation<'_>) -> Result<Vec<Intent>, AgentError> + Send + Sync;
 
+/// The fills an agent was told of, with the tick it was told.
+type Seen = Arc<Mutex<Vec<(Tick, Fill)>>>;
+
 /// An agent that follows its script, and notes every fill it is told of.
 struct Scripted {
     script: Arc<Script>,
-    fills: Arc<Mutex<Vec<(Tick, Fill)>>>,
+    fills: Seen,
 }
 
 impl Agent for Scripted {
@@ -54,7 +57,7 @@ impl Agent for Scripted {
 
 struct Cast {
     agents: Vec<HostedAgent>,
-    fills: BTreeMap<AgentId, Arc<Mutex<Vec<(Tick, Fill)>>>>,
+    fills: BTreeMap<AgentId, Seen>,
 }
 
 fn cast(scripts: Vec<(AgentId, Arc<Script>)>) -> Cast {
