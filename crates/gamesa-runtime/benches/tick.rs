@@ -10,7 +10,11 @@
 //! - a pass of [`SPACED_TICKS`] ticks each after [`SPACED_IDLE`] of sleep, as
 //!   `gamesa run` ticks at 10 Hz: the cold-cache cost the idle daemon pays.
 //!
-//! The first two run twice: with each tick run as a task on the arbiter
+//! The first two also run the tick engine alone (`engine/tick`: `TickEngine::step`,
+//! how `gamesa sim` ticks: the same phases in place, no actors, no threads), the peer
+//! that says what the actor shell costs on top of the decisions themselves.
+//!
+//! The first two run twice for the shell: with each tick run as a task on the arbiter
 //! (`Runtime::tick_as_task`, how `Runtime::run_until` ticks in `gamesa run`), and in
 //! place, in the future `block_on` drives (`Runtime::tick`, how `gamesa sim` and the
 //! tests tick). In place, every reply from an actor wakes the root future and costs one
@@ -37,8 +41,9 @@ use std::{
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gamesa_agent::AgentRegistry;
-use gamesa_hw::twin::{Scenario, SharedTwin, Twin};
-use gamesa_runtime::{Config, Runtime, TickOutput};
+use gamesa_engine::{Intake, TickEngine};
+use gamesa_hw::twin::{Scenario, SharedTwin, Twin, TwinActuator, TwinSensors};
+use gamesa_runtime::{Config, Runtime, TickOutput, assemble};
 
 /// Ticks timed one by one in the percentile pass (in `cargo bench` mode).
 const TIMED_TICKS: usize = 20_000;
@@ -177,6 +182,44 @@ impl Bench {
     }
 }
 
+/// The tick engine alone on a fresh twin: what `gamesa sim` runs.
+struct EngineBench {
+    engine: TickEngine,
+    sensors: TwinSensors,
+    actuator: TwinActuator,
+    twin: SharedTwin,
+}
+
+impl EngineBench {
+    fn start() -> EngineBench {
+        let registry = registry();
+        let config = sim_config(&registry);
+        let twin = SharedTwin::new(Twin::new(long_gpu_bottleneck()));
+        EngineBench {
+            engine: assemble::engine(&config, &registry).unwrap(),
+            sensors: twin.sensors(),
+            actuator: twin.actuator(),
+            twin,
+        }
+    }
+
+    fn run(&mut self, ticks: u64, mut each: impl FnMut(Duration, TickOutput)) -> Duration {
+        let started = Instant::now();
+        for _ in 0..ticks {
+            let tick_started = Instant::now();
+            let output = self
+                .engine
+                .step(&mut self.sensors, &mut self.actuator, Intake::default());
+            each(tick_started.elapsed(), output);
+        }
+        started.elapsed()
+    }
+
+    fn assert_twin_still_running(&self) {
+        assert!(!self.twin.with(|twin| twin.is_finished()));
+    }
+}
+
 fn discard(_: Duration, report: TickOutput) {
     drop(black_box(report));
 }
@@ -196,6 +239,12 @@ fn full_tick(c: &mut Criterion) {
         });
         bench.assert_twin_still_running();
     }
+    let mut engine = EngineBench::start();
+    engine.run(warm_up_ticks(), discard);
+    c.bench_function("engine/tick (5 agents, twin, dry-run)", |b| {
+        b.iter_custom(|ticks| engine.run(ticks, discard));
+    });
+    engine.assert_twin_still_running();
 }
 
 /// The `p`-th quantile (0..=1) of sorted durations, nearest rank.
@@ -217,6 +266,12 @@ struct Tally {
 /// `--bench` argument) it runs a short pass only, so the target stays a smoke test.
 fn tick_percentiles(_: &mut Criterion) {
     let timed = if bench_mode() { TIMED_TICKS } else { 200 };
+    let mut engine = EngineBench::start();
+    engine.run(warm_up_ticks(), discard);
+    let mut tally = Tally::default();
+    engine.run(timed as u64, |elapsed, report| tally.add(elapsed, report));
+    engine.assert_twin_still_running();
+    tally.print("engine/tick", timed);
     for (name, driver) in [
         ("runtime/tick", Driver::Task),
         ("runtime/tick, in place", Driver::InPlace),
@@ -226,17 +281,24 @@ fn tick_percentiles(_: &mut Criterion) {
         let tally = Rc::new(RefCell::new(Tally::default()));
         let sink = Rc::clone(&tally);
         bench.run(driver, timed as u64, move |elapsed, report| {
-            let mut tally = sink.borrow_mut();
-            tally.durations.push(elapsed);
-            tally.fills += report.fills.len();
-            tally.actuations += report.actuations.len();
-            tally.market_events += report.market_events.len();
-            drop(black_box(report));
+            sink.borrow_mut().add(elapsed, report);
         });
         bench.assert_twin_still_running();
+        tally.take().print(name, timed);
+    }
+}
 
-        let mut tally = tally.take();
-        let durations = &mut tally.durations;
+impl Tally {
+    fn add(&mut self, elapsed: Duration, report: TickOutput) {
+        self.durations.push(elapsed);
+        self.fills += report.fills.len();
+        self.actuations += report.actuations.len();
+        self.market_events += report.market_events.len();
+        drop(black_box(report));
+    }
+
+    fn print(mut self, name: &str, timed: usize) {
+        let durations = &mut self.durations;
         durations.sort_unstable();
         let mean = durations.iter().sum::<Duration>() / timed as u32;
         println!(
@@ -251,14 +313,13 @@ fn tick_percentiles(_: &mut Criterion) {
         );
         println!(
             "{name}: per tick {:.2} fills, {:.2} actuations, {:.2} market events",
-            tally.fills as f64 / timed as f64,
-            tally.actuations as f64 / timed as f64,
-            tally.market_events as f64 / timed as f64,
+            self.fills as f64 / timed as f64,
+            self.actuations as f64 / timed as f64,
+            self.market_events as f64 / timed as f64,
         );
     }
 }
 
-/// Ticks with [`SPACED_IDLE`] of idle time between them, as `gamesa run` does at
 /// 10 Hz: each tick starts with caches, TLB and branch predictors cooled by the idle
 /// time (and by whatever else the machine ran). This, not the back-to-back figure, is
 /// what the idle daemon pays per tick.
@@ -278,13 +339,30 @@ fn spaced_ticks(_: &mut Criterion) {
         durations.push(*elapsed.borrow());
     }
     bench.assert_twin_still_running();
+    print_spaced("runtime/tick", durations);
+
+    let mut engine = EngineBench::start();
+    engine.run(warm_up_ticks(), discard);
+    let mut durations = Vec::with_capacity(timed);
+    for _ in 0..timed {
+        std::thread::sleep(SPACED_IDLE);
+        engine.run(1, |tick, report| {
+            durations.push(tick);
+            drop(black_box(report));
+        });
+    }
+    engine.assert_twin_still_running();
+    print_spaced("engine/tick", durations);
+}
+
+fn print_spaced(name: &str, mut durations: Vec<Duration>) {
     durations.sort_unstable();
     println!(
-        "runtime/tick after {SPACED_IDLE:?} idle ({timed} ticks): \
-         p50 {:.2?}  p90 {:.2?}  max {:.2?}",
+        "{name} after {SPACED_IDLE:?} idle ({} ticks): p50 {:.2?}  p90 {:.2?}  max {:.2?}",
+        durations.len(),
         quantile(&durations, 0.50),
         quantile(&durations, 0.90),
-        durations[timed - 1],
+        durations[durations.len() - 1],
     );
 }
 

@@ -543,4 +543,37 @@ mod tests {
         assert!(applied.results[0].is_err(), "{:?}", applied.results);
         assert_restored(&twin);
     }
+
+    /// `run_until`'s timer in virtual time (a paused tokio clock): one tick per period
+    /// from the first at once, none after `stop`. Without agents, no thread but the
+    /// arbiter's works, so the clock only moves when the tick loop waits for it.
+    #[test]
+    fn run_until_ticks_once_per_period_until_stop() {
+        let system = actix::System::with_tokio_rt(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .unwrap()
+        });
+        let (ticks, tick_hz) = system.block_on(async {
+            let (mut runtime, _twin) = start_on_twin();
+            let tick_hz = runtime.config().runtime.tick_hz;
+            let mut ticks = Vec::new();
+            let started = tokio::time::Instant::now();
+            runtime
+                .run_until(tokio::time::sleep(Duration::from_millis(1_050)), |output| {
+                    ticks.push((output.tick.0, started.elapsed()));
+                })
+                .await
+                .unwrap();
+            let _ = runtime.shutdown().await;
+            (ticks, tick_hz)
+        });
+        let period = Duration::from_secs_f64(1.0 / f64::from(tick_hz));
+        let expected: Vec<(u64, Duration)> =
+            (0..=10u32).map(|n| (u64::from(n), period * n)).collect();
+        assert_eq!(tick_hz, 10);
+        assert_eq!(ticks, expected);
+    }
 }

@@ -771,3 +771,75 @@ fn check_order(order: &gamesa_wire::OrderRequestBody) -> Result<(), ErrorBody> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! A connection's life at its ends, in virtual time (paused tokio clock) with mock
+    //! I/O: the writer is a `tokio_test` mock that fails the test on any byte it was not
+    //! told to expect; the reader is one half of an in-memory pipe the test holds.
+    #![allow(clippy::unwrap_used)]
+
+    use tokio_test::{assert_pending, assert_ready, io::Builder, task};
+
+    use super::*;
+
+    fn hub() -> Arc<IngressHub> {
+        let config = Config::from_toml_str(
+            "[guardian]",
+            std::path::Path::new("test.toml"),
+            std::iter::empty(),
+            &gamesa_agent::AgentRegistry::new(),
+        )
+        .unwrap();
+        Arc::new(IngressHub::new(&config, &mut |_| None).unwrap())
+    }
+
+    /// The bytes of the error reply `code`, `message` that a connection writes.
+    fn error_reply(code: ErrorCode, message: &str) -> Vec<u8> {
+        let mut frame = Vec::new();
+        encode_frame(
+            &ReplyFrame::error(None, &ErrorBody::new(code, message)),
+            &mut frame,
+        )
+        .unwrap();
+        frame
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_client_is_told_and_closed_after_exactly_the_idle_timeout() {
+        let hub = hub();
+        let idle = Duration::from_secs_f64(hub.settings().idle_timeout_s);
+        // The client keeps its end open and says nothing.
+        let (_client, reader) = tokio::io::duplex(1024);
+        let writer = Builder::new()
+            .write(&error_reply(
+                ErrorCode::IdleTimeout,
+                &format!("nothing received for {:.1} s; closing", idle.as_secs_f64()),
+            ))
+            .build();
+        let (_stop, shutdown) = watch::channel(false);
+        let started = Instant::now();
+        Connection::new(Arc::clone(&hub))
+            .run(reader, writer, shutdown)
+            .await;
+        assert_eq!(started.elapsed(), idle);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stopping_server_says_so_then_closes() {
+        let (client, reader) = tokio::io::duplex(1024);
+        let writer = Builder::new()
+            .write(&error_reply(
+                ErrorCode::ShuttingDown,
+                "the server is stopping",
+            ))
+            .build();
+        let (stop, shutdown) = watch::channel(false);
+        let mut connection = task::spawn(Connection::new(hub()).run(reader, writer, shutdown));
+        assert_pending!(connection.poll());
+        stop.send(true).unwrap();
+        // The client hangs up: the farewell's read of what it had sent ends there.
+        drop(client);
+        assert_ready!(connection.poll());
+    }
+}
