@@ -45,9 +45,15 @@ pub const KIND: &str = "cpu";
 
 /// Registers the CPU agent under [`KIND`].
 pub fn register(registry: &mut AgentRegistry) -> Result<(), AgentError> {
-    registry.register(KIND, |spec| {
-        Ok(Box::new(CpuAgent::from_spec(spec)?) as Box<dyn Agent>)
-    })
+    registry.register_powering(
+        KIND,
+        |spec| Ok(Box::new(CpuAgent::from_spec(spec)?) as Box<dyn Agent>),
+        |spec| {
+            let params: CpuParams = spec.params()?;
+            params.validate(&spec.name)?;
+            Ok(Some(params.demand.component))
+        },
+    )
 }
 
 /// The CPU agent. Its state is what it learned from telemetry (core count, thermal

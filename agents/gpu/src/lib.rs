@@ -45,9 +45,15 @@ pub const KIND: &str = "gpu";
 
 /// Registers the GPU agent under [`KIND`].
 pub fn register(registry: &mut AgentRegistry) -> Result<(), AgentError> {
-    registry.register(KIND, |spec| {
-        Ok(Box::new(GpuAgent::from_spec(spec)?) as Box<dyn Agent>)
-    })
+    registry.register_powering(
+        KIND,
+        |spec| Ok(Box::new(GpuAgent::from_spec(spec)?) as Box<dyn Agent>),
+        |spec| {
+            let params: GpuParams = spec.params()?;
+            params.validate(&spec.name)?;
+            Ok(Some(params.demand.component))
+        },
+    )
 }
 
 /// The GPU agent. Its state is what it learned from telemetry (memory size, thermal

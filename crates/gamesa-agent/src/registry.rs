@@ -49,10 +49,16 @@ impl AgentSpec {
 /// Builds a fresh agent from its spec. Called again on every restart.
 pub type AgentFactory = Arc<dyn Fn(&AgentSpec) -> Result<Box<dyn Agent>, AgentError> + Send + Sync>;
 
-/// Kind name → factory.
+/// The component an agent of a kind buys power for, read from its spec the way its
+/// factory reads it (defaults included): the guardian binds the agent's power leases to
+/// that component's limit. `None`: the agent powers nothing.
+pub type PowersFn = Arc<dyn Fn(&AgentSpec) -> Result<Option<String>, AgentError> + Send + Sync>;
+
+/// Kind name → factory, and what agents of the kind power.
 #[derive(Clone, Default)]
 pub struct AgentRegistry {
     factories: BTreeMap<String, AgentFactory>,
+    powers: BTreeMap<String, PowersFn>,
 }
 
 impl fmt::Debug for AgentRegistry {
@@ -79,6 +85,34 @@ impl AgentRegistry {
         }
         self.factories.insert(kind, Arc::new(factory));
         Ok(())
+    }
+
+    /// Registers a factory under `kind` whose agents buy power for one component:
+    /// `powers` names it, from the spec, as the factory would (defaults included).
+    pub fn register_powering<F, P>(
+        &mut self,
+        kind: impl Into<String>,
+        factory: F,
+        powers: P,
+    ) -> Result<(), AgentError>
+    where
+        F: Fn(&AgentSpec) -> Result<Box<dyn Agent>, AgentError> + Send + Sync + 'static,
+        P: Fn(&AgentSpec) -> Result<Option<String>, AgentError> + Send + Sync + 'static,
+    {
+        let kind = kind.into();
+        self.register(kind.clone(), factory)?;
+        self.powers.insert(kind, Arc::new(powers));
+        Ok(())
+    }
+
+    /// The component the agent `spec` describes buys power for; `None` for kinds that
+    /// power nothing. An error is a bad `params` table, as the factory would report it.
+    pub fn powered_component(&self, spec: &AgentSpec) -> Result<Option<String>, AgentError> {
+        self.factory(&spec.kind)?;
+        match self.powers.get(&spec.kind) {
+            Some(powers) => powers(spec),
+            None => Ok(None),
+        }
     }
 
     pub fn contains(&self, kind: &str) -> bool {
@@ -152,6 +186,35 @@ mod tests {
             registry.register("quiet", |_| Ok(Box::new(Quiet) as Box<dyn Agent>)),
             Err(AgentError::DuplicateKind("quiet".into()))
         );
+    }
+
+    #[test]
+    fn a_powering_kind_names_its_component_and_others_power_nothing() {
+        let mut registry = AgentRegistry::new();
+        registry
+            .register_powering(
+                "heater",
+                |_| Ok(Box::new(Quiet) as Box<dyn Agent>),
+                |spec| Ok(Some(format!("zone{}", spec.params::<QuietParams>()?.level))),
+            )
+            .unwrap();
+        registry
+            .register("quiet", |_| Ok(Box::new(Quiet) as Box<dyn Agent>))
+            .unwrap();
+        assert_eq!(
+            registry.powered_component(&spec("heater", "level = 3")),
+            Ok(Some("zone3".into()))
+        );
+        assert_eq!(registry.powered_component(&spec("quiet", "")), Ok(None));
+        assert!(
+            registry
+                .powered_component(&spec("heater", "volume = 3"))
+                .is_err()
+        );
+        assert!(matches!(
+            registry.powered_component(&spec("loud", "")),
+            Err(AgentError::UnknownKind { .. })
+        ));
     }
 
     #[test]

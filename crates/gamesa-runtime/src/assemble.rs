@@ -49,14 +49,27 @@ pub fn client_ids(config: &Config) -> Vec<(AgentId, &crate::config::ClientConfig
         .collect()
 }
 
-/// The component an agent speaks for, when its params name one (`component = "gpu0"`).
-pub fn agent_component(params: &toml::Table) -> Option<&str> {
-    params.get("component").and_then(toml::Value::as_str)
+/// Each agent that buys power for a component, with that component, as its kind
+/// declares it (`AgentRegistry::powered_component`), in id order.
+pub fn powered_components(
+    config: &Config,
+    registry: &AgentRegistry,
+) -> Result<Vec<(AgentId, String)>, Invalid> {
+    let mut powered = Vec::new();
+    for (index, spec) in agent_specs(config).into_iter().enumerate() {
+        let component = registry
+            .powered_component(&spec)
+            .map_err(|error| (format!("agents[{index}].params"), error.to_string()))?;
+        if let Some(component) = component {
+            powered.push((spec.id, component));
+        }
+    }
+    Ok(powered)
 }
 
 /// The guardian with its schema, constants, contracts, gate rules, effects, accounts
 /// and power bindings; the error names the config key at fault.
-pub fn build_guardian(config: &Config) -> Result<Guardian, Invalid> {
+pub fn build_guardian(config: &Config, registry: &AgentRegistry) -> Result<Guardian, Invalid> {
     let settings = &config.guardian;
     let mut components = settings.components.clone();
     components.sort();
@@ -134,9 +147,9 @@ pub fn build_guardian(config: &Config) -> Result<Guardian, Invalid> {
                 .effects_mut()
                 .grant_all(spec.id, agent.effects.iter().cloned());
         }
-        if let Some(component) = agent_component(&spec.params) {
-            guardian.bind_power_component(spec.id, component);
-        }
+    }
+    for (agent, component) in powered_components(config, registry)? {
+        guardian.bind_power_component(agent, component);
     }
     // Clients trade through accounts of their own, with the effects config grants them.
     for (id, client) in client_ids(config) {
@@ -149,17 +162,15 @@ pub fn build_guardian(config: &Config) -> Result<Guardian, Invalid> {
 }
 
 /// Component → the agents whose power leases raise its limit.
-pub fn power_holders(config: &Config) -> BTreeMap<String, Vec<AgentId>> {
+pub fn power_holders(
+    config: &Config,
+    registry: &AgentRegistry,
+) -> Result<BTreeMap<String, Vec<AgentId>>, Invalid> {
     let mut holders: BTreeMap<String, Vec<AgentId>> = BTreeMap::new();
-    for spec in agent_specs(config) {
-        if let Some(component) = agent_component(&spec.params) {
-            holders
-                .entry(component.to_owned())
-                .or_default()
-                .push(spec.id);
-        }
+    for (agent, component) in powered_components(config, registry)? {
+        holders.entry(component).or_default().push(agent);
     }
-    holders
+    Ok(holders)
 }
 
 /// Minting weights: every agent's, and every client's that is not 0.
@@ -201,13 +212,13 @@ pub fn tick_settings(config: &Config) -> TickSettings {
 }
 
 /// The guardian and central bank: guardian, supervisor, safety policy, weights.
-pub fn guardian_core(config: &Config) -> Result<GuardianCore, Invalid> {
+pub fn guardian_core(config: &Config, registry: &AgentRegistry) -> Result<GuardianCore, Invalid> {
     Ok(GuardianCore::new(
-        build_guardian(config)?,
+        build_guardian(config, registry)?,
         supervisor(config),
         SafetyPolicy {
             safe_limits_mw: config.guardian.safe_limits_mw.clone(),
-            power_holders: power_holders(config),
+            power_holders: power_holders(config, registry)?,
         },
         weights(config),
     ))
@@ -246,10 +257,56 @@ pub fn engine(config: &Config, registry: &AgentRegistry) -> Result<TickEngine, I
     Ok(TickEngine::new(
         tick_settings(config),
         LocalCores {
-            guardian: guardian_core(config)?,
+            guardian: guardian_core(config, registry)?,
             exchange: exchange_core(config),
             scheduler: scheduler_core(),
             agents,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::path::Path;
+
+    use super::*;
+
+    fn gpu_config(params: &str) -> Result<Config, crate::ConfigError> {
+        let mut registry = AgentRegistry::new();
+        gamesa_agent_gpu::register(&mut registry).unwrap();
+        let text = format!(
+            r#"
+            [guardian]
+            components = ["gpu0"]
+            [[agents]]
+            kind = "gpu"
+            id = "graphics"
+            effects = ["order:power_budget_mw"]
+            params = {{ {params} }}
+            "#
+        );
+        Config::from_toml_str(&text, Path::new("test.toml"), std::iter::empty(), &registry)
+    }
+
+    #[test]
+    fn an_agent_without_a_component_key_powers_what_its_kind_declares() {
+        let mut registry = AgentRegistry::new();
+        gamesa_agent_gpu::register(&mut registry).unwrap();
+        let config = gpu_config("").unwrap();
+        assert_eq!(
+            power_holders(&config, &registry).unwrap(),
+            BTreeMap::from([("gpu0".to_owned(), vec![AgentId(1)])])
+        );
+    }
+
+    #[test]
+    fn a_bad_component_is_a_config_error_naming_the_agent() {
+        let error = gpu_config(r#"component = "GPU 0""#)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("agents[0].params"), "{error}");
+        assert!(error.contains("GPU 0"), "{error}");
+    }
 }

@@ -89,7 +89,7 @@ impl Runtime {
         let actuator = SharedActuator::new(actuator);
         let invalid = |(key, message)| RuntimeError::Config { key, message };
         crate::config::validate(config, registry).map_err(invalid)?;
-        let guardian = assemble::guardian_core(config).map_err(invalid)?;
+        let guardian = assemble::guardian_core(config, registry).map_err(invalid)?;
         let agents: Vec<AgentSlot> = assemble::hosted_agents(config, registry)
             .map_err(|(agent, error)| RuntimeError::Agent {
                 agent,

@@ -92,5 +92,5 @@ pub fn validate(config: &Config, registry: &AgentRegistry) -> Result<(), Invalid
     }
     super::telemetry::validate_telemetry(&config.telemetry)?;
     super::ingress::validate_ingress(config)?;
-    crate::assemble::build_guardian(config).map(drop)
+    crate::assemble::build_guardian(config, registry).map(drop)
 }
