@@ -7,14 +7,15 @@
 //! - [`otlp`] and [`jsonl`]: export to a collector, or to a local JSON-lines file;
 //! - [`trace`]: the trace of one tick, recorded as plain data and built into spans on
 //!   the export thread;
-//! - [`spans`]: the span tree of a tick, as the conductor records it;
+//! - [`tracer`]: which ticks are traced, and the hand-over of their traces to export;
+//! - [`spans`]: the span tree of a tick, built from the engine's output;
 //! - [`metrics`]: the instruments;
 //! - [`decision`]: the decision log;
 //! - [`ingress`]: the hook that links a client request to the tick that acts on it;
 //! - [`recorder`]: what the conductor keeps for all of the above between ticks.
 //!
-//! The pure crates know nothing of this: the conductor records what the actors
-//! returned, after they returned it, so telemetry never changes a decision.
+//! The pure crates know nothing of this: telemetry reads the engine's `TickOutput`
+//! after the tick, so it never changes a decision.
 //! `docs/observability.md` lists every span, attribute and metric.
 
 pub mod decision;
@@ -28,6 +29,7 @@ pub mod recorder;
 pub mod settings;
 pub mod spans;
 pub mod trace;
+pub mod tracer;
 
 use std::path::PathBuf;
 
@@ -38,7 +40,8 @@ pub use pipeline::Telemetry;
 pub use queue::ExportStats;
 pub use recorder::TickRecorder;
 pub use settings::{Destination, TelemetrySettings};
-pub use trace::{TickTrace, TickTracer};
+pub use trace::TickTrace;
+pub use tracer::TickTracer;
 
 /// Telemetry could not start or flush. Telemetry never stops the runtime once it runs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -23,7 +23,8 @@ use super::{
     otlp::{OtlpMetricExporter, OtlpSpanSink, export_runtime},
     queue::{ExportStats, QueueProcessor, QueueSettings, SpanSink},
     settings::{Destination, TelemetrySettings},
-    trace::{TickSampler, TickTracer, TracePool},
+    trace::TracePool,
+    tracer::{TickSampler, TickTracer},
 };
 use crate::config::SamplerName;
 

@@ -14,7 +14,8 @@ use super::{
     IngressLink, TickMetrics,
     decision::{DecisionLog, TickDecisions},
     spans,
-    trace::{Phase, TickTrace, TickTracer},
+    trace::{Phase, TickTrace},
+    tracer::TickTracer,
 };
 
 #[derive(Debug, Default)]

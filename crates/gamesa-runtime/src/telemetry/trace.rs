@@ -23,12 +23,7 @@ use opentelemetry::{
     InstrumentationScope, Key, KeyValue, StringValue, Value,
     trace::{Event, Link, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState},
 };
-use opentelemetry_sdk::trace::{
-    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, ShouldSample, SpanData, SpanEvents,
-    SpanLinks,
-};
-
-use super::queue::QueueSender;
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SpanData, SpanEvents, SpanLinks};
 
 /// One attribute value, as cheap to record as the value allows.
 #[derive(Debug, Clone, PartialEq)]
@@ -195,7 +190,7 @@ impl TickTrace {
     }
 
     /// Empties the trace and starts its root span now, keeping every buffer.
-    fn restart(&mut self, trace_id: TraceId, root: &'static str) {
+    pub(super) fn restart(&mut self, trace_id: TraceId, root: &'static str) {
         self.trace_id = trace_id;
         self.started_at = SystemTime::now();
         self.origin = Instant::now();
@@ -438,7 +433,7 @@ pub struct TracePool {
 impl TracePool {
     const KEEP: usize = 8;
 
-    fn take(&self) -> Option<Box<TickTrace>> {
+    pub(super) fn take(&self) -> Option<Box<TickTrace>> {
         self.free
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -450,79 +445,6 @@ impl TracePool {
         let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
         if free.len() < Self::KEEP {
             free.push(trace);
-        }
-    }
-}
-
-/// Decides which ticks are traced, and gives each its trace id.
-#[derive(Debug, Clone)]
-pub struct TickSampler {
-    sampler: Arc<Sampler>,
-    ids: RandomIdGenerator,
-}
-
-impl TickSampler {
-    pub fn new(sampler: Sampler) -> TickSampler {
-        TickSampler {
-            sampler: Arc::new(sampler),
-            ids: RandomIdGenerator::default(),
-        }
-    }
-
-    /// The trace id of the tick when the sampler keeps it. The tick span is a root, so
-    /// a parent-based sampler decides with its root sampler.
-    pub fn sample(&self) -> Option<TraceId> {
-        let trace_id = self.ids.new_trace_id();
-        let decision = self
-            .sampler
-            .should_sample(None, trace_id, "gamesa.tick", &SpanKind::Internal, &[], &[])
-            .decision;
-        (decision == SamplingDecision::RecordAndSample).then_some(trace_id)
-    }
-}
-
-/// The tick's side of the export pipeline: samples each tick and queues its trace.
-#[derive(Debug, Clone)]
-pub struct TickTracer {
-    sampler: TickSampler,
-    queue: Arc<QueueSender>,
-    pool: TracePool,
-}
-
-impl TickTracer {
-    pub fn new(sampler: TickSampler, queue: Arc<QueueSender>, pool: TracePool) -> TickTracer {
-        TickTracer {
-            sampler,
-            queue,
-            pool,
-        }
-    }
-
-    /// A trace for the tick, when it is sampled.
-    pub fn start(&self, tick: u64, correlation: CorrelationId) -> Option<Box<TickTrace>> {
-        let trace_id = self.sampler.sample()?;
-        let mut trace = match self.pool.take() {
-            Some(mut trace) => {
-                trace.restart(trace_id, "gamesa.tick");
-                trace
-            }
-            None => Box::new(TickTrace::new(trace_id, "gamesa.tick")),
-        };
-        trace.attr(Phase::ROOT, "gamesa.tick.seq", tick);
-        trace.attr(
-            Phase::ROOT,
-            "gamesa.correlation_id",
-            AttrValue::Correlation(correlation),
-        );
-        Some(trace)
-    }
-
-    /// Ends the root span and queues the tick's spans; never blocks. When the queue
-    /// is full they are dropped and counted.
-    pub fn ship(&self, mut trace: Box<TickTrace>) {
-        trace.end(Phase::ROOT);
-        if let Err(dropped) = self.queue.send_tick(trace) {
-            self.pool.give(dropped);
         }
     }
 }
@@ -563,12 +485,5 @@ mod tests {
         assert!(root.attributes.is_empty());
         assert!(spans.iter().all(|span| span.end_time >= span.start_time));
         assert!(trace.spans.is_empty() && trace.event_attributes.is_empty());
-    }
-
-    #[test]
-    fn the_sampler_decides_per_tick() {
-        assert!(TickSampler::new(Sampler::AlwaysOff).sample().is_none());
-        let always = TickSampler::new(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
-        assert!(always.sample().is_some());
     }
 }
