@@ -39,7 +39,8 @@ fi
 clk_tck=$(getconf CLK_TCK)
 logs=$(mktemp -d -t gamesa-idle.XXXXXX)
 # Absolute paths: the daemons run in $logs, so whatever they write to their working
-# directory (a JSON-lines trace file, say) lands there, not in the repository.
+# directory lands there, not in the repository; each one's state directory (its
+# JSON-lines trace file) is $logs/0 or $logs/1, not ~/.local/state/gamesa.
 [[ $BIN == /* ]] || BIN=$root/$BIN
 [[ $CONFIG == /* ]] || CONFIG=$root/$CONFIG
 
@@ -71,11 +72,11 @@ now_ns() {
 
 names=("gamesa run --config ${CONFIG#"$root"/}")
 pids=()
-(cd "$logs" && exec "$BIN" run --config "$CONFIG") >"$logs/0.log" 2>&1 &
+(cd "$logs" && STATE_DIRECTORY="$logs/0" exec "$BIN" run --config "$CONFIG") >"$logs/0.log" 2>&1 &
 pids+=($!)
 if [[ $PEER == 1 ]]; then
     names+=("peer: gamesa run --config config/sim.toml (twin, scenario training.toml)")
-    (cd "$logs" && GAMESA__SENSORS__SCENARIO=../scenarios/training.toml \
+    (cd "$logs" && STATE_DIRECTORY="$logs/1" GAMESA__SENSORS__SCENARIO=../scenarios/training.toml \
         exec "$BIN" run --config "$root/config/sim.toml") >"$logs/1.log" 2>&1 &
     pids+=($!)
 fi

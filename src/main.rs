@@ -66,10 +66,12 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config(&file),
         Command::Sim(args) => sim::main(args),
         Command::Send(args) => send::main(args),
-        Command::Run { config, duration_s } => match load(&config) {
-            Ok(loaded) => report(run(loaded, &config, duration_s)),
-            Err(code) => code,
-        },
+        Command::Run { config, duration_s } => {
+            match load(&config).and_then(|loaded| Ok((telemetry_settings(&loaded)?, loaded))) {
+                Ok((settings, loaded)) => report(run(loaded, settings, &config, duration_s)),
+                Err(code) => code,
+            }
+        }
     }
 }
 
@@ -92,20 +94,42 @@ fn load(path: &Path) -> Result<Config, ExitCode> {
             return Err(ExitCode::FAILURE);
         }
     };
-    Config::load(path, std::env::vars(), &registry).map_err(|error| {
+    Config::load(path, env_vars(), &registry).map_err(|error| {
         eprintln!("gamesa: invalid config: {error}");
         ExitCode::from(EXIT_CONFIG)
     })
 }
 
+/// `[telemetry]` with the `OTEL_*` variables applied and the trace file's path resolved;
+/// a malformed variable (or no state directory for a relative file) prints why and
+/// returns exit code 78, before anything starts.
+fn telemetry_settings(config: &Config) -> Result<TelemetrySettings, ExitCode> {
+    TelemetrySettings::resolve(&config.telemetry, env_vars()).map_err(|error| {
+        eprintln!("gamesa: invalid telemetry settings: {error}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+/// The environment's variables whose name and value are UTF-8; the others cannot be
+/// config overrides or `OTEL_*` settings (and `std::env::vars` would panic on them).
+fn env_vars() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+}
+
 fn check_config(path: &Path) -> ExitCode {
-    let config = match load(path) {
-        Ok(config) => config,
-        Err(code) => return code,
-    };
+    let (config, settings) =
+        match load(path).and_then(|config| Ok((telemetry_settings(&config)?, config))) {
+            Ok((settings, config)) => (config, settings),
+            Err(code) => return code,
+        };
     match toml::to_string_pretty(&config) {
         Ok(text) => {
-            println!("# {}: valid; effective config:\n{text}", path.display());
+            println!(
+                "# {}: valid; {}; effective config:\n{text}",
+                path.display(),
+                describe(&settings.destination)
+            );
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -115,10 +139,26 @@ fn check_config(path: &Path) -> ExitCode {
     }
 }
 
-fn run(config: Config, path: &Path, duration_s: Option<f64>) -> anyhow::Result<()> {
+/// Where traces and metrics go, in words.
+fn describe(destination: &Destination) -> String {
+    match destination {
+        Destination::Off => "telemetry off".to_owned(),
+        Destination::File(file) => format!("traces and metrics to {}", file.display()),
+        Destination::Otlp {
+            traces_endpoint, ..
+        } => format!("traces and metrics to OTLP at {traces_endpoint}"),
+    }
+}
+
+fn run(
+    config: Config,
+    settings: TelemetrySettings,
+    path: &Path,
+    duration_s: Option<f64>,
+) -> anyhow::Result<()> {
     let registry = gamesa::builtin_registry()?;
     let config_dir = path.parent().unwrap_or(Path::new(".")).to_owned();
-    let telemetry = start_telemetry(&config, &config_dir)?;
+    let telemetry = start_telemetry(&settings)?;
     let logging = tracing::subscriber::set_default(run_subscriber(&telemetry));
     let tracer = &telemetry;
     // The ingress server makes its request spans on threads of its own.
@@ -214,17 +254,10 @@ fn run(config: Config, path: &Path, duration_s: Option<f64>) -> anyhow::Result<(
     result
 }
 
-/// Starts trace and metric export as `[telemetry]` and the `OTEL_*` variables say; a
-/// relative `telemetry.file` is taken from the config file's directory.
-fn start_telemetry(config: &Config, config_dir: &Path) -> anyhow::Result<Telemetry> {
-    let mut settings = TelemetrySettings::resolve(&config.telemetry, std::env::vars())
-        .context("telemetry settings")?;
-    if let Destination::File(file) = &mut settings.destination
-        && file.is_relative()
-    {
-        *file = config_dir.join(&*file);
-    }
-    let telemetry = Telemetry::start(&settings).context("starting telemetry")?;
+/// Starts trace and metric export as `[telemetry]` and the `OTEL_*` variables say (a
+/// relative `telemetry.file` is already under the state directory).
+fn start_telemetry(settings: &TelemetrySettings) -> anyhow::Result<Telemetry> {
+    let telemetry = Telemetry::start(settings).context("starting telemetry")?;
     match telemetry.destination() {
         Destination::File(file) => {
             tracing::info!(file = %file.display(), "traces and metrics go to a JSON-lines file")

@@ -53,10 +53,11 @@ fn write_config(dir: &Path) -> std::path::PathBuf {
 
 /// Starts the daemon and returns once it says its socket listens.
 fn start_daemon(config: &Path) -> Child {
-    // Run in the config's directory: anything the daemon writes relative to its working
-    // directory stays in the test's temporary directory.
+    // Run in the config's directory, which is also its state directory: anything the
+    // daemon writes (its trace file included) stays in the test's temporary directory.
     let mut child = Command::new(env!("CARGO_BIN_EXE_gamesa"))
         .current_dir(config.parent().unwrap())
+        .env("STATE_DIRECTORY", config.parent().unwrap())
         .args(["run", "--config"])
         .arg(config)
         .args(["--duration-s", "60"])

@@ -80,6 +80,8 @@ fn gamesa(config: &Path, extra: &[&str]) -> Child {
         .arg("--config")
         .arg(config)
         .args(extra)
+        // The trace file goes into the test's directory, not ~/.local/state/gamesa.
+        .env("STATE_DIRECTORY", config.parent().unwrap())
         .env("GAMESA_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

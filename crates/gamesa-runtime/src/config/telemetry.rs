@@ -49,9 +49,14 @@ pub struct TelemetryConfig {
     pub sampler: SamplerName,
     /// The ratio of the `traceidratio` samplers, 0 to 1.
     pub sampler_arg: f64,
-    /// The JSON-lines file used when no endpoint is set; `gamesa run` takes a relative
-    /// path from the config file's directory.
+    /// The JSON-lines file used when no endpoint is set. A relative path is taken from
+    /// the state directory (`telemetry::state_dir`); an absolute one is used as it is.
     pub file: PathBuf,
+    /// The file is rotated before a line would take it past this many MiB.
+    pub file_max_mb: u64,
+    /// Rotated files kept (`FILE.1`, the newest, to `FILE.<file_keep>`); older ones are
+    /// deleted.
+    pub file_keep: u32,
     /// Finished spans waiting for export; when it is full, new spans are dropped and
     /// counted, so the tick never waits on the exporter.
     pub queue_size: usize,
@@ -78,6 +83,8 @@ impl Default for TelemetryConfig {
             sampler: SamplerName::ParentbasedAlwaysOn,
             sampler_arg: 1.0,
             file: PathBuf::from("gamesa-trace.jsonl"),
+            file_max_mb: 64,
+            file_keep: 3,
             queue_size: 8192,
             batch_size: 512,
             export_interval_ms: 1000,
@@ -87,6 +94,12 @@ impl Default for TelemetryConfig {
         }
     }
 }
+
+/// `telemetry.file_max_mb`: at least 1 MiB, at most 64 GiB.
+pub const FILE_MAX_MB_RANGE: std::ops::RangeInclusive<u64> = 1..=65_536;
+
+/// `telemetry.file_keep`: at least one rotated file, at most 100.
+pub const FILE_KEEP_RANGE: std::ops::RangeInclusive<u32> = 1..=100;
 
 /// Ranges serde cannot express; each failure names its key.
 pub fn validate_telemetry(config: &TelemetryConfig) -> Result<(), Invalid> {
@@ -129,6 +142,28 @@ pub fn validate_telemetry(config: &TelemetryConfig) -> Result<(), Invalid> {
     }
     if config.file.as_os_str().is_empty() {
         return invalid("file", "must name a file".into());
+    }
+    if !FILE_MAX_MB_RANGE.contains(&config.file_max_mb) {
+        return invalid(
+            "file_max_mb",
+            format!(
+                "{} is out of range ({}..={} MiB)",
+                config.file_max_mb,
+                FILE_MAX_MB_RANGE.start(),
+                FILE_MAX_MB_RANGE.end()
+            ),
+        );
+    }
+    if !FILE_KEEP_RANGE.contains(&config.file_keep) {
+        return invalid(
+            "file_keep",
+            format!(
+                "{} is out of range ({}..={} rotated files)",
+                config.file_keep,
+                FILE_KEEP_RANGE.start(),
+                FILE_KEEP_RANGE.end()
+            ),
+        );
     }
     Ok(())
 }
@@ -173,5 +208,25 @@ mod tests {
             "telemetry.batch_size"
         );
         assert!(validate_telemetry(&TelemetryConfig::default()).is_ok());
+    }
+
+    #[test]
+    fn rotation_keys_default_and_reject_zero_or_absurd_values() {
+        let config: TelemetryConfig = toml::from_str("file_max_mb = 8\nfile_keep = 5\n").unwrap();
+        assert_eq!((config.file_max_mb, config.file_keep), (8, 5));
+        let defaults = TelemetryConfig::default();
+        assert_eq!((defaults.file_max_mb, defaults.file_keep), (64, 3));
+        for (key, edit) in [
+            ("telemetry.file_max_mb", "file_max_mb = 0"),
+            ("telemetry.file_max_mb", "file_max_mb = 65537"),
+            ("telemetry.file_keep", "file_keep = 0"),
+            ("telemetry.file_keep", "file_keep = 101"),
+        ] {
+            let config: TelemetryConfig = toml::from_str(edit).unwrap();
+            let (named, message) = validate_telemetry(&config).unwrap_err();
+            assert_eq!(named, key, "{edit}");
+            assert!(message.contains("out of range"), "{edit}: {message}");
+        }
+        assert!(toml::from_str::<TelemetryConfig>("file_keep = -1").is_err());
     }
 }

@@ -4,13 +4,15 @@
 //! Every line is one JSON object with a `"type"`: `"resource"` (once, when the file is
 //! opened), `"span"` or `"metric"`. Ids are lowercase hex, times are Unix nanoseconds.
 //!
+//! The file is rotated by size (`telemetry.file_max_mb`, `telemetry.file_keep`; see
+//! [`super::rotate`]); every file starts with the resource line.
+//!
 //! # Invariants
-//! - a line is written whole and followed by `\n`; each batch is flushed before export
-//!   returns, so a crash loses at most the spans still queued
+//! - a line is written whole and followed by `\n`, never split across two files; each
+//!   batch is flushed before export returns, so a crash loses at most the spans still
+//!   queued
 
 use std::{
-    fs::{File, OpenOptions},
-    io::{BufWriter, Write},
     path::{Path, PathBuf},
     sync::{Arc, Mutex, PoisonError},
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -36,50 +38,53 @@ use serde::{
 };
 use serde_json::{Map, Value as Json, json};
 
-use super::TelemetryError;
+use super::{
+    TelemetryError,
+    queue::ExportStats,
+    rotate::{FileRotation, RotatingWriter},
+};
 
 /// One open JSON-lines file, shared by the span and the metric exporter.
 #[derive(Debug, Clone)]
 pub struct JsonLinesFile {
     path: PathBuf,
-    writer: Arc<Mutex<BufWriter<File>>>,
+    writer: Arc<Mutex<RotatingWriter>>,
 }
 
 impl JsonLinesFile {
     /// Opens `path` for appending (creating it and its directory) and writes the
-    /// resource line.
-    pub fn open(path: &Path, resource: &Resource) -> Result<JsonLinesFile, TelemetryError> {
-        let cannot = |error: std::io::Error| TelemetryError::File {
-            path: path.to_owned(),
-            reason: error.to_string(),
-        };
+    /// resource line; the file is rotated as `rotation` says, counted in `stats`.
+    pub fn open(
+        path: &Path,
+        rotation: FileRotation,
+        resource: &Resource,
+        stats: Arc<ExportStats>,
+    ) -> Result<JsonLinesFile, TelemetryError> {
         if let Some(parent) = path
             .parent()
             .filter(|parent| !parent.as_os_str().is_empty())
         {
-            std::fs::create_dir_all(parent).map_err(cannot)?;
+            std::fs::create_dir_all(parent).map_err(|error| TelemetryError::Directory {
+                path: parent.to_owned(),
+                reason: error.to_string(),
+            })?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(cannot)?;
-        let file = JsonLinesFile {
+        let cannot = |error: std::io::Error| TelemetryError::File {
             path: path.to_owned(),
-            writer: Arc::new(Mutex::new(BufWriter::new(file))),
+            reason: error.to_string(),
         };
         let attributes = resource
             .iter()
             .map(|(key, value)| (key.to_string(), json_value(value)))
             .collect::<Map<_, _>>();
-        file.write_lines(std::iter::once(
-            json!({"type": "resource", "attributes": attributes}),
-        ))
-        .map_err(|reason| TelemetryError::File {
+        let header = serde_json::to_vec(&json!({"type": "resource", "attributes": attributes}))
+            .map_err(|error| cannot(error.into()))?;
+        let mut writer = RotatingWriter::open(path, rotation, &header, stats).map_err(cannot)?;
+        writer.flush().map_err(cannot)?;
+        Ok(JsonLinesFile {
             path: path.to_owned(),
-            reason,
-        })?;
-        Ok(file)
+            writer: Arc::new(Mutex::new(writer)),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -90,8 +95,9 @@ impl JsonLinesFile {
     pub fn write_lines(&self, lines: impl IntoIterator<Item = Json>) -> Result<(), String> {
         let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         for line in lines {
-            serde_json::to_writer(&mut *writer, &line).map_err(|error| error.to_string())?;
-            writer.write_all(b"\n").map_err(|error| error.to_string())?;
+            writer
+                .write_json(&line)
+                .map_err(|error| error.to_string())?;
         }
         writer.flush().map_err(|error| error.to_string())
     }
@@ -100,9 +106,9 @@ impl JsonLinesFile {
     pub fn write_spans(&self, batch: &[SpanData]) -> Result<(), String> {
         let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         for span in batch {
-            serde_json::to_writer(&mut *writer, &SpanLine(span))
+            writer
+                .write_json(&SpanLine(span))
                 .map_err(|error| error.to_string())?;
-            writer.write_all(b"\n").map_err(|error| error.to_string())?;
         }
         writer.flush().map_err(|error| error.to_string())
     }
@@ -372,5 +378,71 @@ impl PushMetricExporter for JsonLinesMetricExporter {
 
     fn temporality(&self) -> Temporality {
         Temporality::Cumulative
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::rotate::rotated_path;
+
+    /// The span and the metric exporter write from two threads at once: every line of
+    /// every file is whole JSON, each file opens with the resource line, and each
+    /// writer's lines keep their order across the files.
+    #[test]
+    fn two_writers_rotate_one_file_without_splitting_a_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/trace.jsonl");
+        let stats = Arc::new(ExportStats::default());
+        let rotation = FileRotation {
+            max_bytes: 2_000,
+            keep: 100,
+        };
+        let resource = Resource::builder_empty().with_service_name("t").build();
+        let file = JsonLinesFile::open(&path, rotation, &resource, Arc::clone(&stats)).unwrap();
+        let writers: Vec<_> = ["span", "metric"]
+            .into_iter()
+            .map(|kind| {
+                let file = file.clone();
+                std::thread::spawn(move || {
+                    for n in 0..200 {
+                        let lines = (0..3).map(|i| json!({"type": kind, "n": n * 3 + i}));
+                        file.write_lines(lines).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        assert!(stats.rotations() > 10, "{}", stats.rotations());
+        assert_eq!(stats.failed_rotations(), 0);
+        let mut files: Vec<PathBuf> = (1..=100)
+            .rev()
+            .map(|n| rotated_path(&path, n))
+            .filter(|rotated| rotated.exists())
+            .collect();
+        files.push(path.clone());
+        let mut next = [0, 0];
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            assert!(
+                text.len() as u64 <= rotation.max_bytes,
+                "{}",
+                file.display()
+            );
+            let lines: Vec<Json> = text
+                .lines()
+                .map(|line| serde_json::from_str(line).unwrap())
+                .collect();
+            assert_eq!(lines[0]["type"], "resource");
+            assert_eq!(lines[0]["attributes"]["service.name"], "t");
+            for line in &lines[1..] {
+                let writer = usize::from(line["type"] == "metric");
+                assert_eq!(line["n"], next[writer]);
+                next[writer] += 1;
+            }
+        }
+        assert_eq!(next, [600, 600]);
     }
 }

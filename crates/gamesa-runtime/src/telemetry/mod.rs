@@ -5,6 +5,8 @@
 //! - [`pipeline`]: the export pipeline ([`Telemetry`]) and its `tracing` layer;
 //! - [`queue`]: the batch processor that never blocks the tick and counts what it drops;
 //! - [`otlp`] and [`jsonl`]: export to a collector, or to a local JSON-lines file;
+//! - [`rotate`]: the JSON-lines file's writer, which rotates it by size;
+//! - [`state_dir`]: where a relative file path goes (the state directory);
 //! - [`trace`]: the trace of one tick, recorded as plain data and built into spans on
 //!   the export thread;
 //! - [`tracer`]: which ticks are traced, and the hand-over of their traces to export;
@@ -26,8 +28,10 @@ pub mod otlp;
 pub mod pipeline;
 pub mod queue;
 pub mod recorder;
+pub mod rotate;
 pub mod settings;
 pub mod spans;
+pub mod state_dir;
 pub mod trace;
 pub mod tracer;
 
@@ -39,17 +43,28 @@ pub use metrics::TickMetrics;
 pub use pipeline::Telemetry;
 pub use queue::ExportStats;
 pub use recorder::TickRecorder;
+pub use rotate::FileRotation;
 pub use settings::{Destination, TelemetrySettings};
 pub use trace::TickTrace;
 pub use tracer::TickTracer;
 
 /// Telemetry could not start or flush. Telemetry never stops the runtime once it runs.
+///
+/// [`TelemetryError::Env`] and [`TelemetryError::NoStateDirectory`] come from
+/// [`TelemetrySettings::resolve`]: the configuration is unusable (`gamesa` exits 78).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TelemetryError {
     #[error("environment variable `{variable}`: {message}")]
     Env { variable: String, message: String },
+    #[error(
+        "telemetry.file `{file}` is relative and no state directory is known: set \
+         STATE_DIRECTORY, XDG_STATE_HOME or HOME, or make the path absolute"
+    )]
+    NoStateDirectory { file: PathBuf },
     #[error("trace file {path}: {reason}")]
     File { path: PathBuf, reason: String },
+    #[error("trace file directory {path}: cannot create it: {reason}")]
+    Directory { path: PathBuf, reason: String },
     #[error("OTLP exporter: {0}")]
     Exporter(String),
     #[error("flushing telemetry: {0}")]

@@ -112,7 +112,12 @@ impl Telemetry {
                     });
                 }
                 Destination::File(path) => {
-                    let file = JsonLinesFile::open(path, &resource)?;
+                    let file = JsonLinesFile::open(
+                        path,
+                        settings.file_rotation,
+                        &resource,
+                        Arc::clone(&stats),
+                    )?;
                     let reader =
                         PeriodicReader::builder(JsonLinesMetricExporter::new(file.clone()))
                             .with_interval(settings.metrics_interval)
@@ -186,6 +191,18 @@ impl Telemetry {
             .with_description("Spans exported.")
             .with_callback(move |observer| observer.observe(counted.exported_spans(), &[]))
             .build();
+        if matches!(settings.destination, Destination::File(_)) {
+            let counted = Arc::clone(&stats);
+            meter
+                .u64_observable_counter("gamesa.telemetry.failed_rotations")
+                .with_unit("{rotation}")
+                .with_description(
+                    "Rotations of the JSON-lines file that failed; its lines went on into \
+                     the current file.",
+                )
+                .with_callback(move |observer| observer.observe(counted.failed_rotations(), &[]))
+                .build();
+        }
 
         Ok(Telemetry {
             settings: settings.clone(),
@@ -212,6 +229,10 @@ impl Telemetry {
                 export_interval: Duration::from_secs(1),
                 export_timeout: Duration::from_secs(1),
                 metrics_interval: Duration::from_secs(1),
+                file_rotation: super::FileRotation {
+                    max_bytes: u64::MAX,
+                    keep: 1,
+                },
             },
             tracer: None,
             tick_tracer: None,

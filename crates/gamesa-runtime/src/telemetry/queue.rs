@@ -39,12 +39,14 @@ pub trait SpanSink: Send + 'static {
     fn shutdown(&mut self) {}
 }
 
-/// What became of the spans so far.
+/// What became of the spans so far, and of the JSON-lines file's rotations.
 #[derive(Debug, Default)]
 pub struct ExportStats {
     exported: AtomicU64,
     dropped: AtomicU64,
     failed_exports: AtomicU64,
+    rotations: AtomicU64,
+    failed_rotations: AtomicU64,
 }
 
 impl ExportStats {
@@ -59,6 +61,24 @@ impl ExportStats {
 
     pub fn failed_exports(&self) -> u64 {
         self.failed_exports.load(Ordering::Relaxed)
+    }
+
+    /// Times the JSON-lines file was rotated.
+    pub fn rotations(&self) -> u64 {
+        self.rotations.load(Ordering::Relaxed)
+    }
+
+    /// Rotations of the JSON-lines file that failed (the file was written on).
+    pub fn failed_rotations(&self) -> u64 {
+        self.failed_rotations.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn count_rotation(&self) {
+        self.rotations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn count_failed_rotation(&self) {
+        self.failed_rotations.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -1,5 +1,7 @@
 //! Resolving `[telemetry]` and the standard `OTEL_*` variables into one settings value;
-//! a variable that is set wins over the config.
+//! a variable that is set wins over the config, and a malformed one is an error that
+//! names it (`gamesa` exits 78 before anything starts). A relative `telemetry.file` is
+//! placed under the state directory ([`super::state_dir`]).
 //!
 //! The environment comes in as an argument, so resolution is pure and testable.
 
@@ -7,14 +9,26 @@ use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use crate::config::{OtlpProtocol, SamplerName, TelemetryConfig};
 
-use super::TelemetryError;
+use super::{TelemetryError, rotate::FileRotation, state_dir};
+
+/// Bytes in the MiB of `telemetry.file_max_mb`.
+const MIB: u64 = 1024 * 1024;
+
+/// Header lists read by the OTLP exporter itself; checked here so a malformed one is
+/// reported rather than skipped.
+const HEADER_VARIABLES: [&str; 3] = [
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+];
 
 /// Where spans and metrics go.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Destination {
     /// Nothing is produced.
     Off,
-    /// JSON lines, one span or metric per line, appended to a local file.
+    /// JSON lines, one span or metric per line, appended to a local file (its path
+    /// resolved: absolute, or under the state directory).
     File(PathBuf),
     /// An OTLP collector.
     Otlp {
@@ -40,17 +54,23 @@ pub struct TelemetrySettings {
     pub export_interval: Duration,
     pub export_timeout: Duration,
     pub metrics_interval: Duration,
+    /// When the JSON-lines file is rotated (used with [`Destination::File`]).
+    pub file_rotation: FileRotation,
 }
 
 impl TelemetrySettings {
-    /// The settings of `config` with the `OTEL_*` variables of `env` applied.
+    /// The settings of `config` with the `OTEL_*` variables of `env` applied, and a
+    /// relative `file` placed under the state directory that `env` names.
     pub fn resolve(
         config: &TelemetryConfig,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<TelemetrySettings, TelemetryError> {
         let env: BTreeMap<String, String> = env
             .into_iter()
-            .filter(|(name, value)| name.starts_with("OTEL_") && !value.trim().is_empty())
+            .filter(|(name, value)| {
+                (name.starts_with("OTEL_") || state_dir::STATE_VARIABLES.contains(&name.as_str()))
+                    && !value.trim().is_empty()
+            })
             .map(|(name, value)| (name, value.trim().to_owned()))
             .collect();
         let var = |name: &str| env.get(name).map(String::as_str);
@@ -71,7 +91,8 @@ impl TelemetrySettings {
         };
 
         let base = var("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .map(str::to_owned)
+            .map(|endpoint| check_url("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint))
+            .transpose()?
             .or_else(|| {
                 config
                     .endpoint
@@ -89,13 +110,13 @@ impl TelemetrySettings {
             ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &traces_endpoint),
             ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", &metrics_endpoint),
         ] {
-            if let Some(endpoint) = endpoint
-                && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
-            {
-                return Err(TelemetryError::Env {
-                    variable: variable.to_owned(),
-                    message: format!("`{endpoint}` is not an http:// or https:// URL"),
-                });
+            if let Some(endpoint) = endpoint {
+                check_url(variable, endpoint)?;
+            }
+        }
+        for variable in HEADER_VARIABLES {
+            if let Some(list) = var(variable) {
+                parse_key_values(variable, list)?;
             }
         }
 
@@ -113,7 +134,7 @@ impl TelemetrySettings {
                     metrics_endpoint: traces_endpoint.clone(),
                     traces_endpoint,
                 },
-                (None, _) => Destination::File(config.file.clone()),
+                (None, _) => Destination::File(state_dir::resolve_file(&config.file, var)?),
             }
         };
 
@@ -123,7 +144,7 @@ impl TelemetrySettings {
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect();
         if let Some(list) = var("OTEL_RESOURCE_ATTRIBUTES") {
-            resource_attributes.extend(parse_resource_attributes(list)?);
+            resource_attributes.extend(parse_key_values("OTEL_RESOURCE_ATTRIBUTES", list)?);
         }
         let listed_name = resource_attributes.remove("service.name");
         let service_name = var("OTEL_SERVICE_NAME")
@@ -146,6 +167,17 @@ impl TelemetrySettings {
                 })?,
             None => config.sampler_arg,
         };
+        let export_timeout_ms = match var("OTEL_EXPORTER_OTLP_TIMEOUT") {
+            Some(value) => value
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| *ms > 0)
+                .ok_or_else(|| TelemetryError::Env {
+                    variable: "OTEL_EXPORTER_OTLP_TIMEOUT".into(),
+                    message: format!("`{value}` is not a positive number of milliseconds"),
+                })?,
+            None => config.export_timeout_ms,
+        };
 
         Ok(TelemetrySettings {
             destination,
@@ -156,8 +188,23 @@ impl TelemetrySettings {
             queue_size: config.queue_size.max(1),
             batch_size: config.batch_size.clamp(1, config.queue_size.max(1)),
             export_interval: Duration::from_millis(config.export_interval_ms.max(1)),
-            export_timeout: Duration::from_millis(config.export_timeout_ms.max(1)),
+            export_timeout: Duration::from_millis(export_timeout_ms.max(1)),
             metrics_interval: Duration::from_secs(config.metrics_interval_s.max(1)),
+            file_rotation: FileRotation {
+                max_bytes: config.file_max_mb.max(1).saturating_mul(MIB),
+                keep: config.file_keep.max(1),
+            },
+        })
+    }
+}
+
+fn check_url(variable: &str, endpoint: &str) -> Result<String, TelemetryError> {
+    if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
+        Ok(endpoint.to_owned())
+    } else {
+        Err(TelemetryError::Env {
+            variable: variable.to_owned(),
+            message: format!("`{endpoint}` is not an http:// or https:// URL"),
         })
     }
 }
@@ -212,13 +259,14 @@ fn parse_sampler(value: &str) -> Result<SamplerName, TelemetryError> {
     })
 }
 
-/// `key1=value1,key2=value2`, with `%XX` escapes in values (W3C baggage octets).
-fn parse_resource_attributes(list: &str) -> Result<Vec<(String, String)>, TelemetryError> {
+/// `key1=value1,key2=value2`, with `%XX` escapes in values (W3C baggage octets), as
+/// `OTEL_RESOURCE_ATTRIBUTES` and the `OTEL_EXPORTER_OTLP_*HEADERS` take them.
+fn parse_key_values(variable: &str, list: &str) -> Result<Vec<(String, String)>, TelemetryError> {
     list.split(',')
         .filter(|pair| !pair.trim().is_empty())
         .map(|pair| {
             let invalid = |message: String| TelemetryError::Env {
-                variable: "OTEL_RESOURCE_ATTRIBUTES".into(),
+                variable: variable.to_owned(),
                 message,
             };
             let (key, value) = pair
@@ -264,13 +312,52 @@ mod tests {
     }
 
     #[test]
-    fn without_an_endpoint_spans_go_to_the_file() {
-        let settings = TelemetrySettings::resolve(&TelemetryConfig::default(), env(&[])).unwrap();
+    fn without_an_endpoint_spans_go_to_the_file_under_the_state_directory() {
+        let settings = TelemetrySettings::resolve(
+            &TelemetryConfig::default(),
+            env(&[("HOME", "/home/u"), ("STATE_DIRECTORY", "/var/lib/gamesa")]),
+        )
+        .unwrap();
         assert_eq!(
             settings.destination,
-            Destination::File(PathBuf::from("gamesa-trace.jsonl"))
+            Destination::File(PathBuf::from("/var/lib/gamesa/gamesa-trace.jsonl"))
         );
         assert_eq!(settings.service_name, "gamesa");
+        assert_eq!(
+            settings.file_rotation,
+            FileRotation {
+                max_bytes: 64 * 1024 * 1024,
+                keep: 3
+            }
+        );
+    }
+
+    #[test]
+    fn a_relative_file_without_a_state_directory_is_an_error_but_only_when_used() {
+        let error = TelemetrySettings::resolve(&TelemetryConfig::default(), env(&[])).unwrap_err();
+        assert!(matches!(error, TelemetryError::NoStateDirectory { .. }));
+        let absolute = TelemetryConfig {
+            file: PathBuf::from("/tmp/trace.jsonl"),
+            ..TelemetryConfig::default()
+        };
+        assert_eq!(
+            TelemetrySettings::resolve(&absolute, env(&[]))
+                .unwrap()
+                .destination,
+            Destination::File(PathBuf::from("/tmp/trace.jsonl"))
+        );
+        let collector = env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")]);
+        assert!(TelemetrySettings::resolve(&TelemetryConfig::default(), collector).is_ok());
+    }
+
+    #[test]
+    fn the_timeout_variable_wins_over_the_config() {
+        let settings = TelemetrySettings::resolve(
+            &TelemetryConfig::default(),
+            env(&[("HOME", "/h"), ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500")]),
+        )
+        .unwrap();
+        assert_eq!(settings.export_timeout, Duration::from_millis(2500));
     }
 
     #[test]
@@ -361,19 +448,32 @@ mod tests {
     fn bad_variables_are_errors_that_name_them() {
         for (variable, value) in [
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "bogus"),
             ("OTEL_TRACES_SAMPLER", "sometimes"),
             ("OTEL_TRACES_SAMPLER_ARG", "2"),
+            ("OTEL_TRACES_SAMPLER_ARG", "abc"),
             ("OTEL_RESOURCE_ATTRIBUTES", "novalue"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "a=%zz"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
             ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4317"),
+            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "collector:4317"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "=secret"),
+            ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "a=b,c"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "-1"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "0"),
             ("OTEL_SDK_DISABLED", "maybe"),
         ] {
-            let error =
-                TelemetrySettings::resolve(&TelemetryConfig::default(), env(&[(variable, value)]))
-                    .unwrap_err();
+            let error = TelemetrySettings::resolve(
+                &TelemetryConfig::default(),
+                env(&[("HOME", "/home/u"), (variable, value)]),
+            )
+            .unwrap_err();
             assert!(
                 matches!(&error, TelemetryError::Env { variable: named, .. } if named == variable),
                 "{variable}: {error}"
             );
+            assert!(error.to_string().contains(variable), "{error}");
         }
     }
 }
