@@ -20,7 +20,7 @@ use gamesa_signals::{DomainRanking, SignalQueue};
 
 use gamesa_guardian::Supervisor;
 
-use crate::{config::Config, config::validate::Invalid};
+use crate::config::{Config, Invalid};
 
 /// Agent ids are dense and follow config order, starting at 1.
 pub fn agent_specs(config: &Config) -> Vec<AgentSpec> {

@@ -6,7 +6,7 @@ use std::{collections::BTreeSet, net::SocketAddr, path::PathBuf};
 use gamesa_proto::Effect;
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::{Config, validate::Invalid};
+use super::{Config, Invalid};
 
 /// Listeners and limits of the ingress server (`docs/protocol.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -21,6 +21,9 @@ pub use ingress::{ClientConfig, IngressConfig};
 pub use telemetry::{OtlpProtocol, SamplerName, TelemetryConfig};
 pub use validate::validate;
 
+/// The key that is wrong, and what is wrong with it.
+pub type Invalid = (String, String);
+
 /// The whole config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

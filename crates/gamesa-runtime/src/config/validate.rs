@@ -5,10 +5,7 @@ use std::collections::BTreeSet;
 
 use gamesa_agent::AgentRegistry;
 
-use super::{Config, SensorSource};
-
-/// The key that is wrong, and what is wrong with it.
-pub type Invalid = (String, String);
+use super::{Config, Invalid, SensorSource};
 
 pub const TICK_HZ_RANGE: std::ops::RangeInclusive<u32> = 1..=1000;
 
