@@ -11,12 +11,14 @@
 //! - [`host`]: an agent plugin hosted for its turns: panics caught, rebuilt on restart;
 //! - [`tick`]: the phase sequence over any [`Cores`], and the state kept between ticks;
 //! - [`output`]: what a tick decided ([`TickOutput`]) and what became of its actuations;
+//! - [`outcome`]: what became of each order and cancel, by `(participant, sequence)`;
 //! - [`engine`]: [`TickEngine`], the cores and the agents driven in place;
 //! - [`progress`]: workloads' progress counters, written into the frame.
 
 pub mod cores;
 pub mod engine;
 pub mod host;
+pub mod outcome;
 pub mod output;
 pub mod progress;
 pub mod tick;
@@ -24,5 +26,6 @@ pub mod tick;
 pub use cores::{ExchangeCore, GuardianCore, SchedulerCore};
 pub use engine::TickEngine;
 pub use host::{AgentFailure, HostedAgent, Turn};
+pub use outcome::Outcome;
 pub use output::{ActuationRecord, FailureRecord, Phase, PhaseTiming, TickOutput};
 pub use tick::{Cores, Intake, TickSettings, TickState};

@@ -29,6 +29,8 @@ use gamesa_signals::{DomainRanking, SignalQueue};
 
 const SELLER: AgentId = AgentId(1);
 const BUYER: AgentId = AgentId(2);
+/// An ingress client: an account and effects, but no agent to observe.
+const CLIENT: AgentId = AgentId(9);
 
 /// What a scripted agent does at a tick.
 type Script = dyn Fn(&Observation<'_>) -> Result<Vec<Intent>, AgentError> + Send + Sync;
@@ -109,8 +111,12 @@ fn engine(cast: Cast) -> TickEngine {
             },
         )
         .unwrap();
-    for agent in &cast.agents {
-        let id = agent.spec().id;
+    let participants = cast
+        .agents
+        .iter()
+        .map(|agent| agent.spec().id)
+        .chain([CLIENT]);
+    for id in participants.clone() {
         guardian.ledger_mut().open_account(id);
         guardian.effects_mut().grant_all(
             id,
@@ -123,11 +129,7 @@ fn engine(cast: Cast) -> TickEngine {
         );
     }
     guardian.bind_power_component(BUYER, "gpu0");
-    let weights = cast
-        .agents
-        .iter()
-        .map(|agent| (agent.spec().id, 1))
-        .collect();
+    let weights = participants.map(|id| (id, 1)).collect();
     TickEngine::new(
         TickSettings {
             epoch_ticks: 10,
@@ -400,4 +402,73 @@ fn the_same_inputs_give_the_same_outputs() {
             .collect::<Vec<_>>()
     };
     assert_eq!(run(), run());
+}
+
+#[test]
+fn each_order_and_cancel_of_a_client_gets_its_outcome() {
+    use gamesa_engine::Outcome;
+    use gamesa_guardian::{Reason, StampedIntent};
+
+    let mut engine = engine(market());
+    let stamp = |sequence, intent| StampedIntent {
+        agent: CLIENT,
+        sequence,
+        intent,
+    };
+    let cores_bid = Intent::Place(OrderIntent {
+        resource: Resource::CpuCores,
+        ..match order(Side::Bid, 1, 1) {
+            Intent::Place(order) => order,
+            _ => unreachable!(),
+        }
+    });
+    let output = engine.tick(
+        frame(0),
+        Intake {
+            intents: vec![
+                // Rests: the buyer's bid at the same price came first and took it all.
+                stamp(0, order(Side::Bid, 3, 20_000)),
+                stamp(1, Intent::Cancel(gamesa_proto::OrderId(999))),
+                // No `order:cpu_cores` effect.
+                stamp(2, cores_bid),
+            ],
+            ..Intake::default()
+        },
+    );
+    let outcomes = output.outcomes(|agent| agent == CLIENT);
+    let Some(Outcome::Placed { order, filled, .. }) = outcomes.get(&(CLIENT, 0)).cloned() else {
+        panic!("{outcomes:?}");
+    };
+    assert_eq!(filled, Quantity(0));
+    assert_eq!(outcomes[&(CLIENT, 0)].resting(), Some(Quantity(20_000)));
+    assert_eq!(
+        outcomes[&(CLIENT, 1)],
+        Outcome::Rejected(gamesa_market::MarketError::UnknownOrder(
+            gamesa_proto::OrderId(999)
+        ))
+    );
+    assert!(matches!(
+        outcomes[&(CLIENT, 2)],
+        Outcome::Denied(Reason::EffectDenied { .. })
+    ));
+    assert_eq!(outcomes.len(), 3);
+    assert!(output.outcomes(|agent| agent == AgentId(77)).is_empty());
+
+    let next = engine.tick(
+        frame(1),
+        Intake {
+            intents: vec![stamp(0, Intent::Cancel(order))],
+            ..Intake::default()
+        },
+    );
+    assert_eq!(
+        next.outcomes(|agent| agent == CLIENT),
+        BTreeMap::from([(
+            (CLIENT, 0),
+            Outcome::Cancelled {
+                order,
+                remaining: Quantity(20_000)
+            }
+        )])
+    );
 }

@@ -24,9 +24,10 @@ use std::{
 
 use dashmap::DashMap;
 use gamesa_agent::{Intent, OrderIntent};
+use gamesa_engine::Outcome;
 use gamesa_guardian::StampedIntent;
 use gamesa_guardian::{AccountBalance, LedgerError, Reason, Verdict};
-use gamesa_market::{CancelReason, MarketEvent};
+use gamesa_market::MarketEvent;
 use gamesa_proto::{
     AgentId, CorrelationId, Domain, OrderId, Resource, Signal, SignalKind, TelemetryFrame, Tick,
     TimeInForce,
@@ -589,137 +590,102 @@ impl IngressHub {
         Ok(())
     }
 
-    /// Replies to each order and cancel the tick took in, and keeps the book of client
-    /// orders current. Returns the correlation of every client order that traded.
+    /// Replies to each order and cancel the tick took in, from what the engine says
+    /// became of it, and keeps the client orders still resting (for the correlation of
+    /// their later fills). Returns the correlation of every client order that traded.
     fn settle_orders(
         &self,
         report: &TickOutput,
         awaiting: Vec<Awaiting>,
     ) -> BTreeMap<OrderId, CorrelationId> {
         let tick = report.tick;
+        let clients: BTreeSet<AgentId> = awaiting.iter().map(|waiting| waiting.agent).collect();
+        let mut outcomes = report.outcomes(|agent| clients.contains(&agent));
         let mut orders = lock(&self.client_orders);
-        let mut traded = BTreeMap::new();
-        let by_stamp: BTreeMap<(AgentId, u64), usize> = awaiting
-            .iter()
-            .enumerate()
-            .map(|(index, waiting)| ((waiting.agent, waiting.sequence), index))
-            .collect();
-        // What became of each awaiting submission.
-        let mut accepted: BTreeMap<usize, (OrderId, u64)> = BTreeMap::new();
-        let mut outcome: BTreeMap<usize, Result<u64, ErrorBody>> = BTreeMap::new();
-        for (stamped, reason) in &report.denied_intents {
-            if let Some(index) = by_stamp.get(&(stamped.agent, stamped.sequence)) {
-                outcome.insert(*index, Err(denial(reason)));
+        // Orders placed this tick are known before the events are read: their own fills
+        // of this tick count against them.
+        for waiting in &awaiting {
+            if let (
+                Submission::Order(body),
+                Some(Outcome::Placed {
+                    order, quantity, ..
+                }),
+            ) = (
+                &waiting.submitted.submission,
+                outcomes.get(&(waiting.agent, waiting.sequence)),
+            ) {
+                orders.insert(
+                    *order,
+                    ClientOrder {
+                        owner: waiting.agent,
+                        resource: body.resource,
+                        correlation: waiting.submitted.correlation,
+                        remaining: quantity.0,
+                    },
+                );
             }
         }
-        let mut filled: BTreeMap<OrderId, u64> = BTreeMap::new();
-        let mut removed: BTreeMap<OrderId, u64> = BTreeMap::new();
+        let mut traded = BTreeMap::new();
         for event in &report.market_events {
             match event {
-                MarketEvent::Accepted {
-                    order,
-                    sequence,
-                    request,
-                } => {
-                    if let Some(index) = by_stamp.get(&(request.owner, *sequence))
-                        && !outcome.contains_key(index)
-                        && !accepted.contains_key(index)
-                        && let Some(waiting) = awaiting.get(*index)
-                        && matches!(waiting.submitted.submission, Submission::Order(_))
-                    {
-                        accepted.insert(*index, (*order, request.quantity.0));
-                        orders.insert(
-                            *order,
-                            ClientOrder {
-                                owner: request.owner,
-                                resource: request.resource,
-                                correlation: waiting.submitted.correlation,
-                                remaining: request.quantity.0,
-                            },
-                        );
-                    }
-                }
-                MarketEvent::Rejected {
-                    agent,
-                    sequence,
-                    error,
-                } => {
-                    if let Some(index) = by_stamp.get(&(*agent, *sequence)) {
-                        outcome.entry(*index).or_insert_with(|| {
-                            Err(ErrorBody::new(ErrorCode::Rejected, error.to_string()))
-                        });
-                    }
-                }
                 MarketEvent::Filled { fill, .. } => {
                     for order in [fill.buy_order, fill.sell_order] {
-                        if let Some(known) = orders.get_mut(&order) {
-                            known.remaining = known.remaining.saturating_sub(fill.quantity.0);
-                            traded.insert(order, known.correlation);
-                            *filled.entry(order).or_default() += fill.quantity.0;
-                            tracing::info!(
-                                target: "gamesa::ingress",
-                                correlation = %known.correlation,
-                                %order,
-                                quantity = fill.quantity.0,
-                                price = fill.price.0,
-                                "client order filled"
-                            );
-                            if known.remaining == 0 {
-                                orders.remove(&order);
-                            }
+                        let Some(known) = orders.get_mut(&order) else {
+                            continue;
+                        };
+                        known.remaining = known.remaining.saturating_sub(fill.quantity.0);
+                        traded.insert(order, known.correlation);
+                        tracing::info!(
+                            target: "gamesa::ingress",
+                            correlation = %known.correlation,
+                            %order,
+                            quantity = fill.quantity.0,
+                            price = fill.price.0,
+                            "client order filled"
+                        );
+                        if known.remaining == 0 {
+                            orders.remove(&order);
                         }
                     }
                 }
                 MarketEvent::Cancelled(cancellation) => {
-                    if orders.remove(&cancellation.order).is_some() {
-                        *removed.entry(cancellation.order).or_default() += cancellation.remaining.0;
-                    }
-                    if cancellation.reason == CancelReason::User {
-                        for (index, waiting) in awaiting.iter().enumerate() {
-                            if waiting.agent == cancellation.owner
-                                && matches!(waiting.submitted.submission,
-                                    Submission::Cancel(order) if order == cancellation.order)
-                                && !outcome.contains_key(&index)
-                            {
-                                outcome.insert(index, Ok(cancellation.remaining.0));
-                                break;
-                            }
-                        }
-                    }
+                    orders.remove(&cancellation.order);
                 }
                 _ => {}
             }
         }
         drop(orders);
-        for (index, waiting) in awaiting.into_iter().enumerate() {
+        for waiting in awaiting {
             let reply = &waiting.submitted.reply;
-            match (waiting.submitted.submission, outcome.remove(&index)) {
-                (_, Some(Err(error))) => reply.error(error),
-                (Submission::Cancel(order), Some(Ok(cancelled))) => reply.ok(&CancelResult {
-                    order,
-                    tick,
-                    cancelled,
-                }),
-                (Submission::Order(_), _) => match accepted.get(&index) {
-                    Some((order, quantity)) => {
-                        let filled = filled.get(order).copied().unwrap_or_default();
-                        let gone = removed.get(order).copied().unwrap_or_default();
-                        reply.ok(&OrderResult {
-                            order: *order,
-                            correlation: waiting.submitted.correlation,
-                            tick,
-                            filled,
-                            resting: quantity.saturating_sub(filled).saturating_sub(gone),
-                        })
-                    }
-                    None => reply.error(ErrorBody::new(
-                        ErrorCode::Internal,
-                        "the exchange reported nothing for this order",
-                    )),
-                },
-                (Submission::Cancel(order), None) => reply.error(ErrorBody::new(
+            let outcome = outcomes.remove(&(waiting.agent, waiting.sequence));
+            match (waiting.submitted.submission, outcome) {
+                (_, Some(Outcome::Denied(reason))) => reply.error(denial(&reason)),
+                (_, Some(Outcome::Rejected(error))) => {
+                    reply.error(ErrorBody::new(ErrorCode::Rejected, error.to_string()))
+                }
+                (Submission::Cancel(_), Some(Outcome::Cancelled { order, remaining })) => {
+                    reply.ok(&CancelResult {
+                        order,
+                        tick,
+                        cancelled: remaining.0,
+                    })
+                }
+                (Submission::Cancel(order), _) => reply.error(ErrorBody::new(
                     ErrorCode::Rejected,
                     format!("{order} was no longer resting"),
+                )),
+                (Submission::Order(_), Some(placed @ Outcome::Placed { order, filled, .. })) => {
+                    reply.ok(&OrderResult {
+                        order,
+                        correlation: waiting.submitted.correlation,
+                        tick,
+                        filled: filled.0,
+                        resting: placed.resting().map_or(0, |resting| resting.0),
+                    })
+                }
+                (Submission::Order(_), _) => reply.error(ErrorBody::new(
+                    ErrorCode::Internal,
+                    "the exchange reported nothing for this order",
                 )),
             }
         }
