@@ -18,13 +18,13 @@ use gamesa_market::MarketEvent;
 use gamesa_proto::{Actuation, AgentId, LeaseId, OrderId, Signal, TelemetryFrame, Tick};
 
 use crate::{
-    AgentFailure, HostedAgent, TickOutput, Turn,
+    AgentFailure, HostedAgent, TickOutput, TickSettings, TickState, Turn,
     cores::{
         Admitted, ExchangeCore, Guarded, GuardianCore, MatchRequest, Matched, Opened, Opening,
         Ranked, SchedulerCore, Snapshot,
     },
     output::{Phase, PhaseTiming},
-    tick::{self, Cores, Intake, Observed, TickSettings, TickState},
+    tick::{self, Cores, Intake, Observed},
 };
 
 /// The cores and agents, owned and called in place.

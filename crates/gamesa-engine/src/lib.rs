@@ -9,7 +9,8 @@
 //! - [`cores`]: the guardian (and central bank), the exchange and the scheduler, each
 //!   with one method per phase it takes part in: what an actor's handler calls;
 //! - [`host`]: an agent plugin hosted for its turns: panics caught, rebuilt on restart;
-//! - [`tick`]: the phase sequence over any [`Cores`], and the state kept between ticks;
+//! - [`tick`]: the phase sequence over any [`Cores`];
+//! - [`state`]: what the sequence keeps from one tick to the next ([`TickState`]);
 //! - [`output`]: what a tick decided ([`TickOutput`]) and what became of its actuations;
 //! - [`outcome`]: what became of each order and cancel, by `(participant, sequence)`;
 //! - [`engine`]: [`TickEngine`], the cores and the agents driven in place;
@@ -21,6 +22,7 @@ pub mod host;
 pub mod outcome;
 pub mod output;
 pub mod progress;
+pub mod state;
 pub mod tick;
 
 pub use cores::{ExchangeCore, GuardianCore, SchedulerCore};
@@ -28,4 +30,5 @@ pub use engine::TickEngine;
 pub use host::{AgentFailure, HostedAgent, Turn};
 pub use outcome::Outcome;
 pub use output::{ActuationRecord, FailureRecord, Phase, PhaseTiming, TickOutput};
-pub use tick::{Cores, Intake, TickSettings, TickState};
+pub use state::{Seat, TickSettings, TickState};
+pub use tick::{Cores, Intake};

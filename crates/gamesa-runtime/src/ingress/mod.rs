@@ -6,6 +6,7 @@
 //! the tick's outcome (`Runtime::attach_ingress`).
 
 pub mod clients;
+mod connection;
 pub mod hub;
 pub mod query;
 pub mod server;
