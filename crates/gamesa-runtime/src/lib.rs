@@ -1,5 +1,5 @@
 //! The actix shell of GAMESA: actors that own the pure cores, the conductor that drives
-//! the tick engine through them, and config.
+//! the tick engine through them, ingress and telemetry.
 //!
 //! The actors only receive a message, call their core, and return what it returned;
 //! the tick's phases are `gamesa-engine`'s, and decisions live in `gamesa-market`,
@@ -7,9 +7,7 @@
 //! everything from a [`Config`].
 
 pub mod actors;
-pub mod assemble;
 pub mod conductor;
-pub mod config;
 pub mod hardware;
 pub mod ingress;
 pub mod runtime;
@@ -17,6 +15,6 @@ pub mod status;
 pub mod telemetry;
 
 pub use conductor::{ActorGone, Conductor};
-pub use config::{Config, ConfigError};
+pub use gamesa_config::{self as config, Config, ConfigError, assemble};
 pub use gamesa_engine::TickOutput;
 pub use runtime::{Runtime, RuntimeError};

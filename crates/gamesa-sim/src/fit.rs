@@ -37,12 +37,9 @@
 use std::path::Path;
 
 use gamesa_agent::AgentRegistry;
+use gamesa_config::{AgentConfig, Config, SensorSource};
 use gamesa_hw::twin::{ComponentSpec, Scenario};
 use gamesa_proto::{ComponentKind, Effect, EffectAction};
-use gamesa_runtime::{
-    Config,
-    config::{AgentConfig, SensorSource},
-};
 
 use crate::{Policy, SimError};
 
@@ -124,7 +121,7 @@ pub fn fit(
 /// Checks a fitted config the way `Runtime::start` will, so that a bad template is
 /// reported before a run starts.
 pub fn validate(config: &Config, registry: &AgentRegistry) -> Result<(), SimError> {
-    gamesa_runtime::config::validate(config, registry)
+    gamesa_config::validate(config, registry)
         .map_err(|(key, message)| SimError::Config(format!("`{key}`: {message}")))
 }
 

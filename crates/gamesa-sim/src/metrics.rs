@@ -9,9 +9,9 @@
 
 use std::time::Duration;
 
+use gamesa_engine::TickOutput;
 use gamesa_guardian::Verdict;
 use gamesa_hw::twin::{Scenario, Schedule, TwinReport};
-use gamesa_runtime::TickOutput;
 use serde::{Deserialize, Serialize};
 
 use crate::{Policy, optimum::SolverSummary};

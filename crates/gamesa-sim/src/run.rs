@@ -14,13 +14,13 @@
 use std::{path::Path, time::Instant};
 
 use gamesa_agent::AgentRegistry;
+use gamesa_config::{Config, assemble};
 use gamesa_engine::Intake;
 use gamesa_hw::{
     Actuator,
     twin::{Scenario, SharedTwin, Trace, Twin},
 };
 use gamesa_proto::Resource;
-use gamesa_runtime::{Config, assemble};
 use serde::{Deserialize, Serialize};
 
 use crate::{

@@ -77,7 +77,7 @@ fn server() -> String {
     text
 }
 
-fn template(registry: &AgentRegistry) -> gamesa_runtime::Config {
+fn template(registry: &AgentRegistry) -> gamesa_config::Config {
     run::load_template(&repo_root().join("config/sim.toml"), [], registry).unwrap()
 }
 

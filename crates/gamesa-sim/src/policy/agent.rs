@@ -99,7 +99,7 @@ impl Agent for SplitAgent {
 
 /// Whether a live safety signal concerns `component`: one that names no component
 /// (`power_over_cap`) or names it after a dot (`thermal_critical.gpu0`), as the
-/// guardian reads them (`gamesa_runtime::safety`).
+/// guardian reads them (`gamesa_guardian::safety`).
 pub fn under_safety(signals: &[Signal], component: &str) -> bool {
     signals
         .iter()

@@ -20,7 +20,7 @@ use gamesa_signals::{DomainRanking, SignalQueue};
 
 use gamesa_guardian::Supervisor;
 
-use crate::config::{Config, Invalid};
+use crate::{Config, Invalid};
 
 /// Agent ids are dense and follow config order, starting at 1.
 pub fn agent_specs(config: &Config) -> Vec<AgentSpec> {
@@ -39,7 +39,7 @@ pub fn agent_specs(config: &Config) -> Vec<AgentSpec> {
 }
 
 /// Ingress clients, numbered after the agents in config order.
-pub fn client_ids(config: &Config) -> Vec<(AgentId, &crate::config::ClientConfig)> {
+pub fn client_ids(config: &Config) -> Vec<(AgentId, &crate::ClientConfig)> {
     let first = config.agents.len() as u32 + 1;
     config
         .clients

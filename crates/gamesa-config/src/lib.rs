@@ -1,8 +1,11 @@
-//! The runtime's TOML config: its shape, loading with `GAMESA__SECTION__KEY` overrides,
-//! and validation that names the offending key.
+//! GAMESA's TOML config: its shape, loading with `GAMESA__SECTION__KEY` overrides,
+//! validation that names the offending key, and [`assemble`]: the tick engine's cores
+//! and agents built from a validated config (what `gamesa run`'s actors own, and what
+//! `gamesa sim` drives in place).
 //!
 //! Every table rejects unknown keys, so a typo is an error rather than a silent default.
 
+pub mod assemble;
 mod env;
 pub mod ingress;
 pub mod telemetry;
