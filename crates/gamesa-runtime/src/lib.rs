@@ -12,9 +12,9 @@ pub mod hardware;
 pub mod ingress;
 pub mod runtime;
 pub mod status;
-pub mod telemetry;
 
 pub use conductor::{ActorGone, Conductor};
 pub use gamesa_config::{self as config, Config, ConfigError, assemble};
 pub use gamesa_engine::TickOutput;
+pub use gamesa_telemetry as telemetry;
 pub use runtime::{Runtime, RuntimeError};

@@ -384,7 +384,7 @@ impl PushMetricExporter for JsonLinesMetricExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::rotate::rotated_path;
+    use crate::rotate::rotated_path;
 
     /// The span and the metric exporter write from two threads at once: every line of
     /// every file is whole JSON, each file opens with the resource line, and each

@@ -7,7 +7,7 @@
 
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
-use crate::config::{OtlpProtocol, SamplerName, TelemetryConfig};
+use gamesa_config::{OtlpProtocol, SamplerName, TelemetryConfig};
 
 use super::{TelemetryError, rotate::FileRotation, state_dir};
 

@@ -26,7 +26,7 @@ use super::{
     trace::TracePool,
     tracer::{TickSampler, TickTracer},
 };
-use crate::config::SamplerName;
+use gamesa_config::SamplerName;
 
 /// How long shutdown waits for the last export beyond the export timeout.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);

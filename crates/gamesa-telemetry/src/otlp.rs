@@ -13,7 +13,7 @@ use opentelemetry_sdk::{
 use tokio::runtime::{Handle, Runtime};
 
 use super::{TelemetryError, queue::SpanSink};
-use crate::config::OtlpProtocol;
+use gamesa_config::OtlpProtocol;
 
 /// The runtime every OTLP client runs on: one worker thread, so connections are
 /// driven even between exports.
