@@ -47,3 +47,82 @@ pub enum Intent {
     /// contracts and gate must allow it).
     Actuate(Actuation),
 }
+
+impl std::fmt::Display for Intent {
+    /// What was asked, in words: `bid 5000 power_budget_mw at 114`, `cancel order#3`,
+    /// `offer 8 cpu_cores`, `raise performance:game_started at 1000‰`, or the actuation.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Intent::Place(order) => {
+                let side = match order.side {
+                    Side::Bid => "bid",
+                    Side::Ask => "ask",
+                };
+                write!(
+                    f,
+                    "{side} {} {} at {}",
+                    order.quantity, order.resource, order.price
+                )?;
+                match order.time_in_force {
+                    TimeInForce::ImmediateOrCancel => write!(f, ", immediate or cancel"),
+                    TimeInForce::Limit {
+                        expires_at: Some(tick),
+                    } => write!(f, " until tick {}", tick.0),
+                    TimeInForce::Limit { expires_at: None } => Ok(()),
+                }
+            }
+            Intent::Cancel(order) => write!(f, "cancel {order}"),
+            Intent::SetCapacity { resource, quantity } => write!(f, "offer {quantity} {resource}"),
+            Intent::Raise(signal) => write!(
+                f,
+                "raise {}:{} at {}‰",
+                signal.domain,
+                signal.kind,
+                signal.strength.permille()
+            ),
+            Intent::Actuate(actuation) => actuation.fmt(f),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{OrderId, Tick};
+
+    #[test]
+    fn intents_read_as_words() {
+        let bid = Intent::Place(OrderIntent {
+            resource: Resource::PowerBudgetMw,
+            side: Side::Bid,
+            price: Price(114),
+            quantity: Quantity(5000),
+            time_in_force: TimeInForce::Limit {
+                expires_at: Some(Tick(12)),
+            },
+        });
+        assert_eq!(
+            bid.to_string(),
+            "bid 5000 power_budget_mw at 114 until tick 12"
+        );
+        assert_eq!(Intent::Cancel(OrderId(3)).to_string(), "cancel order#3");
+        assert_eq!(
+            Intent::SetCapacity {
+                resource: Resource::CpuCores,
+                quantity: Quantity(8),
+            }
+            .to_string(),
+            "offer 8 cpu_cores"
+        );
+        let raised = Intent::Raise(SignalIntent {
+            kind: SignalKind::new("game_started").unwrap(),
+            domain: Domain::Performance,
+            strength: Strength::MAX,
+            ttl_ticks: 1,
+        });
+        assert_eq!(
+            raised.to_string(),
+            "raise performance:game_started at 1000‰"
+        );
+    }
+}

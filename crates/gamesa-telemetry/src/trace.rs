@@ -38,7 +38,7 @@ pub enum AttrValue {
     Correlation(CorrelationId),
     Reason(Box<Reason>),
     Actuation(Box<Actuation>),
-    /// Written as its JSON form.
+    /// Written in words (`bid 5000 power_budget_mw at 114`).
     Intent(Box<Intent>),
 }
 
@@ -120,9 +120,7 @@ impl From<AttrValue> for Value {
             AttrValue::Correlation(value) => Value::String(StringValue::from(value.to_string())),
             AttrValue::Reason(value) => Value::String(StringValue::from(value.to_string())),
             AttrValue::Actuation(value) => Value::String(StringValue::from(value.to_string())),
-            AttrValue::Intent(value) => Value::String(StringValue::from(
-                serde_json::to_string(&value).unwrap_or_else(|error| error.to_string()),
-            )),
+            AttrValue::Intent(value) => Value::String(StringValue::from(value.to_string())),
         }
     }
 }

@@ -380,7 +380,7 @@ impl IngressHub {
                     decision: "deny".into(),
                     principal: Some(stamped.agent),
                     principal_name: Some(self.name_of(stamped.agent)),
-                    request: format!("{:?}", stamped.intent),
+                    request: stamped.intent.to_string(),
                     reason: reason.to_string(),
                 }),
             );
