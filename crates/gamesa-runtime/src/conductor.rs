@@ -32,12 +32,15 @@ use crate::actors::{
     ActuatorActor, AgentActor, ExchangeActor, GuardianActor, SchedulerActor, SensorActor,
     actuator::Apply,
     agent::Observe,
-    exchange::{Followup, RunMatch, TakeSnapshot},
-    guardian::{Admit, Guard, Open, Safety, Settle},
+    exchange::{Followup, Overview, RunMatch, TakeSnapshot},
+    guardian::{Accounts, Admit, Guard, Open, Safety, Settle},
     scheduler::{Rank, TakeSignals},
     sensor::TakeSample,
 };
-use crate::telemetry::{IngressLink, TickRecorder};
+use crate::{
+    ingress::hub::MarketState,
+    telemetry::{IngressLink, TickRecorder},
+};
 
 /// A phase lost its actor: the runtime cannot go on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -397,6 +400,19 @@ impl Conductor {
     /// frame carries it.
     pub fn report_progress(&mut self, component: &str, micro: u64) {
         self.intake.progress.push((component.to_owned(), micro));
+    }
+
+    /// The market and the bank as the last tick left them: books `levels` deep, every
+    /// live lease, every account, and the isolated agents.
+    pub async fn market_state(&self, levels: usize) -> Result<MarketState, ActorGone> {
+        let actors = &self.cores.actors;
+        let overview = actors.exchange.send(Overview { levels });
+        let accounts = actors.guardian.send(Accounts);
+        Ok(MarketState {
+            overview: overview.await.map_err(gone("exchange"))?,
+            accounts: accounts.await.map_err(gone("guardian"))?,
+            isolated: self.isolated(),
+        })
     }
 
     /// Runs the next tick: sample, the engine's phases through the actors, actuate.

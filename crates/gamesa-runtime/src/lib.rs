@@ -9,12 +9,12 @@
 pub mod actors;
 pub mod conductor;
 pub mod hardware;
-pub mod ingress;
 pub mod runtime;
 pub mod status;
 
 pub use conductor::{ActorGone, Conductor};
 pub use gamesa_config::{self as config, Config, ConfigError, assemble};
 pub use gamesa_engine::TickOutput;
+pub use gamesa_ingress as ingress;
 pub use gamesa_telemetry as telemetry;
 pub use runtime::{Runtime, RuntimeError};

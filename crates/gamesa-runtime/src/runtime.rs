@@ -19,7 +19,6 @@ use gamesa_hw::{Actuator, RestoreReport, Sensors};
 use gamesa_proto::Signal;
 use tokio::task::{JoinError, JoinHandle};
 
-use crate::telemetry::{DecisionLog, IngressLink, Telemetry};
 use crate::{
     ActorGone, Config, TickOutput,
     actors::{
@@ -28,6 +27,10 @@ use crate::{
     },
     assemble,
     conductor::{Actors, AgentSlot, Conductor},
+};
+use crate::{
+    ingress::hub::BOOK_LEVELS,
+    telemetry::{DecisionLog, IngressLink, Telemetry},
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -385,11 +388,19 @@ async fn tick_with(
     ingress: Option<&crate::ingress::IngressHub>,
 ) -> Result<TickOutput, ActorGone> {
     if let Some(hub) = ingress {
-        hub.take_in(conductor);
+        let taken = hub.take_in(conductor.next_tick());
+        for (component, micro) in taken.progress {
+            conductor.report_progress(&component, micro);
+        }
+        for (signal, link) in taken.signals {
+            conductor.inject_linked(signal, link);
+        }
+        conductor.inject_intents(taken.intents);
     }
     let report = conductor.run_tick().await?;
     if let Some(hub) = ingress {
-        hub.after_tick(&report, conductor).await?;
+        let market = conductor.market_state(BOOK_LEVELS).await?;
+        hub.after_tick(&report, market);
     }
     Ok(report)
 }

@@ -223,7 +223,7 @@ mod tests {
     use gamesa_wire::{SignalRequest, Topic, TopicRequest};
 
     use super::*;
-    use crate::Config;
+    use gamesa_config::Config;
 
     fn directory() -> ClientDirectory {
         let text = r#"

@@ -477,7 +477,7 @@ mod tests {
     use super::*;
 
     fn hub() -> Arc<IngressHub> {
-        let config = crate::Config::from_toml_str(
+        let config = gamesa_config::Config::from_toml_str(
             "[guardian]",
             std::path::Path::new("test.toml"),
             std::iter::empty(),

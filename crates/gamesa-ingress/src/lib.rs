@@ -2,8 +2,10 @@
 //! Unix socket and TCP, speaking the `gamesa-wire` protocol (`docs/protocol.md`).
 //!
 //! [`Ingress`] runs the listeners on a thread of its own; [`IngressHub`] is what it
-//! shares with the runtime, which takes the hub's intake in at each tick and hands back
-//! the tick's outcome (`Runtime::attach_ingress`).
+//! shares with the runtime, which takes the hub's intake ([`hub::HubIntake`]) before
+//! each tick and hands back the tick's output and the market it left
+//! ([`hub::MarketState`]) after it (`Runtime::attach_ingress`). Ingress knows nothing
+//! of actors: it reads the engine's records.
 
 pub mod clients;
 mod connection;

@@ -10,7 +10,7 @@ use gamesa_wire::{
 use serde::Serialize;
 
 use super::{clients::ClientEntry, hub::IngressHub};
-use crate::telemetry::{Decision, DecisionQuery, decision::Subject};
+use gamesa_telemetry::{Decision, DecisionQuery, decision::Subject};
 
 /// Price levels per side a `query book` returns when it sets no `levels`.
 pub const DEFAULT_BOOK_LEVELS: u32 = 10;

@@ -30,7 +30,7 @@ use super::{
     connection::{Connection, FAREWELL},
     hub::IngressHub,
 };
-use crate::Config;
+use gamesa_config::Config;
 
 /// How long a stopping server waits for every connection to say farewell: each bounds
 /// its own last write by [`FAREWELL`], so this is reached only by a stuck task.

@@ -1,5 +1,4 @@
-//! The hub's tick side: before a tick, the intake is handed to the conductor in
-//! canonical order; after it, the snapshot queries read is replaced, each order and
+//! The hub's tick side: before a tick, the intake is handed over in canonical order; after it, the snapshot queries read is replaced, each order and
 //! cancel is answered from the engine's outcome of it, and the tick's events go to the
 //! subscribers.
 
@@ -18,19 +17,17 @@ use gamesa_wire::{
     OrderRequestBody, OrderResult, PriceLine, PricesEvent, SignalEvent, Topic, VetoEvent,
 };
 
-use super::{Awaiting, BOOK_LEVELS, ClientOrder, IngressHub, Snapshot, Submission, lock};
-use crate::{
-    ActorGone, TickOutput,
-    actors::{exchange::Overview, guardian::Accounts},
-    conductor::Conductor,
-    ingress::subscriptions::{EventData, PublishedEvent},
+use super::{
+    Awaiting, ClientOrder, HubIntake, IngressHub, MarketState, Snapshot, Submission, lock,
 };
+use gamesa_engine::TickOutput;
+
+use crate::subscriptions::{EventData, PublishedEvent};
 
 impl IngressHub {
-    /// Before a tick: hands the conductor every signal, order, cancel and progress report
-    /// that arrived, in canonical order.
-    pub fn take_in(&self, conductor: &mut Conductor) {
-        let tick = conductor.next_tick();
+    /// Before the tick numbered `tick`: every signal, order, cancel and progress report
+    /// that arrived, for the engine's intake, in canonical order.
+    pub fn take_in(&self, tick: Tick) -> HubIntake {
         let (signals, submissions, progress) = {
             let mut intake = lock(&self.intake);
             intake.next_tick = tick.next();
@@ -40,13 +37,11 @@ impl IngressHub {
                 std::mem::take(&mut intake.progress),
             )
         };
-        for (component, micro) in progress {
-            conductor.report_progress(&component, micro);
-        }
-        for (signal, link) in signals.into_values().flatten() {
-            conductor.inject_linked(signal, link);
-        }
-        let mut stamped = Vec::new();
+        let mut taken = HubIntake {
+            signals: signals.into_values().flatten().collect(),
+            progress: progress.into_iter().collect(),
+            ..HubIntake::default()
+        };
         let mut awaiting = Vec::new();
         for (agent, list) in submissions {
             for (sequence, submitted) in list.into_iter().enumerate() {
@@ -55,7 +50,7 @@ impl IngressHub {
                     Submission::Order(order) => Intent::Place(order_intent(&order, tick)),
                     Submission::Cancel(order) => Intent::Cancel(order),
                 };
-                stamped.push(StampedIntent {
+                taken.intents.push(StampedIntent {
                     agent,
                     sequence,
                     intent,
@@ -67,37 +62,19 @@ impl IngressHub {
                 });
             }
         }
-        conductor.inject_intents(stamped);
         lock(&self.tick_side).awaiting.extend(awaiting);
+        taken
     }
 
-    /// After a tick: refreshes the state queries read, then answers the orders and
-    /// cancels it took in and publishes its events (in that order: read-after-order).
-    pub async fn after_tick(
-        &self,
-        report: &TickOutput,
-        conductor: &Conductor,
-    ) -> Result<(), ActorGone> {
-        let actors = conductor.actors();
-        let overview = actors
-            .exchange
-            .send(Overview {
-                levels: BOOK_LEVELS,
-            })
-            .await
-            .map_err(|error| ActorGone {
-                actor: "exchange",
-                reason: error.to_string(),
-            })?;
-        let accounts = actors
-            .guardian
-            .send(Accounts)
-            .await
-            .map_err(|error| ActorGone {
-                actor: "guardian",
-                reason: error.to_string(),
-            })?;
-
+    /// After a tick: refreshes the state queries read from `market`, then answers the
+    /// orders and cancels the tick took in and publishes its events (in that order:
+    /// read-after-order).
+    pub fn after_tick(&self, report: &TickOutput, market: MarketState) {
+        let MarketState {
+            overview,
+            accounts,
+            isolated,
+        } = market;
         // The snapshot is replaced before any reply or event of this tick goes out: a
         // client that reads its account right after an order's reply sees that order.
         let snapshot = Snapshot {
@@ -144,7 +121,7 @@ impl IngressHub {
                 })
                 .collect(),
             accounts: accounts.into_iter().collect(),
-            isolated: conductor.isolated().into_iter().collect(),
+            isolated: isolated.into_iter().collect(),
         };
         *self
             .snapshot
@@ -155,7 +132,6 @@ impl IngressHub {
         let awaiting = std::mem::take(&mut lock(&self.tick_side).awaiting);
         let correlations = self.settle_orders(report, awaiting);
         self.publish(report, &correlations);
-        Ok(())
     }
 
     /// Replies to each order and cancel the tick took in, from what the engine says

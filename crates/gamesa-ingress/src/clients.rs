@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use gamesa_proto::{AgentId, Effect};
 
-use crate::config::{Config, ingress::resolve_token};
+use gamesa_config::{Config, ingress::resolve_token};
 
 /// One client that may connect.
 #[derive(Clone)]
@@ -56,7 +56,7 @@ impl ClientDirectory {
         env: &mut dyn FnMut(&str) -> Option<String>,
     ) -> Result<ClientDirectory, String> {
         let mut by_name = BTreeMap::new();
-        for (agent, client) in crate::assemble::client_ids(config) {
+        for (agent, client) in gamesa_config::assemble::client_ids(config) {
             let token = resolve_token(client, env)?;
             by_name.insert(
                 client.name.clone(),

@@ -39,16 +39,34 @@ use super::{
     clients::{ClientDirectory, ClientEntry},
     subscriptions::EventQueue,
 };
-use crate::{
-    Config,
-    config::IngressConfig,
-    telemetry::{DecisionLog, IngressLink, request_span},
-};
+use gamesa_config::{Config, IngressConfig};
+use gamesa_engine::cores::MarketOverview;
+use gamesa_guardian::StampedIntent;
+use gamesa_telemetry::{DecisionLog, IngressLink, request_span};
 
 mod tick;
 
 /// Price levels kept per side of each book for queries.
 pub const BOOK_LEVELS: usize = 100;
+
+/// What clients sent since the last tick, for the engine's intake.
+#[derive(Debug, Default)]
+pub struct HubIntake {
+    /// Each with the link to the ingress request it came from.
+    pub signals: Vec<(Signal, IngressLink)>,
+    /// In canonical order: by client id, then arrival.
+    pub intents: Vec<StampedIntent>,
+    pub progress: Vec<(String, u64)>,
+}
+
+/// The market and the bank as a tick left them: what queries read until the next.
+#[derive(Debug, Clone, Default)]
+pub struct MarketState {
+    /// Books [`BOOK_LEVELS`] deep and every live lease.
+    pub overview: MarketOverview,
+    pub accounts: Vec<(AgentId, AccountBalance)>,
+    pub isolated: Vec<AgentId>,
+}
 
 /// Where a deferred reply goes: the request's id and its connection's reply channel.
 #[derive(Debug, Clone)]
@@ -189,7 +207,7 @@ impl IngressHub {
         env: &mut dyn FnMut(&str) -> Option<String>,
     ) -> Result<IngressHub, String> {
         let directory = ClientDirectory::from_config(config, env)?;
-        let mut participants: Vec<AgentEntry> = crate::assemble::agent_specs(config)
+        let mut participants: Vec<AgentEntry> = gamesa_config::assemble::agent_specs(config)
             .into_iter()
             .map(|spec| AgentEntry {
                 id: spec.id,
@@ -200,18 +218,16 @@ impl IngressHub {
                 isolated: false,
             })
             .collect();
-        participants.extend(
-            crate::assemble::client_ids(config)
-                .into_iter()
-                .map(|(id, client)| AgentEntry {
-                    id,
-                    name: client.name.clone(),
-                    role: Role::Client,
-                    kind: "client".into(),
-                    weight: client.weight,
-                    isolated: false,
-                }),
-        );
+        participants.extend(gamesa_config::assemble::client_ids(config).into_iter().map(
+            |(id, client)| AgentEntry {
+                id,
+                name: client.name.clone(),
+                role: Role::Client,
+                kind: "client".into(),
+                weight: client.weight,
+                isolated: false,
+            },
+        ));
         let names = participants
             .iter()
             .map(|entry| (entry.id, entry.name.clone()))
