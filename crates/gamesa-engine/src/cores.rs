@@ -258,6 +258,8 @@ pub struct MarketOverview {
     /// One entry per resource, in `Resource::ALL` order.
     pub books: Vec<(Resource, BookDepth, Option<Price>)>,
     pub leases: Vec<Lease>,
+    /// The resting orders of the owners asked for, in owner and id order.
+    pub orders: Vec<(OrderId, OrderRequest)>,
 }
 
 /// The exchange.
@@ -391,8 +393,9 @@ impl ExchangeCore {
         events
     }
 
-    /// Each resource's book `levels` deep and last trade, and every live lease.
-    pub fn overview(&self, levels: usize) -> MarketOverview {
+    /// Each resource's book `levels` deep and last trade, every live lease, and the
+    /// resting orders of `owners`.
+    pub fn overview(&self, levels: usize, owners: &[AgentId]) -> MarketOverview {
         let exchange = &self.exchange;
         MarketOverview {
             books: Resource::ALL
@@ -409,6 +412,12 @@ impl ExchangeCore {
                 .leases()
                 .iter()
                 .map(|active| active.lease.clone())
+                .collect(),
+            orders: self
+                .snapshot(owners)
+                .open_orders
+                .into_values()
+                .flatten()
                 .collect(),
         }
     }

@@ -131,15 +131,6 @@ struct Awaiting {
     submitted: Submitted,
 }
 
-/// A client's order known to rest in the book.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientOrder {
-    pub owner: AgentId,
-    pub resource: Resource,
-    pub correlation: CorrelationId,
-    pub remaining: u64,
-}
-
 /// The state queries read: as of the end of the last tick.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -150,6 +141,9 @@ pub struct Snapshot {
     pub leases: Vec<Allocation>,
     pub accounts: BTreeMap<AgentId, AccountBalance>,
     pub isolated: BTreeSet<AgentId>,
+    /// Every client's resting orders, by id: owner and resource (read from the
+    /// exchange after the tick, not tracked here).
+    pub client_orders: BTreeMap<OrderId, (AgentId, Resource)>,
 }
 
 /// Only the tick touches this.
@@ -184,7 +178,8 @@ pub struct IngressHub {
     snapshot: RwLock<Arc<Snapshot>>,
     /// The runtime's decision log, for `query decisions`; set when the hub is attached.
     decision_log: OnceLock<DecisionLog>,
-    client_orders: Mutex<BTreeMap<OrderId, ClientOrder>>,
+    /// The correlation of each client order still resting, to tag its later fills.
+    correlations: Mutex<BTreeMap<OrderId, CorrelationId>>,
     /// Each connection's event queue, by connection number.
     queues: DashMap<u64, Arc<EventQueue>>,
     next_connection: AtomicU64,
@@ -243,7 +238,7 @@ impl IngressHub {
             tick_side: Mutex::new(TickSide::default()),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             decision_log: OnceLock::new(),
-            client_orders: Mutex::new(BTreeMap::new()),
+            correlations: Mutex::new(BTreeMap::new()),
             queues: DashMap::new(),
             next_connection: AtomicU64::new(1),
             next_correlation: AtomicU64::new(1),
@@ -461,12 +456,20 @@ impl IngressHub {
             });
     }
 
-    /// The resource of one of `owner`'s resting orders.
+    /// The resource of one of `owner`'s resting orders, as the last tick left the book.
     pub fn resting_order(&self, owner: AgentId, order: OrderId) -> Option<Resource> {
-        lock(&self.client_orders)
+        self.snapshot()
+            .client_orders
             .get(&order)
-            .filter(|known| known.owner == owner)
-            .map(|known| known.resource)
+            .filter(|(known, _)| *known == owner)
+            .map(|(_, resource)| *resource)
+    }
+
+    /// Every client's account id, in id order.
+    pub fn client_ids(&self) -> Vec<AgentId> {
+        let mut ids: Vec<AgentId> = self.directory.iter().map(|client| client.agent).collect();
+        ids.sort();
+        ids
     }
 
     /// The runtime is stopping: everything still waiting for a tick is answered

@@ -403,10 +403,15 @@ impl Conductor {
     }
 
     /// The market and the bank as the last tick left them: books `levels` deep, every
-    /// live lease, every account, and the isolated agents.
-    pub async fn market_state(&self, levels: usize) -> Result<MarketState, ActorGone> {
+    /// live lease, the resting orders of `owners`, every account, and the isolated
+    /// agents.
+    pub async fn market_state(
+        &self,
+        levels: usize,
+        owners: Vec<AgentId>,
+    ) -> Result<MarketState, ActorGone> {
         let actors = &self.cores.actors;
-        let overview = actors.exchange.send(Overview { levels });
+        let overview = actors.exchange.send(Overview { levels, owners });
         let accounts = actors.guardian.send(Accounts);
         Ok(MarketState {
             overview: overview.await.map_err(gone("exchange"))?,

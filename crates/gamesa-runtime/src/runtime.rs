@@ -399,7 +399,9 @@ async fn tick_with(
     }
     let report = conductor.run_tick().await?;
     if let Some(hub) = ingress {
-        let market = conductor.market_state(BOOK_LEVELS).await?;
+        let market = conductor
+            .market_state(BOOK_LEVELS, hub.client_ids())
+            .await?;
         hub.after_tick(&report, market);
     }
     Ok(report)

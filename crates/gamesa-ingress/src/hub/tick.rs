@@ -17,9 +17,7 @@ use gamesa_wire::{
     OrderRequestBody, OrderResult, PriceLine, PricesEvent, SignalEvent, Topic, VetoEvent,
 };
 
-use super::{
-    Awaiting, ClientOrder, HubIntake, IngressHub, MarketState, Snapshot, Submission, lock,
-};
+use super::{Awaiting, HubIntake, IngressHub, MarketState, Snapshot, Submission, lock};
 use gamesa_engine::TickOutput;
 
 use crate::subscriptions::{EventData, PublishedEvent};
@@ -122,7 +120,13 @@ impl IngressHub {
                 .collect(),
             accounts: accounts.into_iter().collect(),
             isolated: isolated.into_iter().collect(),
+            client_orders: overview
+                .orders
+                .iter()
+                .map(|(order, request)| (*order, (request.owner, request.resource)))
+                .collect(),
         };
+        let resting = snapshot.client_orders.clone();
         *self
             .snapshot
             .write()
@@ -130,7 +134,7 @@ impl IngressHub {
         self.last_tick.store(report.tick.0, Ordering::Release);
 
         let awaiting = std::mem::take(&mut lock(&self.tick_side).awaiting);
-        let correlations = self.settle_orders(report, awaiting);
+        let correlations = self.settle_orders(report, awaiting, &resting);
         self.publish(report, &correlations);
     }
 
@@ -141,64 +145,41 @@ impl IngressHub {
         &self,
         report: &TickOutput,
         awaiting: Vec<Awaiting>,
+        resting: &BTreeMap<OrderId, (AgentId, Resource)>,
     ) -> BTreeMap<OrderId, CorrelationId> {
         let tick = report.tick;
         let clients: BTreeSet<AgentId> = awaiting.iter().map(|waiting| waiting.agent).collect();
         let mut outcomes = report.outcomes(|agent| clients.contains(&agent));
-        let mut orders = lock(&self.client_orders);
-        // Orders placed this tick are known before the events are read: their own fills
-        // of this tick count against them.
+        let mut correlations = lock(&self.correlations);
         for waiting in &awaiting {
-            if let (
-                Submission::Order(body),
-                Some(Outcome::Placed {
-                    order, quantity, ..
-                }),
-            ) = (
-                &waiting.submitted.submission,
-                outcomes.get(&(waiting.agent, waiting.sequence)),
-            ) {
-                orders.insert(
-                    *order,
-                    ClientOrder {
-                        owner: waiting.agent,
-                        resource: body.resource,
-                        correlation: waiting.submitted.correlation,
-                        remaining: quantity.0,
-                    },
-                );
+            if let Some(Outcome::Placed { order, .. }) =
+                outcomes.get(&(waiting.agent, waiting.sequence))
+            {
+                correlations.insert(*order, waiting.submitted.correlation);
             }
         }
         let mut traded = BTreeMap::new();
         for event in &report.market_events {
-            match event {
-                MarketEvent::Filled { fill, .. } => {
-                    for order in [fill.buy_order, fill.sell_order] {
-                        let Some(known) = orders.get_mut(&order) else {
-                            continue;
-                        };
-                        known.remaining = known.remaining.saturating_sub(fill.quantity.0);
-                        traded.insert(order, known.correlation);
-                        tracing::info!(
-                            target: "gamesa::ingress",
-                            correlation = %known.correlation,
-                            %order,
-                            quantity = fill.quantity.0,
-                            price = fill.price.0,
-                            "client order filled"
-                        );
-                        if known.remaining == 0 {
-                            orders.remove(&order);
-                        }
-                    }
+            if let MarketEvent::Filled { fill, .. } = event {
+                for order in [fill.buy_order, fill.sell_order] {
+                    let Some(correlation) = correlations.get(&order).copied() else {
+                        continue;
+                    };
+                    traded.insert(order, correlation);
+                    tracing::info!(
+                        target: "gamesa::ingress",
+                        %correlation,
+                        %order,
+                        quantity = fill.quantity.0,
+                        price = fill.price.0,
+                        "client order filled"
+                    );
                 }
-                MarketEvent::Cancelled(cancellation) => {
-                    orders.remove(&cancellation.order);
-                }
-                _ => {}
             }
         }
-        drop(orders);
+        // What left the book (filled, cancelled, expired) needs no correlation any more.
+        correlations.retain(|order, _| resting.contains_key(order));
+        drop(correlations);
         for waiting in awaiting {
             let reply = &waiting.submitted.reply;
             let outcome = outcomes.remove(&(waiting.agent, waiting.sequence));

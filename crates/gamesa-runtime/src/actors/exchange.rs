@@ -110,12 +110,14 @@ impl Handler<Depth> for ExchangeActor {
 #[rtype(result = "MarketOverview")]
 pub struct Overview {
     pub levels: usize,
+    /// Whose resting orders to list.
+    pub owners: Vec<AgentId>,
 }
 
 impl Handler<Overview> for ExchangeActor {
     type Result = MessageResult<Overview>;
 
     fn handle(&mut self, message: Overview, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.core.overview(message.levels))
+        MessageResult(self.core.overview(message.levels, &message.owners))
     }
 }
