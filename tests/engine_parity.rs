@@ -39,16 +39,9 @@ fn injected(tick: u64) -> Vec<Signal> {
 async fn the_shell_and_the_engine_give_the_same_outputs_tick_by_tick() {
     let registry = builtin();
     let scenario_path = scenario("mixed.toml");
-    // A deadline no agent misses on a loaded test machine: the comparison is about
-    // decisions, and a missed deadline is the one thing the engine cannot have.
-    let config = sim_config(&scenario_path, &registry, |table| {
-        table
-            .entry("runtime")
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-            .as_table_mut()
-            .unwrap()
-            .insert("agent_deadline_ms".into(), toml::Value::Integer(60_000));
-    });
+    // `sim_config` gives agents a deadline no test machine misses: the comparison is
+    // about decisions, and a missed deadline is the one thing the engine cannot have.
+    let config = sim_config(&scenario_path, &registry, |_| {});
     let (mut shell, _) = start_on_twin(&config, &scenario_path, &registry);
 
     let twin = SharedTwin::new(Twin::new(Scenario::load(&scenario_path).unwrap()));

@@ -76,6 +76,15 @@ pub fn ingress_config(dir: &Path, scenario: &str, edit: impl FnOnce(&mut toml::T
     .parse()
     .unwrap();
     table.insert("clients".into(), clients["clients"].clone());
+    // The tests tick in virtual time and compare runs: a thread stalled on a loaded
+    // machine must not count as an agent's missed deadline (tests/hung_agent.rs tests
+    // deadlines with its own).
+    table
+        .entry("runtime")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .unwrap()
+        .insert("agent_deadline_ms".into(), toml::Value::Integer(10_000));
     edit(&mut table);
     let text = toml::to_string(&table).unwrap();
     Config::from_toml_str(&text, &path, std::iter::empty(), &registry()).unwrap()

@@ -22,6 +22,15 @@ pub fn sim_config(
     let path = repo_root().join("config/sim.toml");
     let mut table: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
     table["sensors"]["scenario"] = toml::Value::String(scenario.display().to_string());
+    // The tests tick in virtual time and compare runs: a thread stalled on a loaded
+    // machine must not count as an agent's missed deadline (tests/hung_agent.rs tests
+    // deadlines with its own).
+    table
+        .entry("runtime")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .unwrap()
+        .insert("agent_deadline_ms".into(), toml::Value::Integer(10_000));
     edit(&mut table);
     let text = toml::to_string(&table).unwrap();
     Config::from_toml_str(&text, &path, std::iter::empty(), registry).unwrap()
