@@ -5,9 +5,10 @@
 //!
 //! Agents are observed concurrently, each on its own thread, under a per-tick deadline
 //! (`runtime.agent_deadline_ms`): a turn is sent to every agent at once, and an agent
-//! that has not answered by the deadline skips the tick (its resting orders rest on,
-//! its fills of the tick are delivered with its leases' state next time) and the miss
-//! counts as a failure toward restart and isolation, like a panic. A restart replaces
+//! that has not answered by the deadline skips the tick (its resting orders rest on;
+//! the fills its turn carried are not delivered again, its leases and balance say where
+//! it stands) and the miss counts as a failure toward restart and isolation, like a
+//! panic. A restart replaces
 //! the agent's actor and thread, so an agent stuck in `observe` is left behind, never
 //! waited for again.
 
