@@ -217,7 +217,13 @@ impl TickEngine {
         );
         let actuate_start = Instant::now();
         for target in &output.restore {
-            let _report: RestoreReport = actuator.restore_target(target);
+            let report: RestoreReport = actuator.restore_target(target);
+            output.restore_failed.extend(
+                report
+                    .failed
+                    .into_iter()
+                    .map(|(target, error)| (target, error.to_string())),
+            );
         }
         let results = output
             .to_apply()

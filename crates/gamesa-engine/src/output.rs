@@ -123,6 +123,9 @@ pub struct TickOutput {
     /// Targets to put back to their originals before anything else is written: what
     /// the agents isolated this tick had changed.
     pub restore: Vec<String>,
+    /// Targets of `restore` the actuator could not put back, with why (filled in by the
+    /// driver that wrote them).
+    pub restore_failed: Vec<(String, String)>,
     pub market: MarketView,
     /// Every effect check of the tick, allowed or not.
     pub audit: Vec<AuditRecord>,

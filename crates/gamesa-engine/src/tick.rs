@@ -388,6 +388,7 @@ pub async fn run<C: Cores>(
         preempted,
         failures,
         restore,
+        restore_failed: Vec::new(),
         market,
         audit: guarded.audit,
         postings: guarded.postings,

@@ -472,3 +472,74 @@ fn each_order_and_cancel_of_a_client_gets_its_outcome() {
         )])
     );
 }
+
+/// Reads [`frame`] each tick.
+struct FixedSensors;
+
+impl gamesa_hw::Sensors for FixedSensors {
+    fn sample(&mut self, tick: Tick) -> gamesa_hw::Sample {
+        gamesa_hw::Sample {
+            frame: frame(tick.0),
+            errors: Vec::new(),
+        }
+    }
+}
+
+/// Writes everything, and can put nothing back.
+struct StuckActuator;
+
+impl gamesa_hw::Actuator for StuckActuator {
+    fn apply(&mut self, actuation: &Actuation) -> Result<Applied, gamesa_hw::HwError> {
+        Ok(Applied {
+            target: actuation.target(),
+            previous: String::new(),
+            current: actuation.value_text(),
+            changed: true,
+            dry_run: false,
+        })
+    }
+
+    fn restore_target(&mut self, target: &str) -> gamesa_hw::RestoreReport {
+        gamesa_hw::RestoreReport {
+            restored: Vec::new(),
+            failed: vec![(
+                target.to_owned(),
+                gamesa_hw::HwError::InvalidActuation {
+                    target: target.to_owned(),
+                    reason: "the device is gone".into(),
+                },
+            )],
+        }
+    }
+
+    fn restore_all(&mut self) -> gamesa_hw::RestoreReport {
+        gamesa_hw::RestoreReport::default()
+    }
+}
+
+#[test]
+fn a_restore_that_fails_is_reported_in_the_output_not_dropped() {
+    let mut engine = engine(cast(vec![(
+        AgentId(3),
+        script(|observation| {
+            if observation.tick == Tick(0) {
+                Ok(vec![set_gpu_limit(150_000)])
+            } else {
+                Err(AgentError::Failed("broken from tick 1 on".into()))
+            }
+        }),
+    )]));
+    let (mut sensors, mut actuator) = (FixedSensors, StuckActuator);
+    let outputs: Vec<TickOutput> = (0..4)
+        .map(|_| engine.step(&mut sensors, &mut actuator, Intake::default()))
+        .collect();
+    let isolated = &outputs[3];
+    assert_eq!(isolated.restore, vec!["power.limit:gpu0".to_owned()]);
+    assert_eq!(isolated.restore_failed.len(), 1, "{isolated:?}");
+    assert_eq!(isolated.restore_failed[0].0, "power.limit:gpu0");
+    assert!(
+        isolated.restore_failed[0].1.contains("the device is gone"),
+        "{:?}",
+        isolated.restore_failed
+    );
+}

@@ -485,8 +485,9 @@ impl Conductor {
                 .await
                 .map_err(gone("actuator"))?
         };
-        for (target, error) in &actuated.restored.failed {
+        for (target, error) in actuated.restored.failed {
             tracing::error!(%target, %error, "could not restore an isolated agent's actuation");
+            output.restore_failed.push((target, error.to_string()));
         }
         for failure in &output.failures {
             tracing::warn!(agent = %failure.agent, failure = %failure.failure, decision = ?failure.decision, "agent failed");

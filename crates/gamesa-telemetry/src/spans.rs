@@ -572,6 +572,7 @@ fn actuated(trace: &mut TickTrace, span: Span, output: &TickOutput) {
     trace.attr(span, "gamesa.actuations", applied_count + failed);
     trace.attr(span, "gamesa.actuations.failed", failed);
     trace.attr(span, "gamesa.restored", output.restore.len());
+    trace.attr(span, "gamesa.restore.failed", output.restore_failed.len());
 }
 
 /// A restart or an isolation, on the tick span, with the failure as its reason.
