@@ -116,36 +116,36 @@ impl Cores for LocalCores {
     async fn safety(
         &mut self,
         tick: Tick,
-        preempting: Vec<Signal>,
+        preempting: &[Signal],
         frame: Arc<TelemetryFrame>,
     ) -> Result<SafetyResponse, Never> {
-        Ok(self.guardian.safety(tick, &preempting, &frame))
+        Ok(self.guardian.safety(tick, preempting, &frame))
     }
 
     async fn run_match(&mut self, request: MatchRequest) -> Result<Matched, Never> {
         Ok(self.exchange.run_match(request))
     }
 
-    async fn settle(&mut self, tick: Tick, events: Vec<MarketEvent>) -> Result<Settlement, Never> {
-        Ok(self.guardian.settle(tick, &events))
+    async fn settle(&mut self, tick: Tick, events: &[MarketEvent]) -> Result<Settlement, Never> {
+        Ok(self.guardian.settle(tick, events))
     }
 
     async fn followup(
         &mut self,
         tick: Tick,
-        revoke: Vec<LeaseId>,
-        cancel: Vec<(AgentId, OrderId)>,
+        revoke: &[LeaseId],
+        cancel: &[(AgentId, OrderId)],
     ) -> Result<Matched, Never> {
-        Ok(self.exchange.followup(tick, &revoke, &cancel))
+        Ok(self.exchange.followup(tick, revoke, cancel))
     }
 
     async fn guard(
         &mut self,
         tick: Tick,
-        followups: Vec<MarketEvent>,
-        requests: Vec<(AgentId, Actuation)>,
+        followups: &[MarketEvent],
+        requests: &[(AgentId, Actuation)],
     ) -> Result<Guarded, Never> {
-        Ok(self.guardian.guard(tick, &followups, &requests))
+        Ok(self.guardian.guard(tick, followups, requests))
     }
 }
 
@@ -177,7 +177,9 @@ impl TickEngine {
         match now_or_never(tick::run(state, cores, frame, intake)) {
             Some(Ok(output)) => output,
             Some(Err(never)) => match never {},
-            // Every `LocalCores` phase is an `async fn` without an await inside.
+            // Invariant: every `LocalCores` phase is an `async fn` with no `.await` inside,
+            // and `tick::run` awaits nothing but those phases, so the first poll
+            // completes the tick. No input can make it wait.
             None => unreachable!("an in-place tick waited on nothing"),
         }
     }

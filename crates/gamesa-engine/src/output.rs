@@ -151,14 +151,4 @@ impl TickOutput {
             .filter_map(|record| Some((record.requester, record.to_apply()?.clone())))
             .collect()
     }
-
-    /// How long `phase` took, summed over its entries (agents observed in parallel
-    /// overlap, so the `Observe` entry without an agent is the phase's own span).
-    pub fn phase_duration(&self, phase: Phase) -> std::time::Duration {
-        self.timings
-            .iter()
-            .filter(|timing| timing.phase == phase && timing.agent.is_none())
-            .map(|timing| timing.end.saturating_duration_since(timing.start))
-            .sum()
-    }
 }

@@ -86,7 +86,7 @@ pub trait Cores {
     fn safety(
         &mut self,
         tick: Tick,
-        preempting: Vec<Signal>,
+        preempting: &[Signal],
         frame: Arc<TelemetryFrame>,
     ) -> impl Future<Output = Result<SafetyResponse, Self::Error>>;
 
@@ -98,21 +98,21 @@ pub trait Cores {
     fn settle(
         &mut self,
         tick: Tick,
-        events: Vec<MarketEvent>,
+        events: &[MarketEvent],
     ) -> impl Future<Output = Result<Settlement, Self::Error>>;
 
     fn followup(
         &mut self,
         tick: Tick,
-        revoke: Vec<LeaseId>,
-        cancel: Vec<(AgentId, OrderId)>,
+        revoke: &[LeaseId],
+        cancel: &[(AgentId, OrderId)],
     ) -> impl Future<Output = Result<Matched, Self::Error>>;
 
     fn guard(
         &mut self,
         tick: Tick,
-        followups: Vec<MarketEvent>,
-        requests: Vec<(AgentId, Actuation)>,
+        followups: &[MarketEvent],
+        requests: &[(AgentId, Actuation)],
     ) -> impl Future<Output = Result<Guarded, Self::Error>>;
 }
 
@@ -280,7 +280,7 @@ pub async fn run<C: Cores>(
         SafetyResponse::default()
     } else {
         let response = cores
-            .safety(tick, ranked.preempting.clone(), Arc::clone(&frame))
+            .safety(tick, &ranked.preempting, Arc::clone(&frame))
             .await?;
         clock.lap(Phase::Safety);
         response
@@ -305,14 +305,14 @@ pub async fn run<C: Cores>(
         .collect();
 
     // settle: fills, escrow and refunds; what the guardian refused is undone
-    let settlement = cores.settle(tick, matched.events.clone()).await?;
+    let settlement = cores.settle(tick, &matched.events).await?;
     clock.lap(Phase::Settle);
     let mut market_events = matched.events;
     let mut market = matched.view;
     let mut followups = Vec::new();
     if settlement.needs_followup() {
         let undone = cores
-            .followup(tick, settlement.revoke.clone(), settlement.cancel.clone())
+            .followup(tick, &settlement.revoke, &settlement.cancel)
             .await?;
         clock.lap(Phase::Followup);
         market_errors.extend(undone.error.map(|error| (None, error)));
@@ -339,9 +339,7 @@ pub async fn run<C: Cores>(
                 matches!(actuation, Actuation::PowerLimit { component, .. }
                 if safety.held.contains(component))
             });
-    let guarded = cores
-        .guard(tick, followups.clone(), requests.clone())
-        .await?;
+    let guarded = cores.guard(tick, &followups, &requests).await?;
     clock.lap(Phase::Guard);
     market_events.extend(followups);
 

@@ -189,6 +189,17 @@ fn script(
     Arc::new(f)
 }
 
+/// An agent that asks for the GPU's limit to be `limit_mw` at tick 0, then nothing.
+fn sets_gpu_limit_at_tick_0(limit_mw: u64) -> Arc<Script> {
+    script(move |observation| {
+        Ok(if observation.tick == Tick(0) {
+            vec![set_gpu_limit(limit_mw)]
+        } else {
+            Vec::new()
+        })
+    })
+}
+
 /// A seller that offers 50 W at tick 0, and a buyer that bids for it.
 fn market() -> Cast {
     cast(vec![
@@ -348,16 +359,7 @@ fn a_safety_hold_preempts_an_agents_actuation_of_the_held_component() {
 
 #[test]
 fn a_dry_run_limit_is_what_the_next_frame_shows() {
-    let mut engine = engine(cast(vec![(
-        BUYER,
-        script(|observation| {
-            Ok(if observation.tick == Tick(0) {
-                vec![set_gpu_limit(120_000)]
-            } else {
-                Vec::new()
-            })
-        }),
-    )]));
+    let mut engine = engine(cast(vec![(BUYER, sets_gpu_limit_at_tick_0(120_000))]));
     let mut output = engine.tick(frame(0), Intake::default());
     write_all(&mut engine, &mut output, true);
     assert!(matches!(output.actuations[0].outcome, Some(Ok(_))));
@@ -367,16 +369,7 @@ fn a_dry_run_limit_is_what_the_next_frame_shows() {
 
 #[test]
 fn refused_actuations_reach_the_guardian_at_the_next_open() {
-    let mut engine = engine(cast(vec![(
-        BUYER,
-        script(|observation| {
-            Ok(if observation.tick == Tick(0) {
-                vec![set_gpu_limit(120_000)]
-            } else {
-                Vec::new()
-            })
-        }),
-    )]));
+    let mut engine = engine(cast(vec![(BUYER, sets_gpu_limit_at_tick_0(120_000))]));
     let mut output = engine.tick(frame(0), Intake::default());
     engine.applied(&mut output, vec![Err("the device said no".into())]);
     assert_eq!(

@@ -245,14 +245,14 @@ impl Cores for ActorCores {
     async fn safety(
         &mut self,
         tick: Tick,
-        preempting: Vec<Signal>,
+        preempting: &[Signal],
         frame: Arc<TelemetryFrame>,
     ) -> Result<SafetyResponse, ActorGone> {
         self.actors
             .guardian
             .send(Safety {
                 tick,
-                preempting,
+                preempting: preempting.to_vec(),
                 frame,
             })
             .await
@@ -270,11 +270,14 @@ impl Cores for ActorCores {
     async fn settle(
         &mut self,
         tick: Tick,
-        events: Vec<MarketEvent>,
+        events: &[MarketEvent],
     ) -> Result<Settlement, ActorGone> {
         self.actors
             .guardian
-            .send(Settle { tick, events })
+            .send(Settle {
+                tick,
+                events: events.to_vec(),
+            })
             .await
             .map_err(gone("guardian"))
     }
@@ -282,15 +285,15 @@ impl Cores for ActorCores {
     async fn followup(
         &mut self,
         tick: Tick,
-        revoke: Vec<LeaseId>,
-        cancel: Vec<(AgentId, OrderId)>,
+        revoke: &[LeaseId],
+        cancel: &[(AgentId, OrderId)],
     ) -> Result<Matched, ActorGone> {
         self.actors
             .exchange
             .send(Followup {
                 tick,
-                revoke,
-                cancel,
+                revoke: revoke.to_vec(),
+                cancel: cancel.to_vec(),
             })
             .await
             .map_err(gone("exchange"))
@@ -299,15 +302,15 @@ impl Cores for ActorCores {
     async fn guard(
         &mut self,
         tick: Tick,
-        followups: Vec<MarketEvent>,
-        requests: Vec<(AgentId, Actuation)>,
+        followups: &[MarketEvent],
+        requests: &[(AgentId, Actuation)],
     ) -> Result<Guarded, ActorGone> {
         self.actors
             .guardian
             .send(Guard {
                 tick,
-                followups,
-                requests,
+                followups: followups.to_vec(),
+                requests: requests.to_vec(),
             })
             .await
             .map_err(gone("guardian"))
