@@ -126,15 +126,15 @@ impl IngressHub {
                 .map(|(order, request)| (*order, (request.owner, request.resource)))
                 .collect(),
         };
-        let resting = snapshot.client_orders.clone();
+        let snapshot = Arc::new(snapshot);
         *self
             .snapshot
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
+            .unwrap_or_else(PoisonError::into_inner) = Arc::clone(&snapshot);
         self.last_tick.store(report.tick.0, Ordering::Release);
 
         let awaiting = std::mem::take(&mut lock(&self.tick_side).awaiting);
-        let correlations = self.settle_orders(report, awaiting, &resting);
+        let correlations = self.settle_orders(report, awaiting, &snapshot.client_orders);
         self.publish(report, &correlations);
     }
 
