@@ -6,9 +6,9 @@
 
 mod ingress_support;
 
-use gamesa_hw::{Sample, Sensors, twin::Scenario, twin::SharedTwin, twin::Twin};
+use gamesa_hw::{Sample, Sensors};
 use gamesa_proto::{TelemetryFrame, Tick};
-use gamesa_runtime::{Config, Runtime, ingress::Ingress};
+use gamesa_runtime::Config;
 use gamesa_wire::{
     ComponentName, ErrorCode, ProgressAmount, ProgressRequest, ProgressResult, QueryName, Request,
     TelemetryResult,
@@ -55,26 +55,7 @@ impl<S: Sensors> Sensors for NoProgressSensors<S> {
 
 /// A runtime whose sensors count no progress, with the ingress server attached.
 fn start_without_progress(config: &Config) -> Daemon {
-    let scenario = config.sensors.scenario.clone().unwrap();
-    let twin = SharedTwin::new(Twin::new(Scenario::load(&scenario).unwrap()));
-    let mut runtime = Runtime::start(
-        config,
-        &registry(),
-        Box::new(NoProgressSensors(twin.sensors())),
-        Box::new(twin.actuator()),
-    )
-    .unwrap();
-    let ingress = Ingress::start_with_env(config, &mut |name| {
-        (name == "GAMESA_TEST_WORKLOAD_TOKEN").then(|| WORKLOAD.1.to_owned())
-    })
-    .unwrap();
-    runtime.attach_ingress(std::sync::Arc::clone(ingress.hub()));
-    Daemon {
-        runtime,
-        ingress,
-        twin,
-        config: config.clone(),
-    }
+    Daemon::start_with(config, |twin| Box::new(NoProgressSensors(twin.sensors())))
 }
 
 fn progress(component: &str, amount: f64) -> Request {

@@ -101,12 +101,20 @@ pub struct Daemon {
 impl Daemon {
     /// Call inside an actix system.
     pub fn start(config: &Config) -> Daemon {
+        Daemon::start_with(config, |twin| Box::new(twin.sensors()))
+    }
+
+    /// Like [`Daemon::start`], with the sensors `sensors` makes of the twin.
+    pub fn start_with(
+        config: &Config,
+        sensors: impl FnOnce(&SharedTwin) -> Box<dyn gamesa_hw::Sensors>,
+    ) -> Daemon {
         let scenario = config.sensors.scenario.clone().unwrap();
         let twin = SharedTwin::new(Twin::new(Scenario::load(&scenario).unwrap()));
         let mut runtime = Runtime::start(
             config,
             &registry(),
-            Box::new(twin.sensors()),
+            sensors(&twin),
             Box::new(twin.actuator()),
         )
         .unwrap();
