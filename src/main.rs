@@ -1,6 +1,7 @@
 //! The `gamesa` command line: `run` the daemon, `check-config` a file, and `sim`ulate
 //! scenarios on the twin.
 
+mod journal;
 mod send;
 mod sim;
 
@@ -51,6 +52,11 @@ enum Command {
     /// Talk to a running daemon over ingress: inject a signal, place or cancel an
     /// order, query state, or watch a topic.
     Send(send::SendArgs),
+    /// Re-run a journaled run through the same tick engine: 100 % identical decisions,
+    /// or the first divergence; with `--config`, what another config would have decided.
+    Replay(journal::ReplayArgs),
+    /// Why a component had the limit it had at a moment, from the journal.
+    Why(journal::WhyArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +72,8 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config(&file),
         Command::Sim(args) => sim::main(args),
         Command::Send(args) => send::main(args),
+        Command::Replay(args) => journal::replay_main(args),
+        Command::Why(args) => journal::why_main(args),
         Command::Run { config, duration_s } => {
             match load(&config).and_then(|loaded| Ok((telemetry_settings(&loaded)?, loaded))) {
                 Ok((settings, loaded)) => report(run(loaded, settings, &config, duration_s)),
@@ -75,7 +83,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn report(result: anyhow::Result<()>) -> ExitCode {
+pub(crate) fn report(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -112,7 +120,7 @@ fn telemetry_settings(config: &Config) -> Result<TelemetrySettings, ExitCode> {
 
 /// The environment's variables whose name and value are UTF-8; the others cannot be
 /// config overrides or `OTEL_*` settings (and `std::env::vars` would panic on them).
-fn env_vars() -> impl Iterator<Item = (String, String)> {
+pub(crate) fn env_vars() -> impl Iterator<Item = (String, String)> {
     std::env::vars_os()
         .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
 }
@@ -177,6 +185,9 @@ fn run(
         let mut runtime = Runtime::start(&config, &registry, hardware.sensors, hardware.actuator)
             .context("starting the runtime")?;
         runtime.instrument(tracer);
+        if let Some(journal) = journal::start_journal(&config) {
+            runtime.attach_journal(journal);
+        }
         let ingress = if config.ingress.enabled() {
             let ingress = gamesa_runtime::ingress::Ingress::start(&config)
                 .context("starting the ingress listeners")?;
@@ -234,6 +245,13 @@ fn run(
         }
         if let Some(error) = &shutdown.cancel_failed {
             tracing::error!(%error, "could not cancel the open orders");
+        }
+        if let Some(journal) = &shutdown.journal {
+            match &journal.off {
+                Some(error) => tracing::error!(committed = journal.committed, dropped = journal.dropped, %error, "the journal stopped writing during the run"),
+                None if journal.dropped > 0 => tracing::warn!(committed = journal.committed, dropped = journal.dropped, "the journal dropped ticks"),
+                None => tracing::info!(committed = journal.committed, "journal closed"),
+            }
         }
         println!(
             "gamesa stopped: {} open orders cancelled, {} originals restored",

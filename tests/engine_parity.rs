@@ -8,23 +8,11 @@ mod support;
 
 use gamesa_engine::Intake;
 use gamesa_hw::twin::{Scenario, SharedTwin, Twin};
-use gamesa_proto::{AgentId, Domain, Signal, SignalKind, Strength};
+use gamesa_proto::Signal;
 use gamesa_runtime::assemble;
 use support::*;
 
 const TICKS: u64 = 400;
-
-/// A `thermal_critical` hold on the GPU, from outside, for a few ticks.
-fn hold_gpu() -> Signal {
-    Signal {
-        kind: SignalKind::new("thermal_critical.gpu0").unwrap(),
-        domain: Domain::Safety,
-        strength: Strength::MAX,
-        source: AgentId(900),
-        ttl_ticks: 5,
-        correlation: None,
-    }
-}
 
 /// What is injected at `tick`, into both.
 fn injected(tick: u64) -> Vec<Signal> {

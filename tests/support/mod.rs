@@ -98,6 +98,18 @@ pub fn performance_signal() -> Signal {
     }
 }
 
+/// A `thermal_critical` hold on the GPU, from outside, for a few ticks.
+pub fn hold_gpu() -> Signal {
+    Signal {
+        kind: SignalKind::new("thermal_critical.gpu0").unwrap(),
+        domain: Domain::Safety,
+        strength: Strength::MAX,
+        source: AgentId(900),
+        ttl_ticks: 5,
+        correlation: None,
+    }
+}
+
 /// `output` without its phase timings: what two runs of the same inputs must agree on.
 pub fn untimed(mut output: TickOutput) -> TickOutput {
     output.timings.clear();

@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error, serde::Serialize)]
 pub enum AgentError {
     /// The agent's `params` table is wrong; the message names the offending key.
     #[error("agent `{agent}`: invalid params: {message}")]

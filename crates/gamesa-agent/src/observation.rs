@@ -7,7 +7,7 @@ use gamesa_proto::{
 
 /// Public market data: the last trade price and best quotes of each resource, indexed
 /// by [`Resource::index`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MarketView {
     pub last_price: [Option<Price>; Resource::ALL.len()],
     pub best_bid: [Option<Price>; Resource::ALL.len()],

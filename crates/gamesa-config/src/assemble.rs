@@ -49,6 +49,19 @@ pub fn client_ids(config: &Config) -> Vec<(AgentId, &crate::ClientConfig)> {
         .collect()
 }
 
+/// Every participant's id and name: the agents, then the ingress clients.
+pub fn participants(config: &Config) -> Vec<(AgentId, String)> {
+    agent_specs(config)
+        .into_iter()
+        .map(|spec| (spec.id, spec.name))
+        .chain(
+            client_ids(config)
+                .into_iter()
+                .map(|(id, client)| (id, client.name.clone())),
+        )
+        .collect()
+}
+
 /// Each agent that buys power for a component, with that component, as its kind
 /// declares it (`AgentRegistry::powered_component`), in id order.
 pub fn powered_components(

@@ -8,6 +8,8 @@
 pub mod assemble;
 mod env;
 pub mod ingress;
+pub mod journal;
+pub mod state_dir;
 pub mod telemetry;
 pub mod validate;
 
@@ -21,6 +23,7 @@ use thiserror::Error;
 
 pub use env::apply_env_overrides;
 pub use ingress::{ClientConfig, IngressConfig};
+pub use journal::JournalConfig;
 pub use telemetry::{OtlpProtocol, SamplerName, TelemetryConfig};
 pub use validate::validate;
 
@@ -51,6 +54,10 @@ pub struct Config {
     /// Traces, metrics and the decision log (`docs/observability.md`).
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// Every tick's inputs and decisions, kept for replay and `gamesa why`
+    /// (`docs/journal.md`).
+    #[serde(default)]
+    pub journal: JournalConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

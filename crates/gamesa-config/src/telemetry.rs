@@ -50,7 +50,7 @@ pub struct TelemetryConfig {
     /// The ratio of the `traceidratio` samplers, 0 to 1.
     pub sampler_arg: f64,
     /// The JSON-lines file used when no endpoint is set. A relative path is taken from
-    /// the state directory (`telemetry::state_dir`); an absolute one is used as it is.
+    /// the state directory ([`crate::state_dir`]); an absolute one is used as it is.
     pub file: PathBuf,
     /// The file is rotated before a line would take it past this many MiB.
     pub file_max_mb: u64,

@@ -15,7 +15,7 @@ use gamesa_proto::{
 };
 
 /// Why an agent's turn failed. Each counts toward restart and isolation alike.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
 pub enum AgentFailure {
     #[error("returned an error: {0}")]
     Error(AgentError),

@@ -19,7 +19,7 @@ use gamesa_signals::SignalError;
 use crate::AgentFailure;
 
 /// One actuation and what became of it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ActuationRecord {
     /// `None` for the guardian's own safety action.
     pub requester: Option<AgentId>,
@@ -43,7 +43,7 @@ impl ActuationRecord {
 }
 
 /// An agent failure and the supervisor's decision about it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FailureRecord {
     pub agent: AgentId,
     pub failure: AgentFailure,

@@ -117,7 +117,7 @@ pub trait Cores {
 }
 
 /// What reached the node from outside since the last tick.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Intake {
     /// Why the sensors could not read something this tick.
     pub sample_errors: Vec<String>,

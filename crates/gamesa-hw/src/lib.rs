@@ -36,7 +36,7 @@ pub trait Sensors: Send {
 }
 
 /// What an applied actuation did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Applied {
     /// The knob, as [`Actuation::target`] names it.
     pub target: String,

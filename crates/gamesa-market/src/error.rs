@@ -6,7 +6,7 @@ use thiserror::Error;
 /// Why the market refused a command. A refused command leaves every book, pool and
 /// lease exactly as it was. Each variant carries what was wrong, so a test can
 /// `assert_eq!` on it and the runtime can turn it into an error frame.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error, serde::Serialize)]
 pub enum MarketError {
     #[error("price must be between {min} and {max}, got {price}")]
     PriceOutOfRange {

@@ -47,7 +47,7 @@ pub enum RevokeReason {
 }
 
 /// An order that left the book unfilled, with what a refund needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct Cancellation {
     pub order: OrderId,
     pub owner: AgentId,
@@ -61,7 +61,7 @@ pub struct Cancellation {
 }
 
 /// One thing that happened in the market.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum MarketEvent {
     /// An order was accepted and numbered; fills and cancels for it follow.
     Accepted {
@@ -104,7 +104,7 @@ pub enum MarketEvent {
 }
 
 /// The lease a fill created, and which part of the seller's pool it holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LeaseGrant {
     pub lease: Lease,
     pub allocation: Allocation,

@@ -32,7 +32,7 @@ use crate::{
 };
 
 /// What an agent (or client) asks the exchange to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Command {
     Place(OrderRequest),
     Cancel { agent: AgentId, order: OrderId },
@@ -50,7 +50,7 @@ impl Command {
 
 /// A command with the submitter's sequence number: its position among the agent's
 /// intents of the tick, which fixes the canonical order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Submission {
     pub sequence: u64,
     pub command: Command,

@@ -6,7 +6,7 @@ use crate::{Price, Quantity, Tick};
 
 /// A value that failed validation. Each variant carries what was wrong, so a test can
 /// `assert_eq!` on it and an edge (config loader, socket) can turn it into a message.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error, serde::Serialize)]
 pub enum ProtoError {
     #[error("unknown resource `{name}` (expected one of {expected})")]
     UnknownResource {

@@ -1,7 +1,8 @@
 //! The conductor: the engine's tick ([`gamesa_engine::tick::run`]) driven through the
 //! actors. It samples the sensor actor, runs the phase sequence with one message per
 //! core actor per phase, writes the allowed actuations through the actuator actor, and
-//! hands the output to telemetry.
+//! hands the output to telemetry and, when one is attached, to the journal (what the
+//! tick consumed and decided, for replay).
 //!
 //! Agents are observed concurrently, each on its own thread, under a per-tick deadline
 //! (`runtime.agent_deadline_ms`): a turn is sent to every agent at once, and an agent
@@ -26,6 +27,7 @@ use gamesa_engine::{
     tick::{self, Cores, Observed},
 };
 use gamesa_guardian::{SafetyResponse, Settlement, StampedIntent};
+use gamesa_journal::{Entry, JournalWriter, TickInputs};
 use gamesa_market::MarketEvent;
 use gamesa_proto::{Actuation, AgentId, LeaseId, OrderId, Signal, TelemetryFrame, Tick};
 
@@ -325,6 +327,8 @@ pub struct Conductor {
     intake: Intake,
     /// Metrics, the decision log and ingress links: read from each tick, never fed back.
     telemetry: TickRecorder,
+    /// Every tick's inputs and decisions, handed to a writer thread; never fed back.
+    journal: Option<JournalWriter>,
 }
 
 impl Conductor {
@@ -345,7 +349,22 @@ impl Conductor {
             },
             intake: Intake::default(),
             telemetry: TickRecorder::default(),
+            journal: None,
         }
+    }
+
+    /// From the next tick on, each tick's inputs and decisions go to `journal`.
+    pub fn attach_journal(&mut self, journal: JournalWriter) {
+        self.journal = Some(journal);
+    }
+
+    pub fn journal(&self) -> Option<&JournalWriter> {
+        self.journal.as_ref()
+    }
+
+    /// The journal, detached: closing it commits what is queued.
+    pub fn take_journal(&mut self) -> Option<JournalWriter> {
+        self.journal.take()
     }
 
     pub fn actors(&self) -> &Actors {
@@ -458,6 +477,11 @@ impl Conductor {
             .sample_errors
             .extend(sample.errors.iter().map(ToString::to_string));
         self.telemetry.take_injected(&intake.signals);
+        // What the journal needs to run this tick again: the engine consumes both.
+        let consumed = self
+            .journal
+            .is_some()
+            .then(|| (sample.frame.clone(), intake.clone()));
 
         let mut output = tick::run(&mut self.state, &mut self.cores, sample.frame, intake).await?;
         output.timings.insert(
@@ -512,6 +536,22 @@ impl Conductor {
             start: actuate_start,
             end: Instant::now(),
         });
+        if let (Some(journal), Some((frame, intake))) = (&self.journal, consumed) {
+            let inputs = TickInputs::new(unix_ms(), frame, intake, &output);
+            journal.record(Entry {
+                inputs,
+                output: output.clone(),
+            });
+        }
         Ok(output)
     }
+}
+
+/// The wall clock in ms since the Unix epoch: when a tick ran, for the journal only.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
 }

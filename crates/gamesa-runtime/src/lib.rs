@@ -16,5 +16,6 @@ pub use conductor::{ActorGone, Conductor};
 pub use gamesa_config::{self as config, Config, ConfigError, assemble};
 pub use gamesa_engine::TickOutput;
 pub use gamesa_ingress as ingress;
+pub use gamesa_journal as journal;
 pub use gamesa_telemetry as telemetry;
 pub use runtime::{Runtime, RuntimeError};

@@ -53,6 +53,9 @@ pub struct ShutdownReport {
     /// Why open orders could not be cancelled (an actor was gone, or the last tick
     /// failed); the originals were restored all the same.
     pub cancel_failed: Option<ActorGone>,
+    /// What the journal kept and lost, when one was attached (it is closed: every
+    /// queued tick is committed).
+    pub journal: Option<gamesa_journal::JournalStats>,
 }
 
 /// What a tick run as a task hands back: the conductor it owned, and its outcome.
@@ -187,6 +190,12 @@ impl Runtime {
         self.conductor.telemetry().decision_log().clone()
     }
 
+    /// From the next tick on, every tick's inputs and decisions go to `journal`
+    /// (`docs/journal.md`); [`Runtime::shutdown`] closes it.
+    pub fn attach_journal(&mut self, journal: gamesa_journal::JournalWriter) {
+        self.conductor.attach_journal(journal);
+    }
+
     /// From the next tick on, takes in what ingress clients sent before each tick, and
     /// answers them, publishes to subscribers and refreshes queries after it.
     pub fn attach_ingress(&mut self, hub: std::sync::Arc<crate::ingress::IngressHub>) {
@@ -308,10 +317,12 @@ impl Runtime {
             Ok(cancelled) => (cancelled, None),
             Err(error) => (0, Some(error)),
         };
+        let journal = self.conductor.take_journal().map(|journal| journal.close());
         ShutdownReport {
             cancelled_orders,
             restored,
             cancel_failed,
+            journal,
         }
     }
 

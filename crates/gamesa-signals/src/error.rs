@@ -4,7 +4,7 @@ use gamesa_proto::{Domain, ProtoError, Tick};
 use thiserror::Error;
 
 /// Why the scheduler refused an input. A refused input leaves the queue unchanged.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error, serde::Serialize)]
 pub enum SignalError {
     /// The signal failed [`gamesa_proto::Signal::validate`] (for example a zero ttl).
     #[error("invalid signal: {0}")]

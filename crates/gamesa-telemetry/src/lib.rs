@@ -6,7 +6,6 @@
 //! - [`queue`]: the batch processor that never blocks the tick and counts what it drops;
 //! - [`otlp`] and [`jsonl`]: export to a collector, or to a local JSON-lines file;
 //! - [`rotate`]: the JSON-lines file's writer, which rotates it by size;
-//! - [`state_dir`]: where a relative file path goes (the state directory);
 //! - [`trace`]: the trace of one tick, recorded as plain data and built into spans on
 //!   the export thread;
 //! - [`tracer`]: which ticks are traced, and the hand-over of their traces to export;
@@ -31,7 +30,6 @@ pub mod recorder;
 pub mod rotate;
 pub mod settings;
 pub mod spans;
-pub mod state_dir;
 pub mod trace;
 pub mod tracer;
 
@@ -69,4 +67,10 @@ pub enum TelemetryError {
     Exporter(String),
     #[error("flushing telemetry: {0}")]
     Flush(String),
+}
+
+impl From<gamesa_config::state_dir::NoStateDirectory> for TelemetryError {
+    fn from(error: gamesa_config::state_dir::NoStateDirectory) -> TelemetryError {
+        TelemetryError::NoStateDirectory { file: error.file }
+    }
 }

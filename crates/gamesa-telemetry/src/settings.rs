@@ -1,7 +1,7 @@
 //! Resolving `[telemetry]` and the standard `OTEL_*` variables into one settings value;
 //! a variable that is set wins over the config, and a malformed one is an error that
 //! names it (`gamesa` exits 78 before anything starts). A relative `telemetry.file` is
-//! placed under the state directory ([`super::state_dir`]).
+//! placed under the state directory ([`gamesa_config::state_dir`]).
 //!
 //! The environment comes in as an argument, so resolution is pure and testable.
 
@@ -9,7 +9,9 @@ use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use gamesa_config::{OtlpProtocol, SamplerName, TelemetryConfig};
 
-use super::{TelemetryError, rotate::FileRotation, state_dir};
+use gamesa_config::state_dir;
+
+use super::{TelemetryError, rotate::FileRotation};
 
 /// Bytes in the MiB of `telemetry.file_max_mb`.
 const MIB: u64 = 1024 * 1024;

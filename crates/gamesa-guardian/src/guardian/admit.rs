@@ -13,7 +13,7 @@ use super::{Guardian, require};
 use crate::{LedgerError, Reason};
 
 /// One intent, stamped with who sent it and its place among that sender's intents.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StampedIntent {
     pub agent: AgentId,
     pub sequence: u64,

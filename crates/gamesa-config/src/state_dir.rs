@@ -1,11 +1,21 @@
-//! Where a relative `telemetry.file` goes: under the state directory, as systemd and the
-//! XDG base directory specification define it; an absolute path is used as it is.
+//! Where a relative file of the config (`telemetry.file`, `journal.file`) goes: under
+//! the state directory, as systemd and the XDG base directory specification define it;
+//! an absolute path is used as it is.
 //!
 //! The environment is passed in as a lookup, so resolution is pure and testable.
 
 use std::path::{Path, PathBuf};
 
-use super::TelemetryError;
+/// A relative path, and no state directory to put it under.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{} is relative and there is no state directory for it: set STATE_DIRECTORY, \
+     XDG_STATE_HOME or HOME, or make the path absolute",
+    file.display()
+)]
+pub struct NoStateDirectory {
+    pub file: PathBuf,
+}
 
 /// The variables [`resolve_file`] reads, in the order it tries them.
 pub const STATE_VARIABLES: [&str; 3] = ["STATE_DIRECTORY", "XDG_STATE_HOME", "HOME"];
@@ -21,13 +31,13 @@ pub const STATE_VARIABLES: [&str; 3] = ["STATE_DIRECTORY", "XDG_STATE_HOME", "HO
 pub fn resolve_file<'a>(
     file: &Path,
     var: impl Fn(&str) -> Option<&'a str>,
-) -> Result<PathBuf, TelemetryError> {
+) -> Result<PathBuf, NoStateDirectory> {
     if file.is_absolute() {
         return Ok(file.to_owned());
     }
     state_directory(var)
         .map(|directory| directory.join(file))
-        .ok_or_else(|| TelemetryError::NoStateDirectory {
+        .ok_or_else(|| NoStateDirectory {
             file: file.to_owned(),
         })
 }
@@ -124,7 +134,7 @@ mod tests {
         let error = resolve_file(Path::new("trace.jsonl"), |_| None).unwrap_err();
         assert_eq!(
             error,
-            TelemetryError::NoStateDirectory {
+            NoStateDirectory {
                 file: PathBuf::from("trace.jsonl")
             }
         );

@@ -1,0 +1,184 @@
+//! The journal's SQLite schema, its version, and opening a file for writing (created
+//! when missing) or for reading (never created, never changed). `docs/journal.md`
+//! describes every table and column.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use crate::JournalError;
+
+/// Bumped whenever a table, a column or the encoding of a blob changes. A journal of
+/// another version is refused with both versions named, never read half-way.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Every table of version [`SCHEMA_VERSION`].
+const TABLES: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+-- One row per `gamesa run` (or test runtime): the config it ran under.
+CREATE TABLE runs (
+    run            INTEGER PRIMARY KEY,
+    started_ms     INTEGER NOT NULL,
+    ended_ms       INTEGER,
+    gamesa_version TEXT    NOT NULL,
+    seed           INTEGER NOT NULL,
+    tick_hz        INTEGER NOT NULL,
+    config         TEXT    NOT NULL,  -- the effective config, TOML
+    participants   TEXT    NOT NULL   -- JSON [[id, name], ...]: agents, then clients
+);
+-- Ticks, a batch per commit: zstd-compressed blobs with every tick's inputs
+-- (MessagePack) and decisions (JSON), which replay and `gamesa why` decode.
+CREATE TABLE batches (
+    batch      INTEGER PRIMARY KEY,
+    run        INTEGER NOT NULL REFERENCES runs(run),
+    first_tick INTEGER NOT NULL,
+    last_tick  INTEGER NOT NULL,
+    first_ms   INTEGER NOT NULL,
+    last_ms    INTEGER NOT NULL,
+    inputs     BLOB    NOT NULL,
+    decisions  BLOB    NOT NULL
+);
+CREATE INDEX batches_by_run_tick ON batches(run, first_tick);
+CREATE INDEX batches_by_time ON batches(last_ms);
+-- Every actuation the guardian checked, one row each.
+CREATE TABLE actuations (
+    batch     INTEGER NOT NULL,
+    run       INTEGER NOT NULL,
+    tick      INTEGER NOT NULL,
+    at_ms     INTEGER NOT NULL,
+    requester TEXT    NOT NULL,  -- an agent's name, or `guardian` for a safety action
+    target    TEXT    NOT NULL,  -- `power.limit:gpu0`
+    requested INTEGER,           -- the value asked for (mW for power limits)
+    verdict   TEXT    NOT NULL,  -- allow, clamp or deny
+    applied   INTEGER,           -- the value written (clamped or asked); NULL if denied
+    reason    TEXT    NOT NULL,
+    outcome   TEXT               -- written, unchanged, dry_run, or `error: ...`
+);
+CREATE INDEX actuations_by_target ON actuations(target, run, tick);
+CREATE INDEX actuations_by_batch ON actuations(batch);
+-- Every fill, with the guardian's verdict on it.
+CREATE TABLE fills (
+    batch    INTEGER NOT NULL,
+    run      INTEGER NOT NULL,
+    tick     INTEGER NOT NULL,
+    at_ms    INTEGER NOT NULL,
+    buyer    TEXT    NOT NULL,
+    seller   TEXT    NOT NULL,
+    resource TEXT    NOT NULL,
+    quantity INTEGER NOT NULL,
+    price    INTEGER NOT NULL,
+    verdict  TEXT    NOT NULL,
+    reason   TEXT    NOT NULL
+);
+CREATE INDEX fills_by_batch ON fills(batch);
+CREATE INDEX fills_by_buyer ON fills(buyer, run, tick);
+-- Everything else worth a query: agent failures, safety holds, denied intents,
+-- refused signals, market errors, and ticks the journal could not keep.
+CREATE TABLE events (
+    batch   INTEGER NOT NULL,
+    run     INTEGER NOT NULL,
+    tick    INTEGER NOT NULL,
+    at_ms   INTEGER NOT NULL,
+    kind    TEXT    NOT NULL,  -- failure, hold, denied, refused_signal, market_error, gap
+    subject TEXT    NOT NULL,  -- the agent or component concerned
+    detail  TEXT    NOT NULL
+);
+CREATE INDEX events_by_batch ON events(batch);
+CREATE INDEX events_by_kind ON events(kind, run, tick);
+";
+
+/// Opens (creating it when missing) the journal at `path` for writing: WAL mode, and
+/// pages freed by retention are given back to the file system.
+pub fn open_for_writing(path: &Path) -> Result<Connection, JournalError> {
+    let error = |error: rusqlite::Error| JournalError::open(path, error);
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(|io| JournalError::Open {
+            path: path.to_owned(),
+            reason: format!("cannot create {}: {io}", parent.display()),
+        })?;
+    }
+    let connection = Connection::open(path).map_err(error)?;
+    // `auto_vacuum` only takes effect before the first table exists.
+    connection
+        .execute_batch(
+            "PRAGMA auto_vacuum = INCREMENTAL;
+             PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;",
+        )
+        .map_err(error)?;
+    match version(&connection).map_err(error)? {
+        None => {
+            connection
+                .execute_batch(&format!(
+                    "BEGIN;
+                     {TABLES}
+                     INSERT INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');
+                     COMMIT;"
+                ))
+                .map_err(error)?;
+            Ok(connection)
+        }
+        Some(found) => check_version(path, found).map(|()| connection),
+    }
+}
+
+/// Opens an existing journal read-only; a missing file or another schema version is
+/// an error.
+pub fn open_for_reading(path: &Path) -> Result<Connection, JournalError> {
+    let error = |error: rusqlite::Error| JournalError::open(path, error);
+    if !path.exists() {
+        return Err(JournalError::Open {
+            path: path.to_owned(),
+            reason: "no such file".to_owned(),
+        });
+    }
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(error)?;
+    match version(&connection).map_err(error)? {
+        None => Err(JournalError::Open {
+            path: path.to_owned(),
+            reason: "not a GAMESA journal (no schema version)".to_owned(),
+        }),
+        Some(found) => check_version(path, found).map(|()| connection),
+    }
+}
+
+/// The schema version recorded in `meta`, `None` in an empty database.
+fn version(connection: &Connection) -> rusqlite::Result<Option<String>> {
+    let has_meta: bool = connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_meta {
+        return Ok(None);
+    }
+    connection
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+}
+
+fn check_version(path: &Path, found: String) -> Result<(), JournalError> {
+    if found == SCHEMA_VERSION.to_string() {
+        Ok(())
+    } else {
+        Err(JournalError::Version {
+            path: path.to_owned(),
+            found,
+            expected: SCHEMA_VERSION,
+        })
+    }
+}

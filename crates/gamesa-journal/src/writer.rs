@@ -1,0 +1,615 @@
+//! [`JournalWriter`]: ticks handed over without waiting, and written by a thread of
+//! its own in batches, one transaction each, with retention by age and size.
+//!
+//! # Invariants
+//! - [`JournalWriter::record`] never blocks and never fails: a full queue or a journal
+//!   that stopped writing drops the tick, counts it and logs it
+//! - a write error turns the journal off for the rest of the run (counted, logged, and
+//!   reported by [`JournalWriter::stats`]); the tick loop never sees it
+//! - `kill -9` loses at most the batch being filled: each batch is one transaction
+//! - ticks that never reached the file leave a `gap` event, and replay stops there
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use gamesa_config::{Config, JournalConfig, assemble};
+use gamesa_engine::TickOutput;
+use gamesa_proto::{Actuation, AgentId, Tick};
+use rusqlite::{Connection, Transaction, params};
+
+use crate::{JournalError, TickInputs, batch, record::decisions_json, schema::open_for_writing};
+
+/// How the writer batches and what it keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterSettings {
+    pub keep_days: u32,
+    pub max_mb: u64,
+    pub batch_ticks: usize,
+    pub queue_ticks: usize,
+    /// The longest a tick waits in a batch before it is committed.
+    pub flush_after: Duration,
+}
+
+impl From<&JournalConfig> for WriterSettings {
+    fn from(config: &JournalConfig) -> WriterSettings {
+        WriterSettings {
+            keep_days: config.keep_days,
+            max_mb: config.max_mb,
+            batch_ticks: config.batch_ticks as usize,
+            queue_ticks: config.queue_ticks,
+            flush_after: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a run is, recorded once when it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunInfo {
+    pub started_ms: u64,
+    pub seed: u64,
+    pub tick_hz: u32,
+    /// The effective config, as TOML: what replay runs the recorded inputs under.
+    pub config: String,
+    /// Agents, then ingress clients, with their names.
+    pub participants: Vec<(AgentId, String)>,
+}
+
+impl RunInfo {
+    /// A run of `config` starting at `started_ms` (ms since the Unix epoch).
+    pub fn of(config: &Config, started_ms: u64) -> Result<RunInfo, JournalError> {
+        let text = toml::to_string(config).map_err(|error| JournalError::Encode {
+            what: "the config",
+            reason: error.to_string(),
+        })?;
+        Ok(RunInfo {
+            started_ms,
+            seed: config.runtime.seed,
+            tick_hz: config.runtime.tick_hz,
+            config: text,
+            participants: assemble::participants(config),
+        })
+    }
+}
+
+/// One tick for the journal: what it consumed and what it decided.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub inputs: TickInputs,
+    pub output: TickOutput,
+}
+
+/// What the journal has done so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JournalStats {
+    /// Ticks committed to the file.
+    pub committed: u64,
+    /// Ticks that never reached it: the queue was full, or the journal was off.
+    pub dropped: u64,
+    /// Why the journal stopped writing, once it has.
+    pub off: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    committed: AtomicU64,
+    dropped: AtomicU64,
+    off: AtomicBool,
+    /// Set while ticks are being dropped for a full queue, so that it is logged once
+    /// per episode rather than once per tick.
+    overflowing: AtomicBool,
+    error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn turn_off(&self, error: &JournalError) {
+        tracing::error!(%error, "the journal stopped writing; ticks are no longer journaled");
+        if let Ok(mut slot) = self.error.lock() {
+            slot.get_or_insert_with(|| error.to_string());
+        }
+        self.off.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The writing end of a journal file, for one run.
+#[derive(Debug)]
+pub struct JournalWriter {
+    path: PathBuf,
+    run: i64,
+    sender: Option<SyncSender<Entry>>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl JournalWriter {
+    /// Opens (or creates) the journal at `path`, records the run, and starts the
+    /// writer thread. An error here is the only one a caller ever sees.
+    pub fn open(
+        path: &Path,
+        settings: WriterSettings,
+        run: &RunInfo,
+    ) -> Result<JournalWriter, JournalError> {
+        let connection = open_for_writing(path)?;
+        let participants =
+            serde_json::to_string(&run.participants).map_err(|error| JournalError::Encode {
+                what: "participants",
+                reason: error.to_string(),
+            })?;
+        connection
+            .execute(
+                "INSERT INTO runs (started_ms, gamesa_version, seed, tick_hz, config, participants)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    run.started_ms as i64,
+                    env!("CARGO_PKG_VERSION"),
+                    run.seed as i64,
+                    run.tick_hz,
+                    run.config,
+                    participants
+                ],
+            )
+            .map_err(|error| JournalError::write(path, error))?;
+        let run_id = connection.last_insert_rowid();
+        let (sender, receiver) = mpsc::sync_channel(settings.queue_ticks.max(1));
+        let shared = Arc::new(Shared::default());
+        let mut writer = Writer {
+            path: path.to_owned(),
+            connection,
+            run: run_id,
+            names: run.participants.clone(),
+            settings,
+            shared: Arc::clone(&shared),
+            next_tick: None,
+            decisions: Vec::new(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("gamesa-journal".to_owned())
+            .spawn(move || writer.run(&receiver))
+            .map_err(|error| JournalError::Open {
+                path: path.to_owned(),
+                reason: format!("cannot start the writer thread: {error}"),
+            })?;
+        Ok(JournalWriter {
+            path: path.to_owned(),
+            run: run_id,
+            sender: Some(sender),
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The run's number in the `runs` table.
+    pub fn run(&self) -> i64 {
+        self.run
+    }
+
+    /// Hands a tick to the writer thread; never waits. A tick that cannot be taken is
+    /// dropped and counted (and leaves a gap that replay reports).
+    pub fn record(&self, entry: Entry) {
+        let shared = &self.shared;
+        if shared.off.load(Ordering::Relaxed) {
+            shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let Some(sender) = &self.sender else {
+            return;
+        };
+        match sender.try_send(entry) {
+            Ok(()) => shared.overflowing.store(false, Ordering::Relaxed),
+            Err(TrySendError::Full(entry)) => {
+                shared.dropped.fetch_add(1, Ordering::Relaxed);
+                if !shared.overflowing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        tick = entry.inputs.tick.0,
+                        "the journal's queue is full (the disk is slow); dropping ticks"
+                    );
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                shared.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub fn stats(&self) -> JournalStats {
+        JournalStats {
+            committed: self.shared.committed.load(Ordering::Relaxed),
+            dropped: self.shared.dropped.load(Ordering::Relaxed),
+            off: self
+                .shared
+                .error
+                .lock()
+                .ok()
+                .and_then(|error| error.clone()),
+        }
+    }
+
+    /// Commits what is queued, marks the run ended, and stops the thread.
+    pub fn close(mut self) -> JournalStats {
+        self.finish();
+        self.stats()
+    }
+
+    fn finish(&mut self) {
+        self.sender = None;
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            self.shared.turn_off(&JournalError::Write {
+                path: self.path.clone(),
+                reason: "the writer thread panicked".to_owned(),
+            });
+        }
+    }
+}
+
+impl Drop for JournalWriter {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// The writer thread's state.
+struct Writer {
+    path: PathBuf,
+    connection: Connection,
+    run: i64,
+    names: Vec<(AgentId, String)>,
+    settings: WriterSettings,
+    shared: Arc<Shared>,
+    /// The tick expected next; another one means ticks were lost in between.
+    next_tick: Option<Tick>,
+    /// Reused for each tick's decisions.
+    decisions: Vec<u8>,
+}
+
+impl Writer {
+    fn run(&mut self, receiver: &Receiver<Entry>) {
+        let batch_ticks = self.settings.batch_ticks.max(1);
+        let mut pending: Vec<Entry> = Vec::with_capacity(batch_ticks);
+        let mut opened = Instant::now();
+        loop {
+            let wait = self.settings.flush_after.saturating_sub(opened.elapsed());
+            let closed = match receiver.recv_timeout(wait) {
+                Ok(entry) => {
+                    if pending.is_empty() {
+                        opened = Instant::now();
+                    }
+                    pending.push(entry);
+                    if pending.len() < batch_ticks {
+                        continue;
+                    }
+                    false
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    opened = Instant::now();
+                    if pending.is_empty() {
+                        continue;
+                    }
+                    false
+                }
+                Err(RecvTimeoutError::Disconnected) => true,
+            };
+            let batch = std::mem::take(&mut pending);
+            if !batch.is_empty() {
+                self.commit_or_turn_off(batch);
+            }
+            if closed {
+                break;
+            }
+        }
+        if !self.shared.off.load(Ordering::SeqCst) {
+            let ended = self.connection.execute(
+                "UPDATE runs SET ended_ms = (SELECT max(last_ms) FROM batches WHERE run = ?1)
+                 WHERE run = ?1",
+                params![self.run],
+            );
+            if let Err(error) = ended {
+                self.shared
+                    .turn_off(&JournalError::write(&self.path, error));
+            }
+        }
+    }
+
+    fn commit_or_turn_off(&mut self, batch: Vec<Entry>) {
+        let ticks = batch.len() as u64;
+        if self.shared.off.load(Ordering::SeqCst) {
+            self.shared.dropped.fetch_add(ticks, Ordering::Relaxed);
+            return;
+        }
+        match self.commit(batch) {
+            Ok(()) => {
+                self.shared.committed.fetch_add(ticks, Ordering::Relaxed);
+                if let Err(error) = self.retain() {
+                    // Retention failing is not a lost tick, but the file would grow
+                    // without bound: stop.
+                    self.shared.turn_off(&error);
+                }
+            }
+            Err(error) => {
+                self.shared.dropped.fetch_add(ticks, Ordering::Relaxed);
+                self.shared.turn_off(&error);
+            }
+        }
+    }
+
+    fn commit(&mut self, batch: Vec<Entry>) -> Result<(), JournalError> {
+        let write = |error| JournalError::write(&self.path, error);
+        let mut documents = Vec::with_capacity(batch.len());
+        for entry in &batch {
+            decisions_json(&entry.output, &mut self.decisions);
+            documents.push(self.decisions.clone());
+        }
+        let decisions = batch::encode_decisions(documents.iter().map(Vec::as_slice))?;
+        let (first, last) = match (batch.first(), batch.last()) {
+            (Some(first), Some(last)) => (&first.inputs, &last.inputs),
+            _ => return Ok(()),
+        };
+        let (first_tick, last_tick) = (first.tick, last.tick);
+        let (first_ms, last_ms) = (first.at_ms, last.at_ms);
+        let gap = self.next_tick.filter(|expected| *expected != first_tick);
+        self.next_tick = Some(last_tick.next());
+        let inputs: Vec<TickInputs> = batch.iter().map(|entry| entry.inputs.clone()).collect();
+        let inputs = batch::encode_inputs(&inputs)?;
+
+        let transaction = self.connection.transaction().map_err(write)?;
+        transaction
+            .execute(
+                "INSERT INTO batches (run, first_tick, last_tick, first_ms, last_ms, inputs, decisions)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    self.run,
+                    first_tick.0 as i64,
+                    last_tick.0 as i64,
+                    first_ms as i64,
+                    last_ms as i64,
+                    inputs,
+                    decisions
+                ],
+            )
+            .map_err(write)?;
+        let rows = Rows {
+            transaction: &transaction,
+            batch: transaction.last_insert_rowid(),
+            run: self.run,
+            names: &self.names,
+        };
+        if let Some(expected) = gap {
+            rows.event(
+                first_tick,
+                first_ms,
+                "gap",
+                "journal",
+                &format!(
+                    "ticks {} to {} were not journaled",
+                    expected.0,
+                    first_tick.0.saturating_sub(1)
+                ),
+            )
+            .map_err(write)?;
+        }
+        for entry in &batch {
+            rows.tick(&entry.output, entry.inputs.at_ms)
+                .map_err(write)?;
+        }
+        transaction.commit().map_err(write)
+    }
+
+    /// Deletes batches older than `keep_days` before the newest, then the oldest while
+    /// the journal's pages hold more than `max_mb`.
+    fn retain(&mut self) -> Result<(), JournalError> {
+        let write = |error| JournalError::write(&self.path, error);
+        let connection = &self.connection;
+        let newest: i64 = connection
+            .query_row("SELECT coalesce(max(last_ms), 0) FROM batches", [], |row| {
+                row.get(0)
+            })
+            .map_err(write)?;
+        let cutoff = newest - i64::from(self.settings.keep_days) * 86_400_000;
+        let mut deleted = delete_batches(connection, "last_ms < ?1", cutoff).map_err(write)?;
+        let limit = self.settings.max_mb.saturating_mul(1 << 20);
+        while used_bytes(connection).map_err(write)? > limit {
+            // The oldest eighth (at least one) of what is left, then measure again.
+            let count: i64 = connection
+                .query_row("SELECT count(*) FROM batches", [], |row| row.get(0))
+                .map_err(write)?;
+            if count <= 1 {
+                break;
+            }
+            let oldest: i64 = connection
+                .query_row(
+                    "SELECT batch FROM batches ORDER BY batch LIMIT 1 OFFSET ?1",
+                    [(count / 8).max(1) - 1],
+                    |row| row.get(0),
+                )
+                .map_err(write)?;
+            deleted += delete_batches(connection, "batch <= ?1", oldest).map_err(write)?;
+        }
+        if deleted > 0 {
+            connection
+                .execute_batch("PRAGMA incremental_vacuum;")
+                .map_err(write)?;
+        }
+        Ok(())
+    }
+}
+
+/// The bytes the journal's pages hold, free pages not counted.
+pub(crate) fn used_bytes(connection: &Connection) -> rusqlite::Result<u64> {
+    let pragma = |name: &str| -> rusqlite::Result<u64> {
+        connection
+            .query_row(&format!("PRAGMA {name}"), [], |row| row.get::<_, i64>(0))
+            .map(|value| value.max(0) as u64)
+    };
+    Ok(pragma("page_count")?.saturating_sub(pragma("freelist_count")?) * pragma("page_size")?)
+}
+
+/// Deletes the batches `condition` (on `batches`, with `?1` bound to `value`) selects,
+/// with their rows; how many batches.
+fn delete_batches(connection: &Connection, condition: &str, value: i64) -> rusqlite::Result<usize> {
+    let selected = format!("SELECT batch FROM batches WHERE {condition}");
+    let transaction = connection.unchecked_transaction()?;
+    for table in ["actuations", "fills", "events"] {
+        transaction.execute(
+            &format!("DELETE FROM {table} WHERE batch IN ({selected})"),
+            [value],
+        )?;
+    }
+    let deleted =
+        transaction.execute(&format!("DELETE FROM batches WHERE {condition}"), [value])?;
+    transaction.commit()?;
+    Ok(deleted)
+}
+
+/// The queryable rows of one batch.
+struct Rows<'a> {
+    transaction: &'a Transaction<'a>,
+    batch: i64,
+    run: i64,
+    names: &'a [(AgentId, String)],
+}
+
+impl Rows<'_> {
+    fn name(&self, id: AgentId) -> String {
+        self.names
+            .iter()
+            .find(|(known, _)| *known == id)
+            .map_or_else(|| id.to_string(), |(_, name)| name.clone())
+    }
+
+    fn tick(&self, output: &TickOutput, at_ms: u64) -> rusqlite::Result<()> {
+        let tick = output.tick;
+        let mut actuation = self.transaction.prepare_cached(
+            "INSERT INTO actuations
+             (batch, run, tick, at_ms, requester, target, requested, verdict, applied, reason, outcome)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        for record in &output.actuations {
+            let requester = record
+                .requester
+                .map_or_else(|| "guardian".to_owned(), |agent| self.name(agent));
+            let outcome = record.outcome.as_ref().map(|outcome| match outcome {
+                Ok(applied) if applied.dry_run => "dry_run".to_owned(),
+                Ok(applied) if applied.changed => "written".to_owned(),
+                Ok(_) => "unchanged".to_owned(),
+                Err(error) => format!("error: {error}"),
+            });
+            actuation.execute(params![
+                self.batch,
+                self.run,
+                tick.0 as i64,
+                at_ms as i64,
+                requester,
+                record.requested.target(),
+                value(&record.requested),
+                record.verdict.decision(),
+                record.to_apply().and_then(value),
+                record.verdict.reason().to_string(),
+                outcome
+            ])?;
+        }
+        let mut fill = self.transaction.prepare_cached(
+            "INSERT INTO fills
+             (batch, run, tick, at_ms, buyer, seller, resource, quantity, price, verdict, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        for (traded, verdict) in &output.fills {
+            fill.execute(params![
+                self.batch,
+                self.run,
+                tick.0 as i64,
+                at_ms as i64,
+                self.name(traded.buyer),
+                self.name(traded.seller),
+                traded.resource.to_string(),
+                traded.quantity.0 as i64,
+                traded.price.0 as i64,
+                verdict.decision(),
+                verdict.reason().to_string()
+            ])?;
+        }
+        for failure in &output.failures {
+            let mut detail = format!("{}; {:?}", failure.failure, failure.decision);
+            if let Some(error) = &failure.rebuild_error {
+                detail.push_str(&format!("; rebuild: {error}"));
+            }
+            self.event(tick, at_ms, "failure", &self.name(failure.agent), &detail)?;
+        }
+        for component in &output.held {
+            self.event(tick, at_ms, "hold", component, "safety hold")?;
+        }
+        for (intent, reason) in &output.denied_intents {
+            self.event(
+                tick,
+                at_ms,
+                "denied",
+                &self.name(intent.agent),
+                &format!("{}: {reason}", intent.intent),
+            )?;
+        }
+        for (signal, error) in &output.refused_signals {
+            self.event(
+                tick,
+                at_ms,
+                "refused_signal",
+                &signal.source.to_string(),
+                &format!("{}: {error}", signal.kind),
+            )?;
+        }
+        for (subject, error) in &output.market_errors {
+            let subject = subject.map_or_else(
+                || "market".to_owned(),
+                |(agent, resource)| format!("{} {resource}", self.name(agent)),
+            );
+            self.event(tick, at_ms, "market_error", &subject, &error.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn event(
+        &self,
+        tick: Tick,
+        at_ms: u64,
+        kind: &str,
+        subject: &str,
+        detail: &str,
+    ) -> rusqlite::Result<()> {
+        self.transaction
+            .prepare_cached(
+                "INSERT INTO events (batch, run, tick, at_ms, kind, subject, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                self.batch,
+                self.run,
+                tick.0 as i64,
+                at_ms as i64,
+                kind,
+                subject,
+                detail
+            ])
+            .map(drop)
+    }
+}
+
+/// The number an actuation sets (mW for a power limit), when it sets one.
+fn value(actuation: &Actuation) -> Option<i64> {
+    match actuation {
+        Actuation::PowerLimit { limit_mw, .. } => i64::try_from(*limit_mw).ok(),
+        Actuation::CpufreqMax { max_khz, .. } => i64::try_from(*max_khz).ok(),
+        Actuation::CgroupCpuMax { .. }
+        | Actuation::CgroupCpuset { .. }
+        | Actuation::EnergyPreference { .. } => None,
+    }
+}
