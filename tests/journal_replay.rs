@@ -82,7 +82,7 @@ async fn ten_minutes_on_the_twin_replay_identically() {
             .query_row(sql, [], |row| row.get(0))
             .unwrap()
     };
-    assert!(count("SELECT count(*) FROM fills WHERE verdict = 'allow'") > 0);
+    assert!(count("SELECT count(*) FROM trades WHERE verdict = 'allow'") > 0);
     assert!(count("SELECT count(*) FROM actuations WHERE outcome = 'written'") > 0);
     assert!(count("SELECT count(*) FROM events WHERE kind = 'hold'") > 0);
 }

@@ -169,7 +169,7 @@ fn a_write_error_turns_the_journal_off_and_the_ticks_go_on() {
     // The table the next batch writes to disappears under the writer.
     rusqlite::Connection::open(&path)
         .unwrap()
-        .execute_batch("DROP TABLE fills")
+        .execute_batch("DROP TABLE trades")
         .unwrap();
     for entry in entries {
         journal.record(entry);
@@ -177,7 +177,7 @@ fn a_write_error_turns_the_journal_off_and_the_ticks_go_on() {
     let stats = journal.close();
     assert_eq!((stats.committed, stats.dropped), (10, 30));
     let off = stats.off.expect("the journal says why it stopped");
-    assert!(off.contains("fills"), "{off}");
+    assert!(off.contains("trades"), "{off}");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! GAMESA's journal: every tick's inputs and decisions in one SQLite file that a user
 //! can open with `sqlite3` (`docs/journal.md`), and what reads it back.
 //!
-//! - [`record`]: what a tick consumed ([`TickInputs`]) and decided (canonical JSON);
+//! - [`record`]: what a tick consumed ([`TickInputs`]) and decided (a digest of every
+//!   decision, and the JSON of those kept field by field);
 //! - [`schema`]: the tables, their version, opening a file;
 //! - [`writer`]: [`JournalWriter`], batches committed by a thread of its own, with
 //!   retention by age and size; the tick never waits on it;
@@ -21,7 +22,7 @@ pub mod writer;
 use std::path::{Path, PathBuf};
 
 pub use reader::{JournalReader, RecordedTick, RunRecord};
-pub use record::{TickInputs, decisions_json};
+pub use record::{TickInputs, decisions_digest, decisions_json};
 pub use replay::{Divergence, ReplayError, ReplayReport, TickRange, WhatIfReport, replay, what_if};
 pub use writer::{Entry, JournalStats, JournalWriter, RunInfo, WriterSettings};
 

@@ -37,7 +37,9 @@ impl RunRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedTick {
     pub inputs: TickInputs,
-    /// The decisions' canonical JSON ([`crate::decisions_json`]).
+    /// The digest of every decision ([`crate::decisions_digest`]).
+    pub digest: u64,
+    /// The decisions kept field by field, as JSON ([`crate::decisions_json`]).
     pub decisions: Vec<u8>,
 }
 
@@ -188,11 +190,16 @@ impl JournalReader {
                     ),
                 });
             }
-            for (inputs, decisions) in inputs.into_iter().zip(decisions) {
+            for (inputs, (digest, decisions)) in inputs.into_iter().zip(decisions) {
                 if inputs.tick < from || inputs.tick.0 as i64 > to {
                     continue;
                 }
-                if each(RecordedTick { inputs, decisions })?.is_break() {
+                let recorded = RecordedTick {
+                    inputs,
+                    digest,
+                    decisions,
+                };
+                if each(recorded)?.is_break() {
                     return Ok(());
                 }
             }

@@ -57,14 +57,15 @@ impl TickInputs {
     }
 }
 
-/// A tick's decisions as they are journaled and compared: everything in
-/// [`TickOutput`] but the timings (read, never decided on) and `restore_failed` (an
-/// input).
+/// The decisions kept field by field: what `gamesa why` reads and a replay's
+/// divergence is shown in. Everything in [`TickOutput`] but the market events, effect
+/// checks, ledger postings and resting orders (large, and following from these and
+/// earlier ticks), the prepared frame (the inputs have it), the timings (read, never decided on) and `restore_failed`
+/// (an input).
 #[derive(Serialize)]
-struct Decisions<'a> {
+struct Kept<'a> {
     tick: Tick,
     correlation: &'a gamesa_proto::CorrelationId,
-    frame: &'a TelemetryFrame,
     sample_errors: &'a [String],
     mint: &'a Option<Result<gamesa_guardian::MintReport, gamesa_guardian::LedgerError>>,
     signals: &'a [gamesa_proto::Signal],
@@ -73,13 +74,11 @@ struct Decisions<'a> {
     held: &'a [String],
     revoked_power_of: &'a [AgentId],
     no_safe_limit: &'a [String],
-    resting: &'a [(gamesa_proto::OrderId, gamesa_proto::OrderRequest)],
     intents_by_agent: &'a [(AgentId, usize)],
     intents_checked: usize,
     denied_intents: &'a [(gamesa_guardian::StampedIntent, gamesa_guardian::Reason)],
     submissions: &'a [gamesa_market::Submission],
     capacities: &'a [(AgentId, gamesa_proto::Resource, gamesa_proto::Quantity)],
-    market_events: &'a [gamesa_market::MarketEvent],
     market_errors: &'a [(
         Option<(AgentId, gamesa_proto::Resource)>,
         gamesa_market::MarketError,
@@ -90,49 +89,92 @@ struct Decisions<'a> {
     failures: &'a [gamesa_engine::FailureRecord],
     restore: &'a [String],
     market: &'a gamesa_agent::MarketView,
+}
+
+impl<'a> Kept<'a> {
+    fn of(output: &'a TickOutput) -> Kept<'a> {
+        Kept {
+            tick: output.tick,
+            correlation: &output.correlation,
+            sample_errors: &output.sample_errors,
+            mint: &output.mint,
+            signals: &output.signals,
+            preempting: &output.preempting,
+            refused_signals: &output.refused_signals,
+            held: &output.held,
+            revoked_power_of: &output.revoked_power_of,
+            no_safe_limit: &output.no_safe_limit,
+            intents_by_agent: &output.intents_by_agent,
+            intents_checked: output.intents_checked,
+            denied_intents: &output.denied_intents,
+            submissions: &output.submissions,
+            capacities: &output.capacities,
+            market_errors: &output.market_errors,
+            fills: &output.fills,
+            actuations: &output.actuations,
+            preempted: &output.preempted,
+            failures: &output.failures,
+            restore: &output.restore,
+            market: &output.market,
+        }
+    }
+}
+
+/// Every decision of a tick, for its digest.
+#[derive(Serialize)]
+struct All<'a> {
+    kept: Kept<'a>,
+    resting: &'a [(gamesa_proto::OrderId, gamesa_proto::OrderRequest)],
+    frame: &'a TelemetryFrame,
+    market_events: &'a [gamesa_market::MarketEvent],
     audit: &'a [gamesa_guardian::AuditRecord],
     postings: &'a [gamesa_guardian::Posting],
 }
 
-/// Writes `output`'s decisions into `buffer` (cleared first) as JSON: the same
-/// decisions give the same bytes, so a replay compares bytes.
+/// Writes the decisions `output` keeps field by field into `buffer` (cleared first),
+/// as JSON in a fixed field order: the same decisions give the same bytes.
 pub fn decisions_json(output: &TickOutput, buffer: &mut Vec<u8>) {
     buffer.clear();
-    let decisions = Decisions {
-        tick: output.tick,
-        correlation: &output.correlation,
-        frame: &output.frame,
-        sample_errors: &output.sample_errors,
-        mint: &output.mint,
-        signals: &output.signals,
-        preempting: &output.preempting,
-        refused_signals: &output.refused_signals,
-        held: &output.held,
-        revoked_power_of: &output.revoked_power_of,
-        no_safe_limit: &output.no_safe_limit,
+    // Every field serializes with derived impls over strings, integers, floats and
+    // sequences, which JSON cannot refuse (no map has a non-string key).
+    if let Err(error) = serde_json::to_writer(&mut *buffer, &Kept::of(output)) {
+        buffer.clear();
+        buffer.extend_from_slice(
+            serde_json::json!({ "unserializable": error.to_string() })
+                .to_string()
+                .as_bytes(),
+        );
+    }
+}
+
+/// A 64-bit digest (XXH3) of every decision of `output`, kept or not: replay compares
+/// it first. Two different decisions of a tick share one with odds of 2⁻⁶⁴.
+pub fn decisions_digest(output: &TickOutput) -> u64 {
+    let mut hasher = Digest(xxhash_rust::xxh3::Xxh3::new());
+    let all = All {
+        kept: Kept::of(output),
         resting: &output.resting,
-        intents_by_agent: &output.intents_by_agent,
-        intents_checked: output.intents_checked,
-        denied_intents: &output.denied_intents,
-        submissions: &output.submissions,
-        capacities: &output.capacities,
+        frame: &output.frame,
         market_events: &output.market_events,
-        market_errors: &output.market_errors,
-        fills: &output.fills,
-        actuations: &output.actuations,
-        preempted: &output.preempted,
-        failures: &output.failures,
-        restore: &output.restore,
-        market: &output.market,
         audit: &output.audit,
         postings: &output.postings,
     };
-    // Every field serializes with derived impls over strings, integers, floats and
-    // sequences: JSON cannot refuse them (non-string map keys do not occur).
-    if let Err(error) = serde_json::to_writer(&mut *buffer, &decisions) {
-        buffer.clear();
-        buffer.extend_from_slice(
-            format!("{{\"unserializable\":{:?}}}", error.to_string()).as_bytes(),
-        );
+    // MessagePack with structs as arrays: compact and quick to produce, and as
+    // deterministic as the JSON. It cannot fail on these types (see above).
+    let _ = rmp_serde::encode::write(&mut hasher, &all);
+    hasher.0.digest()
+}
+
+/// An `io::Write` into the hasher, so the digest needs no buffer.
+struct Digest(xxhash_rust::xxh3::Xxh3);
+
+impl std::io::Write for Digest {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -30,7 +30,8 @@ CREATE TABLE runs (
     participants   TEXT    NOT NULL   -- JSON [[id, name], ...]: agents, then clients
 );
 -- Ticks, a batch per commit: zstd-compressed blobs with every tick's inputs
--- (MessagePack) and decisions (JSON), which replay and `gamesa why` decode.
+-- (MessagePack) and decisions (a digest of all, JSON of the kept), which replay and
+-- `gamesa why` decode.
 CREATE TABLE batches (
     batch      INTEGER PRIMARY KEY,
     run        INTEGER NOT NULL REFERENCES runs(run),
@@ -59,22 +60,25 @@ CREATE TABLE actuations (
 );
 CREATE INDEX actuations_by_target ON actuations(target, run, tick);
 CREATE INDEX actuations_by_batch ON actuations(batch);
--- Every fill, with the guardian's verdict on it.
-CREATE TABLE fills (
-    batch    INTEGER NOT NULL,
-    run      INTEGER NOT NULL,
-    tick     INTEGER NOT NULL,
-    at_ms    INTEGER NOT NULL,
-    buyer    TEXT    NOT NULL,
-    seller   TEXT    NOT NULL,
-    resource TEXT    NOT NULL,
-    quantity INTEGER NOT NULL,
-    price    INTEGER NOT NULL,
-    verdict  TEXT    NOT NULL,
-    reason   TEXT    NOT NULL
+-- Fills, summed per batch, buyer, seller, resource and verdict (each fill, with its
+-- verdict's reason, is in the batch's decisions).
+CREATE TABLE trades (
+    batch      INTEGER NOT NULL,
+    run        INTEGER NOT NULL,
+    first_tick INTEGER NOT NULL,
+    last_tick  INTEGER NOT NULL,
+    buyer      TEXT    NOT NULL,
+    seller     TEXT    NOT NULL,
+    resource   TEXT    NOT NULL,
+    verdict    TEXT    NOT NULL,  -- allow, clamp or deny
+    fills      INTEGER NOT NULL,
+    quantity   INTEGER NOT NULL,
+    mean_price REAL    NOT NULL,  -- weighted by quantity
+    min_price  INTEGER NOT NULL,
+    max_price  INTEGER NOT NULL,
+    reason     TEXT               -- why, for fills not allowed (the first)
 );
-CREATE INDEX fills_by_batch ON fills(batch);
-CREATE INDEX fills_by_buyer ON fills(buyer, run, tick);
+CREATE INDEX trades_by_batch ON trades(batch);
 -- Everything else worth a query: agent failures, safety holds, denied intents,
 -- refused signals, market errors, and ticks the journal could not keep.
 CREATE TABLE events (

@@ -51,7 +51,7 @@ pub struct Explanation {
     pub tick: u64,
     pub at_ms: u64,
     pub component: String,
-    /// The component as the tick read it (dry-run limits written in).
+    /// The component as the tick read it (a dry-run limit in place of the device's).
     pub reading: Option<ComponentTelemetry>,
     /// The last limit written at or before the tick; `None` when none was.
     pub limit_set: Option<LimitSet>,
@@ -67,14 +67,18 @@ pub struct Explanation {
     pub prices: Vec<(String, u64)>,
 }
 
-/// The parts of a tick's decisions this reads.
+/// The parts of a tick's kept decisions this reads.
 #[derive(Deserialize)]
 struct DecisionsView {
-    frame: TelemetryFrame,
     signals: Vec<Signal>,
     held: Vec<String>,
     submissions: Vec<SubmissionView>,
     market: MarketViewView,
+}
+
+#[derive(Deserialize)]
+struct FillsView {
+    fills: Vec<(gamesa_proto::Fill, gamesa_guardian::Verdict)>,
 }
 
 #[derive(Deserialize)]
@@ -156,14 +160,10 @@ pub fn explain(
         ))
     })?;
     let view = decode(&now.decisions)?;
-    let reading = view.frame.component(component).cloned();
-    if reading.is_none() && !view.frame.components.is_empty() {
-        let known: Vec<&str> = view
-            .frame
-            .components
-            .iter()
-            .map(|c| c.id.as_str())
-            .collect();
+    let frame: &TelemetryFrame = &now.inputs.frame;
+    let mut reading = frame.component(component).cloned();
+    if reading.is_none() && !frame.components.is_empty() {
+        let known: Vec<&str> = frame.components.iter().map(|c| c.id.as_str()).collect();
         return Err(JournalError::Read(format!(
             "no component `{component}` at tick {}; the frame has {}",
             tick.0,
@@ -193,6 +193,12 @@ pub fn explain(
             },
         )
         .optional()?;
+    // A dry-run limit is read in place of the device's own, as the tick read it.
+    if let (Some(reading), Some(set)) = (&mut reading, &limit_set)
+        && set.outcome.as_deref() == Some("dry_run")
+    {
+        reading.limit_mw = set.applied_mw;
+    }
     let mut explanation = Explanation {
         run: run.run,
         tick: tick.0,
@@ -232,33 +238,37 @@ pub fn explain(
         .collect();
     explanation.signals = then.signals;
     explanation.prices = prices(&then.market);
-    let mut statement = connection.prepare(
-        "SELECT tick, buyer, seller, resource, quantity, price, verdict, reason FROM fills
-         WHERE run = ?1 AND (buyer = ?2 OR seller = ?2) AND tick <= ?3 AND tick > ?4
-         ORDER BY tick",
+    let from = limit_set.tick.saturating_sub(epoch_ticks.max(1) - 1);
+    let mut fills = Vec::new();
+    reader.for_each_tick(
+        run.run,
+        Tick(from),
+        Some(Tick(limit_set.tick)),
+        |recorded| {
+            let kept: FillsView = serde_json::from_slice(&recorded.decisions).map_err(|error| {
+                JournalError::Corrupt {
+                    what: "a tick's decisions",
+                    reason: error.to_string(),
+                }
+            })?;
+            for (fill, verdict) in kept.fills {
+                if Some(fill.buyer) == requester || Some(fill.seller) == requester {
+                    fills.push(FillSeen {
+                        tick: recorded.inputs.tick.0,
+                        buyer: run.name(fill.buyer),
+                        seller: run.name(fill.seller),
+                        resource: fill.resource.to_string(),
+                        quantity: fill.quantity.0,
+                        price: fill.price.0,
+                        verdict: verdict.decision().to_owned(),
+                        reason: verdict.reason().to_string(),
+                    });
+                }
+            }
+            Ok(std::ops::ControlFlow::Continue(()))
+        },
     )?;
-    explanation.fills = statement
-        .query_map(
-            params![
-                run.run,
-                limit_set.requester,
-                limit_set.tick as i64,
-                limit_set.tick as i64 - epoch_ticks.max(1) as i64
-            ],
-            |row| {
-                Ok(FillSeen {
-                    tick: row.get::<_, i64>(0)? as u64,
-                    buyer: row.get(1)?,
-                    seller: row.get(2)?,
-                    resource: row.get(3)?,
-                    quantity: row.get::<_, i64>(4)? as u64,
-                    price: row.get::<_, i64>(5)? as u64,
-                    verdict: row.get(6)?,
-                    reason: row.get(7)?,
-                })
-            },
-        )?
-        .collect::<Result<_, _>>()?;
+    explanation.fills = fills;
     explanation.limit_set = Some(limit_set);
     Ok(explanation)
 }

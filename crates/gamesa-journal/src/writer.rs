@@ -25,7 +25,11 @@ use gamesa_engine::TickOutput;
 use gamesa_proto::{Actuation, AgentId, Tick};
 use rusqlite::{Connection, Transaction, params};
 
-use crate::{JournalError, TickInputs, batch, record::decisions_json, schema::open_for_writing};
+use crate::{
+    JournalError, TickInputs, batch,
+    record::{decisions_digest, decisions_json},
+    schema::open_for_writing,
+};
 
 /// How the writer batches and what it keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -349,9 +353,13 @@ impl Writer {
         let mut documents = Vec::with_capacity(batch.len());
         for entry in &batch {
             decisions_json(&entry.output, &mut self.decisions);
-            documents.push(self.decisions.clone());
+            documents.push((decisions_digest(&entry.output), self.decisions.clone()));
         }
-        let decisions = batch::encode_decisions(documents.iter().map(Vec::as_slice))?;
+        let decisions = batch::encode_decisions(
+            documents
+                .iter()
+                .map(|(digest, document)| (*digest, document.as_slice())),
+        )?;
         let (first, last) = match (batch.first(), batch.last()) {
             (Some(first), Some(last)) => (&first.inputs, &last.inputs),
             _ => return Ok(()),
@@ -399,10 +407,13 @@ impl Writer {
             )
             .map_err(write)?;
         }
+        let mut trades = Trades::default();
         for entry in &batch {
             rows.tick(&entry.output, entry.inputs.at_ms)
                 .map_err(write)?;
+            trades.add(&entry.output);
         }
+        rows.trades(trades).map_err(write)?;
         transaction.commit().map_err(write)
     }
 
@@ -460,7 +471,7 @@ pub(crate) fn used_bytes(connection: &Connection) -> rusqlite::Result<u64> {
 fn delete_batches(connection: &Connection, condition: &str, value: i64) -> rusqlite::Result<usize> {
     let selected = format!("SELECT batch FROM batches WHERE {condition}");
     let transaction = connection.unchecked_transaction()?;
-    for table in ["actuations", "fills", "events"] {
+    for table in ["actuations", "trades", "events"] {
         transaction.execute(
             &format!("DELETE FROM {table} WHERE batch IN ({selected})"),
             [value],
@@ -519,26 +530,6 @@ impl Rows<'_> {
                 outcome
             ])?;
         }
-        let mut fill = self.transaction.prepare_cached(
-            "INSERT INTO fills
-             (batch, run, tick, at_ms, buyer, seller, resource, quantity, price, verdict, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )?;
-        for (traded, verdict) in &output.fills {
-            fill.execute(params![
-                self.batch,
-                self.run,
-                tick.0 as i64,
-                at_ms as i64,
-                self.name(traded.buyer),
-                self.name(traded.seller),
-                traded.resource.to_string(),
-                traded.quantity.0 as i64,
-                traded.price.0 as i64,
-                verdict.decision(),
-                verdict.reason().to_string()
-            ])?;
-        }
         for failure in &output.failures {
             let mut detail = format!("{}; {:?}", failure.failure, failure.decision);
             if let Some(error) = &failure.rebuild_error {
@@ -577,6 +568,35 @@ impl Rows<'_> {
         Ok(())
     }
 
+    fn trades(&self, trades: Trades) -> rusqlite::Result<()> {
+        let mut insert = self.transaction.prepare_cached(
+            "INSERT INTO trades
+             (batch, run, first_tick, last_tick, buyer, seller, resource, verdict, fills,
+              quantity, mean_price, min_price, max_price, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )?;
+        for ((buyer, seller, resource, verdict), trade) in trades.groups {
+            let mean = trade.value as f64 / trade.quantity.max(1) as f64;
+            insert.execute(params![
+                self.batch,
+                self.run,
+                trade.first_tick.0 as i64,
+                trade.last_tick.0 as i64,
+                self.name(buyer),
+                self.name(seller),
+                resource.to_string(),
+                verdict,
+                trade.fills as i64,
+                trade.quantity as i64,
+                mean,
+                trade.min_price as i64,
+                trade.max_price as i64,
+                trade.reason
+            ])?;
+        }
+        Ok(())
+    }
+
     fn event(
         &self,
         tick: Tick,
@@ -600,6 +620,52 @@ impl Rows<'_> {
                 detail
             ])
             .map(drop)
+    }
+}
+
+/// A batch's fills summed per `(buyer, seller, resource, verdict)`.
+#[derive(Default)]
+struct Trades {
+    groups:
+        std::collections::BTreeMap<(AgentId, AgentId, gamesa_proto::Resource, &'static str), Trade>,
+}
+
+struct Trade {
+    first_tick: Tick,
+    last_tick: Tick,
+    fills: u64,
+    quantity: u64,
+    /// Σ price × quantity, for the mean price.
+    value: u128,
+    min_price: u64,
+    max_price: u64,
+    /// Why the guardian refused them (the first), for refused fills.
+    reason: Option<String>,
+}
+
+impl Trades {
+    fn add(&mut self, output: &TickOutput) {
+        for (fill, verdict) in &output.fills {
+            let key = (fill.buyer, fill.seller, fill.resource, verdict.decision());
+            let (price, quantity) = (fill.price.0, fill.quantity.0);
+            let trade = self.groups.entry(key).or_insert_with(|| Trade {
+                first_tick: output.tick,
+                last_tick: output.tick,
+                fills: 0,
+                quantity: 0,
+                value: 0,
+                min_price: price,
+                max_price: price,
+                reason: (!matches!(verdict, gamesa_guardian::Verdict::Allow { .. }))
+                    .then(|| verdict.reason().to_string()),
+            });
+            trade.last_tick = output.tick;
+            trade.fills += 1;
+            trade.quantity += quantity;
+            trade.value += u128::from(price) * u128::from(quantity);
+            trade.min_price = trade.min_price.min(price);
+            trade.max_price = trade.max_price.max(price);
+        }
     }
 }
 
