@@ -186,6 +186,22 @@ fn run(
             .context("starting the runtime")?;
         runtime.instrument(tracer);
         if let Some(journal) = journal::start_journal(&config) {
+            if let Some(resumed) = journal.resumed() {
+                let credited = runtime.resume(resumed.holdings.clone()).await?;
+                match credited {
+                    Ok(total) => tracing::info!(
+                        snapshot = resumed.snapshot,
+                        run = resumed.run,
+                        tick = resumed.tick.0,
+                        %total,
+                        not_here = ?resumed.unknown,
+                        "resumed every agent's credits from the last run"
+                    ),
+                    Err(error) => {
+                        tracing::error!(%error, "could not resume the last run's credits")
+                    }
+                }
+            }
             runtime.attach_journal(journal);
         }
         let ingress = if config.ingress.enabled() {

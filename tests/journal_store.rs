@@ -21,6 +21,7 @@ use gamesa_runtime::{
     journal::{
         Entry, JournalError, JournalReader, JournalWriter, RunInfo, TickInputs, WriterSettings,
         replay::{self, ReplayError, TickRange},
+        writer,
     },
 };
 use support::*;
@@ -190,8 +191,13 @@ fn a_full_queue_drops_ticks_and_replay_stops_at_the_gap() {
         settings.queue_ticks = 1;
         settings.batch_ticks = 1;
     });
-    for entry in entries {
+    // Ticks far faster than the writer looks for them, with a pause now and then in
+    // which it takes the one the queue holds.
+    for (tick, entry) in entries.into_iter().enumerate() {
         journal.record(entry);
+        if tick % 500 == 0 {
+            std::thread::sleep(writer::POLL * 3);
+        }
     }
     let stats = journal.close();
     assert!(stats.dropped > 0, "{stats:?}");

@@ -26,6 +26,9 @@ pub struct JournalConfig {
     /// Ticks waiting for the writer; when it is full (the disk stalls), ticks are
     /// dropped and counted rather than waited for.
     pub queue_ticks: usize,
+    /// Start with what every agent held when the last run stopped (the journal's
+    /// latest snapshot) instead of empty accounts.
+    pub resume: bool,
 }
 
 impl Default for JournalConfig {
@@ -37,6 +40,7 @@ impl Default for JournalConfig {
             max_mb: 1024,
             batch_ticks: 50,
             queue_ticks: 1024,
+            resume: true,
         }
     }
 }

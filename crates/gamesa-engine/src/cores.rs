@@ -52,6 +52,9 @@ pub struct Opened {
     pub balances: BTreeMap<AgentId, Credits>,
     /// The epoch's mint, when this tick began one.
     pub mint: Option<Result<MintReport, LedgerError>>,
+    /// When this tick began an epoch: what each account holds after the mint,
+    /// available and escrowed (the journal's snapshot).
+    pub holdings: Option<Vec<(AgentId, Credits)>>,
 }
 
 /// Admission, and the supervisor's decision on each agent that failed its turn.
@@ -136,13 +139,31 @@ impl GuardianCore {
                 .collect();
             self.guardian.ledger_mut().mint_epoch(epoch, &weights)
         });
-        let balances = self
-            .guardian
-            .ledger()
+        let ledger = self.guardian.ledger();
+        let balances = ledger
             .accounts()
             .map(|(agent, account)| (agent, account.available))
             .collect();
-        Opened { balances, mint }
+        let holdings = mint.is_some().then(|| {
+            ledger
+                .accounts()
+                .map(|(agent, account)| (agent, Credits(account.available.0 + account.escrowed.0)))
+                .collect()
+        });
+        Opened {
+            balances,
+            mint,
+            holdings,
+        }
+    }
+
+    /// Credits agents with what a previous run left them, before the first tick
+    /// (`Ledger::resume`); the ledger must still balance after it.
+    pub fn resume(&mut self, holdings: &[(AgentId, Credits)]) -> Result<Credits, LedgerError> {
+        let ledger = self.guardian.ledger_mut();
+        let total = ledger.resume(holdings)?;
+        debug_assert!(ledger.is_conserved());
+        Ok(total)
     }
 
     /// Decides about each agent that failed its turn (an isolated agent loses every

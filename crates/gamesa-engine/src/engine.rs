@@ -344,6 +344,15 @@ impl TickEngine {
         output
     }
 
+    /// Credits agents with what a previous run left them, before the first tick, as
+    /// `gamesa run` resumes a journal's snapshot (replay does the same).
+    pub fn resume(
+        &mut self,
+        holdings: &[(AgentId, gamesa_proto::Credits)],
+    ) -> Result<gamesa_proto::Credits, gamesa_guardian::LedgerError> {
+        self.cores.guardian.resume(holdings)
+    }
+
     /// Every open order of `participants` cancelled and the bids refunded, as a
     /// graceful stop does; how many orders were cancelled.
     pub fn withdraw(&mut self, participants: &[AgentId]) -> usize {

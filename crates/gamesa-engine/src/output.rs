@@ -90,6 +90,9 @@ pub struct TickOutput {
     pub sample_errors: Vec<String>,
     /// The epoch's mint, when this tick began one.
     pub mint: Option<Result<MintReport, LedgerError>>,
+    /// When this tick began an epoch: each account's holdings after the mint,
+    /// available and escrowed. The journal snapshots them; nothing decides on them.
+    pub holdings: Option<Vec<(AgentId, gamesa_proto::Credits)>>,
     /// Live signals after this tick's were enqueued, highest-ranked first.
     pub signals: Vec<Signal>,
     pub preempting: Vec<Signal>,

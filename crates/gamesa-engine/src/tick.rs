@@ -367,6 +367,7 @@ pub async fn run<C: Cores>(
         frame,
         sample_errors,
         mint: opened.mint,
+        holdings: opened.holdings,
         signals: ranked.all,
         preempting: ranked.preempting,
         refused_signals: ranked.refused,

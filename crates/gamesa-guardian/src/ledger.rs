@@ -209,6 +209,27 @@ impl Ledger {
         self.accounts.entry(agent).or_default();
     }
 
+    /// Credits agents with what a previous run left them (a snapshot's holdings, its
+    /// bids' escrow included: their orders did not survive the restart), minted anew
+    /// so that the supply still balances. Accounts are opened as needed. All or
+    /// nothing: a total that would overflow the supply changes nothing.
+    pub fn resume(&mut self, holdings: &[(AgentId, Credits)]) -> Result<Credits, LedgerError> {
+        let total = holdings
+            .iter()
+            .map(|(_, credits)| credits.0)
+            .fold(0u64, u64::saturating_add);
+        if total == u64::MAX || self.minted.checked_add(total).is_none() {
+            return Err(LedgerError::SupplyOverflow {
+                amount: Credits(total),
+            });
+        }
+        // Posting from the mint counts the credits as minted.
+        for (agent, credits) in holdings {
+            self.post(AccountRef::Mint, AccountRef::Available(*agent), credits.0);
+        }
+        Ok(Credits(total))
+    }
+
     /// Mints one epoch's allowance, shared in proportion to `weights`, then burns what
     /// each account holds beyond `cap_epochs` times its new allowance (accounts without
     /// a weight get no allowance, so their whole available balance is burned).
@@ -602,6 +623,21 @@ mod tests {
 
     fn available(ledger: &Ledger, agent: AgentId) -> u64 {
         ledger.account(agent).unwrap_or_default().available.0
+    }
+
+    #[test]
+    fn a_resume_credits_holdings_as_minted_and_stays_conserved() {
+        let mut ledger = Ledger::new(LedgerConfig::default());
+        ledger.mint_epoch(0, &[(A, 1), (B, 1)]).unwrap();
+        let before = ledger.supply();
+        let resumed = ledger.resume(&[(A, Credits(700)), (AgentId(9), Credits(5))]);
+        assert_eq!(resumed, Ok(Credits(705)));
+        assert_eq!(ledger.supply(), Credits(before.0 + 705));
+        assert_eq!(ledger.account(AgentId(9)).unwrap().available, Credits(5));
+        assert!(ledger.is_conserved());
+        let overflow = ledger.resume(&[(A, Credits(u64::MAX - 1)), (B, Credits(9))]);
+        assert!(matches!(overflow, Err(LedgerError::SupplyOverflow { .. })));
+        assert_eq!(ledger.supply(), Credits(before.0 + 705), "all or nothing");
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! - [`writer`]: [`JournalWriter`], batches committed by a thread of its own, with
 //!   retention by age and size; the tick never waits on it;
 //! - [`reader`]: [`JournalReader`], runs and ticks decoded from the file;
+//! - [`snapshot`]: what every agent holds, at each epoch and at shutdown, resumed by
+//!   the next run;
 //! - [`replay`]: the recorded inputs run again through the same tick engine, compared
 //!   decision by decision, or under another config (what-if);
 //! - [`why`]: the causal chain behind a component's limit at a moment, in words.
@@ -16,6 +18,7 @@ pub mod reader;
 pub mod record;
 pub mod replay;
 pub mod schema;
+pub mod snapshot;
 pub mod why;
 pub mod writer;
 

@@ -3,7 +3,7 @@
 
 use std::{ops::ControlFlow, path::Path};
 
-use gamesa_proto::{AgentId, Tick};
+use gamesa_proto::{AgentId, Credits, Tick};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{JournalError, TickInputs, batch, schema::open_for_reading};
@@ -21,6 +21,9 @@ pub struct RunRecord {
     /// The effective config, TOML.
     pub config: String,
     pub participants: Vec<(AgentId, String)>,
+    /// What the run credited before its first tick from a snapshot, and which.
+    pub resumed: Vec<(AgentId, Credits)>,
+    pub resumed_from: Option<i64>,
 }
 
 impl RunRecord {
@@ -62,7 +65,8 @@ impl JournalReader {
     /// Every run, oldest first.
     pub fn runs(&self) -> Result<Vec<RunRecord>, JournalError> {
         let mut statement = self.connection.prepare(
-            "SELECT run, started_ms, ended_ms, gamesa_version, seed, tick_hz, config, participants
+            "SELECT run, started_ms, ended_ms, gamesa_version, seed, tick_hz, config, participants,
+                    resumed_from, resumed
              FROM runs ORDER BY run",
         )?;
         let rows = statement.query_map([], |row| {
@@ -75,16 +79,37 @@ impl JournalReader {
                 row.get::<_, u32>(5)?,
                 row.get::<_, String>(6)?,
                 row.get::<_, String>(7)?,
+                row.get::<_, Option<i64>>(8)?,
+                row.get::<_, Option<String>>(9)?,
             ))
         })?;
         rows.map(|row| {
-            let (run, started_ms, ended_ms, gamesa_version, seed, tick_hz, config, participants) =
-                row?;
+            let (
+                run,
+                started_ms,
+                ended_ms,
+                gamesa_version,
+                seed,
+                tick_hz,
+                config,
+                participants,
+                resumed_from,
+                resumed,
+            ) = row?;
             let participants =
                 serde_json::from_str(&participants).map_err(|error| JournalError::Corrupt {
                     what: "a run's participants",
                     reason: error.to_string(),
                 })?;
+            let resumed = match resumed {
+                Some(text) => {
+                    serde_json::from_str(&text).map_err(|error| JournalError::Corrupt {
+                        what: "a run's resumed holdings",
+                        reason: error.to_string(),
+                    })?
+                }
+                None => Vec::new(),
+            };
             Ok(RunRecord {
                 run,
                 started_ms: started_ms as u64,
@@ -94,6 +119,8 @@ impl JournalReader {
                 tick_hz,
                 config,
                 participants,
+                resumed,
+                resumed_from,
             })
         })
         .collect()

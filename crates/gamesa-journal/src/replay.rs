@@ -200,7 +200,7 @@ fn each_recorded_tick(
     }
 }
 
-/// The engine of a run, built from its recorded config.
+/// The engine of a run, built from its recorded config, with what it resumed.
 fn recorded_engine(
     record: &RunRecord,
     registry: &AgentRegistry,
@@ -216,8 +216,14 @@ fn recorded_engine(
         registry,
     )
     .map_err(|error| reason(error.to_string()))?;
-    assemble::engine(&config, registry)
-        .map_err(|(key, message)| reason(format!("{key}: {message}")))
+    let mut engine = assemble::engine(&config, registry)
+        .map_err(|(key, message)| reason(format!("{key}: {message}")))?;
+    if !record.resumed.is_empty() {
+        engine
+            .resume(&record.resumed)
+            .map_err(|error| reason(format!("its resumed holdings: {error}")))?;
+    }
+    Ok(engine)
 }
 
 /// Where two decision documents first differ.

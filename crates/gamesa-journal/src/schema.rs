@@ -27,7 +27,20 @@ CREATE TABLE runs (
     seed           INTEGER NOT NULL,
     tick_hz        INTEGER NOT NULL,
     config         TEXT    NOT NULL,  -- the effective config, TOML
-    participants   TEXT    NOT NULL   -- JSON [[id, name], ...]: agents, then clients
+    participants   TEXT    NOT NULL,  -- JSON [[id, name], ...]: agents, then clients
+    resumed_from   INTEGER,           -- the snapshot it resumed, if any
+    resumed        TEXT               -- JSON [[id, credits], ...]: what it credited
+);
+-- What every agent held at each epoch's start and at shutdown; the next run resumes
+-- the latest (docs/journal.md, Snapshots).
+CREATE TABLE snapshots (
+    snapshot INTEGER PRIMARY KEY,
+    run      INTEGER NOT NULL,
+    tick     INTEGER NOT NULL,
+    at_ms    INTEGER NOT NULL,
+    version  INTEGER NOT NULL,
+    body     TEXT    NOT NULL,  -- JSON {version, tick, holdings: [[name, credits], ...]}
+    rejected TEXT               -- why a start refused it (it is never loaded then)
 );
 -- Ticks, a batch per commit: zstd-compressed blobs with every tick's inputs
 -- (MessagePack) and decisions (a digest of all, JSON of the kept), which replay and

@@ -2,7 +2,8 @@
 //! its own in batches, one transaction each, with retention by age and size.
 //!
 //! # Invariants
-//! - [`JournalWriter::record`] never blocks and never fails: a full queue or a journal
+//! - [`JournalWriter::record`] never blocks, never fails and never wakes a thread (the
+//!   writer looks for ticks every [`POLL`]): a full queue or a journal
 //!   that stopped writing drops the tick, counts it and logs it
 //! - a write error turns the journal off for the rest of the run (counted, logged, and
 //!   reported by [`JournalWriter::stats`]); the tick loop never sees it
@@ -14,7 +15,7 @@ use std::{
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
-        mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError},
+        mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError},
     },
     thread::JoinHandle,
     time::{Duration, Instant},
@@ -22,14 +23,19 @@ use std::{
 
 use gamesa_config::{Config, JournalConfig, assemble};
 use gamesa_engine::TickOutput;
-use gamesa_proto::{Actuation, AgentId, Tick};
+use gamesa_proto::{Actuation, AgentId, Credits, Tick};
 use rusqlite::{Connection, Transaction, params};
 
 use crate::{
     JournalError, TickInputs, batch,
     record::{decisions_digest, decisions_json},
     schema::open_for_writing,
+    snapshot::{self, Resumed, Resumption},
 };
+
+/// How often the writer thread looks for ticks: what a tick may wait in the queue
+/// before it is in a batch (and what `kill -9` may lose beside the batch).
+pub const POLL: Duration = Duration::from_millis(100);
 
 /// How the writer batches and what it keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +46,8 @@ pub struct WriterSettings {
     pub queue_ticks: usize,
     /// The longest a tick waits in a batch before it is committed.
     pub flush_after: Duration,
+    /// Take back the latest snapshot at open ([`JournalWriter::resumed`]).
+    pub resume: bool,
 }
 
 impl From<&JournalConfig> for WriterSettings {
@@ -50,6 +58,7 @@ impl From<&JournalConfig> for WriterSettings {
             batch_ticks: config.batch_ticks as usize,
             queue_ticks: config.queue_ticks,
             flush_after: Duration::from_secs(5),
+            resume: config.resume,
         }
     }
 }
@@ -90,6 +99,14 @@ pub struct Entry {
     pub output: TickOutput,
 }
 
+/// What the writer thread is handed.
+#[derive(Debug)]
+enum Message {
+    Tick(Box<Entry>),
+    /// Every agent's holdings at `tick` (the shutdown's snapshot).
+    Snapshot(Tick, Vec<(AgentId, Credits)>),
+}
+
 /// What the journal has done so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JournalStats {
@@ -127,7 +144,8 @@ impl Shared {
 pub struct JournalWriter {
     path: PathBuf,
     run: i64,
-    sender: Option<SyncSender<Entry>>,
+    resumption: Resumption,
+    sender: Option<SyncSender<Message>>,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
@@ -141,6 +159,24 @@ impl JournalWriter {
         run: &RunInfo,
     ) -> Result<JournalWriter, JournalError> {
         let connection = open_for_writing(path)?;
+        let resumption = if settings.resume {
+            snapshot::take_latest(&connection, &run.participants)
+                .map_err(|error| JournalError::write(path, error))?
+        } else {
+            Resumption::default()
+        };
+        if let Some(reason) = &resumption.rejected {
+            tracing::error!(%reason, "the latest snapshot was moved aside; starting with fresh balances");
+        }
+        let resumed = resumption
+            .resumed
+            .as_ref()
+            .map(|resumed| serde_json::to_string(&resumed.holdings))
+            .transpose()
+            .map_err(|error| JournalError::Encode {
+                what: "resumed holdings",
+                reason: error.to_string(),
+            })?;
         let participants =
             serde_json::to_string(&run.participants).map_err(|error| JournalError::Encode {
                 what: "participants",
@@ -148,15 +184,18 @@ impl JournalWriter {
             })?;
         connection
             .execute(
-                "INSERT INTO runs (started_ms, gamesa_version, seed, tick_hz, config, participants)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO runs (started_ms, gamesa_version, seed, tick_hz, config, participants,
+                                   resumed_from, resumed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     run.started_ms as i64,
                     env!("CARGO_PKG_VERSION"),
                     run.seed as i64,
                     run.tick_hz,
                     run.config,
-                    participants
+                    participants,
+                    resumption.resumed.as_ref().map(|resumed| resumed.snapshot),
+                    resumed
                 ],
             )
             .map_err(|error| JournalError::write(path, error))?;
@@ -172,6 +211,7 @@ impl JournalWriter {
             shared: Arc::clone(&shared),
             next_tick: None,
             decisions: Vec::new(),
+            last_ms: run.started_ms,
         };
         let thread = std::thread::Builder::new()
             .name("gamesa-journal".to_owned())
@@ -183,6 +223,7 @@ impl JournalWriter {
         Ok(JournalWriter {
             path: path.to_owned(),
             run: run_id,
+            resumption,
             sender: Some(sender),
             shared,
             thread: Some(thread),
@@ -198,6 +239,28 @@ impl JournalWriter {
         self.run
     }
 
+    /// The snapshot this run resumes, when `resume` was asked and one was taken: its
+    /// holdings are to be credited before the first tick (`Runtime::resume`), as the
+    /// run's row records and replay repeats.
+    pub fn resumed(&self) -> Option<&Resumed> {
+        self.resumption.resumed.as_ref()
+    }
+
+    /// Why the latest snapshot was moved aside, when it was.
+    pub fn rejected_snapshot(&self) -> Option<&str> {
+        self.resumption.rejected.as_deref()
+    }
+
+    /// Hands every agent's holdings at `tick` to the writer: the snapshot the next
+    /// start resumes (taken at shutdown). Like [`JournalWriter::record`], never waits.
+    pub fn snapshot(&self, tick: Tick, holdings: Vec<(AgentId, Credits)>) {
+        if let Some(sender) = &self.sender
+            && sender.try_send(Message::Snapshot(tick, holdings)).is_err()
+        {
+            tracing::warn!("the journal's queue is full: the shutdown's snapshot is lost");
+        }
+    }
+
     /// Hands a tick to the writer thread; never waits. A tick that cannot be taken is
     /// dropped and counted (and leaves a gap that replay reports).
     pub fn record(&self, entry: Entry) {
@@ -209,13 +272,14 @@ impl JournalWriter {
         let Some(sender) = &self.sender else {
             return;
         };
-        match sender.try_send(entry) {
+        let tick = entry.inputs.tick;
+        match sender.try_send(Message::Tick(Box::new(entry))) {
             Ok(()) => shared.overflowing.store(false, Ordering::Relaxed),
-            Err(TrySendError::Full(entry)) => {
+            Err(TrySendError::Full(_)) => {
                 shared.dropped.fetch_add(1, Ordering::Relaxed);
                 if !shared.overflowing.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
-                        tick = entry.inputs.tick.0,
+                        tick = tick.0,
                         "the journal's queue is full (the disk is slow); dropping ticks"
                     );
                 }
@@ -247,9 +311,15 @@ impl JournalWriter {
 
     fn finish(&mut self) {
         self.sender = None;
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
+        if let Some(thread) = self.thread.take() {
+            // It drains what is queued, commits it and exits without waiting its poll.
+            thread.thread().unpark();
+            self.join(thread);
+        }
+    }
+
+    fn join(&self, thread: JoinHandle<()>) {
+        if thread.join().is_err() {
             self.shared.turn_off(&JournalError::Write {
                 path: self.path.clone(),
                 reason: "the writer thread panicked".to_owned(),
@@ -276,42 +346,48 @@ struct Writer {
     next_tick: Option<Tick>,
     /// Reused for each tick's decisions.
     decisions: Vec<u8>,
+    /// When the last committed tick ran: the shutdown's snapshot's time.
+    last_ms: u64,
 }
 
 impl Writer {
-    fn run(&mut self, receiver: &Receiver<Entry>) {
+    /// Drains the queue every [`POLL`], committing each full batch, and a partial one
+    /// once its first tick has waited `flush_after`, until the writing end is closed.
+    fn run(&mut self, receiver: &Receiver<Message>) {
         let batch_ticks = self.settings.batch_ticks.max(1);
         let mut pending: Vec<Entry> = Vec::with_capacity(batch_ticks);
         let mut opened = Instant::now();
         loop {
-            let wait = self.settings.flush_after.saturating_sub(opened.elapsed());
-            let closed = match receiver.recv_timeout(wait) {
-                Ok(entry) => {
-                    if pending.is_empty() {
-                        opened = Instant::now();
+            let closed = loop {
+                match receiver.try_recv() {
+                    Ok(Message::Snapshot(tick, holdings)) => {
+                        // After every tick before it.
+                        self.commit_or_turn_off(std::mem::take(&mut pending));
+                        self.write_snapshot(tick, &holdings);
                     }
-                    pending.push(entry);
-                    if pending.len() < batch_ticks {
-                        continue;
+                    Ok(Message::Tick(entry)) => {
+                        let entry = *entry;
+                        if pending.is_empty() {
+                            opened = Instant::now();
+                        }
+                        pending.push(entry);
+                        if pending.len() >= batch_ticks {
+                            self.commit_or_turn_off(std::mem::take(&mut pending));
+                        }
                     }
-                    false
+                    Err(TryRecvError::Empty) => break false,
+                    Err(TryRecvError::Disconnected) => break true,
                 }
-                Err(RecvTimeoutError::Timeout) => {
-                    opened = Instant::now();
-                    if pending.is_empty() {
-                        continue;
-                    }
-                    false
-                }
-                Err(RecvTimeoutError::Disconnected) => true,
             };
-            let batch = std::mem::take(&mut pending);
-            if !batch.is_empty() {
-                self.commit_or_turn_off(batch);
+            if !pending.is_empty() && (closed || opened.elapsed() >= self.settings.flush_after) {
+                self.commit_or_turn_off(std::mem::take(&mut pending));
             }
             if closed {
                 break;
             }
+            // The tick thread never wakes this one (a wake-up is a syscall, and on a VM
+            // an interrupt to another CPU, on every tick): it looks for ticks itself.
+            std::thread::park_timeout(POLL);
         }
         if !self.shared.off.load(Ordering::SeqCst) {
             let ended = self.connection.execute(
@@ -326,7 +402,25 @@ impl Writer {
         }
     }
 
+    fn write_snapshot(&mut self, tick: Tick, holdings: &[(AgentId, Credits)]) {
+        if self.shared.off.load(Ordering::SeqCst) {
+            return;
+        }
+        let names = &self.names;
+        let at_ms = self.last_ms;
+        let written = snapshot::write(&self.connection, self.run, tick, at_ms, holdings, |agent| {
+            name_of(names, agent)
+        });
+        if let Err(error) = written {
+            self.shared
+                .turn_off(&JournalError::write(&self.path, error));
+        }
+    }
+
     fn commit_or_turn_off(&mut self, batch: Vec<Entry>) {
+        if batch.is_empty() {
+            return;
+        }
         let ticks = batch.len() as u64;
         if self.shared.off.load(Ordering::SeqCst) {
             self.shared.dropped.fetch_add(ticks, Ordering::Relaxed);
@@ -414,7 +508,22 @@ impl Writer {
             trades.add(&entry.output);
         }
         rows.trades(trades).map_err(write)?;
-        transaction.commit().map_err(write)
+        for entry in &batch {
+            if let Some(holdings) = &entry.output.holdings {
+                snapshot::write(
+                    &transaction,
+                    self.run,
+                    entry.output.tick,
+                    entry.inputs.at_ms,
+                    holdings,
+                    |agent| name_of(&self.names, agent),
+                )
+                .map_err(write)?;
+            }
+        }
+        transaction.commit().map_err(write)?;
+        self.last_ms = last_ms;
+        Ok(())
     }
 
     /// Deletes batches older than `keep_days` before the newest, then the oldest while
@@ -493,10 +602,7 @@ struct Rows<'a> {
 
 impl Rows<'_> {
     fn name(&self, id: AgentId) -> String {
-        self.names
-            .iter()
-            .find(|(known, _)| *known == id)
-            .map_or_else(|| id.to_string(), |(_, name)| name.clone())
+        name_of(self.names, id)
     }
 
     fn tick(&self, output: &TickOutput, at_ms: u64) -> rusqlite::Result<()> {
@@ -621,6 +727,14 @@ impl Rows<'_> {
             ])
             .map(drop)
     }
+}
+
+/// `id`'s name among `names`, or the id itself.
+fn name_of(names: &[(AgentId, String)], id: AgentId) -> String {
+    names
+        .iter()
+        .find(|(known, _)| *known == id)
+        .map_or_else(|| id.to_string(), |(_, name)| name.clone())
 }
 
 /// A batch's fills summed per `(buyer, seller, resource, verdict)`.

@@ -1,9 +1,10 @@
 //! What the journal costs and how fast a journal replays (`docs/journal.md`).
 //!
 //! On the twin with `config/sim.toml` (5 agents), in one actix `System`:
-//! - **paced**: ticks of `gamesa run`'s shell each after 100 ms of idle time (10 Hz),
-//!   alternating blocks of a runtime with a journal and one without: p50 and p99 of
-//!   each, the peer measured in the same run;
+//! - **paced**: `gamesa run`'s loop (`Runtime::run_until` at 10 Hz), alternating
+//!   blocks of a runtime with a journal and one without: tick latency p50 and p99, and
+//!   the CPU time per tick of the thread that runs the tick, of each (the peer,
+//!   measured in the same run);
 //! - **back to back**: [`TICKS`] ticks of each, mean tick time (the writer thread
 //!   shares the two cores with the tick), then the writer thread's CPU time per tick
 //!   (from `/proc/self/task/*/stat`), and the journal's bytes per tick;
@@ -72,7 +73,14 @@ fn scenario() -> Scenario {
     Scenario::from_toml_str(&text.replace(&duration, "duration_s = 1000000")).unwrap()
 }
 
-fn start(config: &Config, registry: &AgentRegistry, journal: Option<&Path>) -> Runtime {
+/// `queue_ticks`: the back-to-back pass ticks far faster than 10 Hz, and every tick
+/// is to reach the file for the size and replay figures.
+fn start(
+    config: &Config,
+    registry: &AgentRegistry,
+    journal: Option<&Path>,
+    queue_ticks: usize,
+) -> Runtime {
     let twin = SharedTwin::new(Twin::new(scenario()));
     let mut runtime = Runtime::start(
         config,
@@ -82,7 +90,10 @@ fn start(config: &Config, registry: &AgentRegistry, journal: Option<&Path>) -> R
     )
     .unwrap();
     if let Some(path) = journal {
-        let settings = WriterSettings::from(&config.journal);
+        let settings = WriterSettings {
+            queue_ticks,
+            ..WriterSettings::from(&config.journal)
+        };
         let run = RunInfo::of(config, 0).unwrap();
         runtime.attach_journal(JournalWriter::open(path, settings, &run).unwrap());
     }
@@ -115,6 +126,30 @@ fn thread_cpu(name: &str) -> Option<Duration> {
     None
 }
 
+/// One runtime's paced ticks.
+#[derive(Default)]
+struct Paced {
+    latency: Vec<Duration>,
+    /// Per block, ns.
+    cpu_per_tick: Vec<u64>,
+}
+
+impl Paced {
+    fn sorted(mut self) -> Paced {
+        self.latency.sort();
+        self.cpu_per_tick.sort();
+        self
+    }
+}
+
+/// The time this thread has run on a CPU, in ns (`/proc/thread-self/schedstat`).
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 fn main() {
     let full = bench_mode();
     let (ticks, paced) = if full {
@@ -127,53 +162,78 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let system = actix::System::new();
 
-    // Paced: alternating blocks, so drift hits both alike.
+    // Paced, as the daemon ticks (`Runtime::run_until` at 10 Hz): alternating blocks,
+    // so drift hits both alike. Per tick: its latency (from its phase timings) and
+    // the CPU time of the thread that runs it (the system arbiter: the tick, the core
+    // actors, and the journal's hand-off), from /proc/thread-self/schedstat.
     let paced_path = dir.path().join("paced.sqlite");
     let (with, without) = system.block_on(async {
-        let mut journaled = start(&config, &registry, Some(&paced_path));
-        let mut plain = start(&config, &registry, None);
-        let (mut with, mut without) = (Vec::new(), Vec::new());
+        let queue = config.journal.queue_ticks;
+        let mut journaled = start(&config, &registry, Some(&paced_path), queue);
+        let mut plain = start(&config, &registry, None, queue);
+        let (mut with, mut without) = (Paced::default(), Paced::default());
         for block in 0..(2 * paced / BLOCK) {
-            let (runtime, times) = if block % 2 == 0 {
+            let (runtime, paced) = if block % 2 == 0 {
                 (&mut journaled, &mut with)
             } else {
                 (&mut plain, &mut without)
             };
-            for _ in 0..BLOCK {
-                tokio::time::sleep(IDLE).await;
-                let started = Instant::now();
-                runtime.tick_as_task().await.unwrap();
-                times.push(started.elapsed());
-            }
+            let cpu_before = thread_cpu_ns();
+            let mut ticks = 0u32;
+            let stop = tokio::time::sleep(IDLE * BLOCK as u32 - IDLE / 2);
+            runtime
+                .run_until(stop, |output| {
+                    ticks += 1;
+                    if let (Some(first), Some(last)) =
+                        (output.timings.first(), output.timings.last())
+                    {
+                        paced.latency.push(last.end - first.start);
+                    }
+                })
+                .await
+                .unwrap();
+            paced
+                .cpu_per_tick
+                .push((thread_cpu_ns() - cpu_before) / u64::from(ticks.max(1)));
         }
         let _ = journaled.shutdown().await;
         let _ = plain.shutdown().await;
         (with, without)
     });
-    let (mut with, mut without) = (with, without);
-    with.sort();
-    without.sort();
+    let (with, without) = (with.sorted(), without.sorted());
     println!(
         "journal/paced: tick p50 {:.1} µs with the journal, {:.1} µs without; p99 {:.1} µs, {:.1} µs ({} ticks each, {} ms apart)",
-        micros(percentile(&with, 0.5)),
-        micros(percentile(&without, 0.5)),
-        micros(percentile(&with, 0.99)),
-        micros(percentile(&without, 0.99)),
-        with.len(),
+        micros(percentile(&with.latency, 0.5)),
+        micros(percentile(&without.latency, 0.5)),
+        micros(percentile(&with.latency, 0.99)),
+        micros(percentile(&without.latency, 0.99)),
+        with.latency.len(),
         IDLE.as_millis()
+    );
+    let (cpu_with, cpu_without) = (
+        with.cpu_per_tick[with.cpu_per_tick.len() / 2],
+        without.cpu_per_tick[without.cpu_per_tick.len() / 2],
+    );
+    println!(
+        "journal/paced: the tick thread's CPU per tick {:.1} µs with the journal, {:.1} µs without (median of {} blocks of {BLOCK}): the journal adds {:.1} µs, {:.1} %",
+        cpu_with as f64 / 1e3,
+        cpu_without as f64 / 1e3,
+        with.cpu_per_tick.len(),
+        (cpu_with as f64 - cpu_without as f64) / 1e3,
+        (cpu_with as f64 / cpu_without as f64 - 1.0) * 100.0
     );
 
     // Back to back.
     let path = dir.path().join("journal.sqlite");
     let (with_mean, without_mean, writer_cpu, stats) = system.block_on(async {
-        let mut plain = start(&config, &registry, None);
+        let mut plain = start(&config, &registry, None, 0);
         let started = Instant::now();
         for _ in 0..ticks {
             plain.tick_as_task().await.unwrap();
         }
         let without_mean = started.elapsed() / ticks as u32;
         let _ = plain.shutdown().await;
-        let mut journaled = start(&config, &registry, Some(&path));
+        let mut journaled = start(&config, &registry, Some(&path), ticks as usize);
         let cpu_before = thread_cpu("gamesa-journal").unwrap_or_default();
         let started = Instant::now();
         for _ in 0..ticks {
@@ -183,10 +243,16 @@ fn main() {
         // The writer's CPU time once it has committed every tick (whole batches: none
         // waits for the flush timer), read while its thread is still there.
         let journal = journaled.conductor().journal().unwrap();
-        while journal.stats().committed < ticks {
+        while journal.stats().committed + journal.stats().dropped < ticks {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        let drained = started.elapsed();
         let writer_cpu = thread_cpu("gamesa-journal").unwrap_or_default() - cpu_before;
+        println!(
+            "journal/back-to-back: the writer committed {ticks} ticks {:.1} s after the first, {:.0} ticks/s",
+            drained.as_secs_f64(),
+            ticks as f64 / drained.as_secs_f64()
+        );
         let shutdown = journaled.shutdown().await;
         (
             with_mean,

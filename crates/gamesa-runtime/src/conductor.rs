@@ -329,6 +329,9 @@ pub struct Conductor {
     telemetry: TickRecorder,
     /// Every tick's inputs and decisions, handed to a writer thread; never fed back.
     journal: Option<JournalWriter>,
+    /// What the last tick consumed, with when it ran, until its output joins it
+    /// ([`Conductor::journal_tick`]).
+    journal_inputs: Option<(u64, TelemetryFrame, Intake)>,
 }
 
 impl Conductor {
@@ -350,6 +353,7 @@ impl Conductor {
             intake: Intake::default(),
             telemetry: TickRecorder::default(),
             journal: None,
+            journal_inputs: None,
         }
     }
 
@@ -360,6 +364,26 @@ impl Conductor {
 
     pub fn journal(&self) -> Option<&JournalWriter> {
         self.journal.as_ref()
+    }
+
+    /// Whether a journal waits for the last tick's output ([`Conductor::journal_tick`]).
+    pub fn journaling(&self) -> bool {
+        self.journal.is_some() && self.journal_inputs.is_some()
+    }
+
+    /// Hands the last tick, with what it consumed, to the journal, when one is
+    /// attached. By value: a caller done with the output (the daemon's loop) copies
+    /// nothing on the tick's thread; one that keeps it passes a clone.
+    pub fn journal_tick(&mut self, output: TickOutput) {
+        let (Some(journal), Some((at_ms, frame, intake))) =
+            (&self.journal, self.journal_inputs.take())
+        else {
+            return;
+        };
+        if frame.tick == output.tick {
+            let inputs = TickInputs::new(at_ms, frame, intake, &output);
+            journal.record(Entry { inputs, output });
+        }
     }
 
     /// The journal, detached: closing it commits what is queued.
@@ -536,13 +560,7 @@ impl Conductor {
             start: actuate_start,
             end: Instant::now(),
         });
-        if let (Some(journal), Some((frame, intake))) = (&self.journal, consumed) {
-            let inputs = TickInputs::new(unix_ms(), frame, intake, &output);
-            journal.record(Entry {
-                inputs,
-                output: output.clone(),
-            });
-        }
+        self.journal_inputs = consumed.map(|(frame, intake)| (unix_ms(), frame, intake));
         Ok(output)
     }
 }

@@ -23,7 +23,9 @@ use crate::{
     ActorGone, Config, TickOutput,
     actors::{
         ActuatorActor, ExchangeActor, GuardianActor, SchedulerActor, SensorActor,
-        actuator::SharedActuator, exchange::Withdraw, guardian::SettleRelease,
+        actuator::SharedActuator,
+        exchange::Withdraw,
+        guardian::{Accounts, Resume, SettleRelease},
     },
     assemble,
     conductor::{Actors, AgentSlot, Conductor},
@@ -190,6 +192,24 @@ impl Runtime {
         self.conductor.telemetry().decision_log().clone()
     }
 
+    /// Credits agents with what a previous run left them (the journal's snapshot,
+    /// [`gamesa_journal::JournalWriter::resumed`]); call it before the first tick.
+    pub async fn resume(
+        &mut self,
+        holdings: Vec<(gamesa_proto::AgentId, gamesa_proto::Credits)>,
+    ) -> Result<Result<gamesa_proto::Credits, gamesa_guardian::LedgerError>, ActorGone> {
+        self.take_back_in_flight().await?;
+        self.conductor
+            .actors()
+            .guardian
+            .send(Resume(holdings))
+            .await
+            .map_err(|error| ActorGone {
+                actor: "guardian",
+                reason: error.to_string(),
+            })
+    }
+
     /// From the next tick on, every tick's inputs and decisions go to `journal`
     /// (`docs/journal.md`); [`Runtime::shutdown`] closes it.
     pub fn attach_journal(&mut self, journal: gamesa_journal::JournalWriter) {
@@ -206,7 +226,16 @@ impl Runtime {
     /// Runs one tick at once (virtual time: tests and `sim`), in the calling future.
     pub async fn tick(&mut self) -> Result<TickOutput, ActorGone> {
         self.take_back_in_flight().await?;
-        tick_with(&mut self.conductor, self.ingress.as_deref()).await
+        let output = tick_with(&mut self.conductor, self.ingress.as_deref()).await?;
+        Ok(self.journal_copy(output))
+    }
+
+    /// Journals a copy of `output`, when a journal is attached, and returns it.
+    fn journal_copy(&mut self, output: TickOutput) -> TickOutput {
+        if self.conductor.journaling() {
+            self.conductor.journal_tick(output.clone());
+        }
+        output
     }
 
     /// Runs one tick like [`Runtime::tick`], as a task on the current arbiter: how
@@ -220,11 +249,17 @@ impl Runtime {
     /// the arbiter, and the runtime's next `tick`, `run_until` or `shutdown` waits for
     /// it and takes the conductor back first (that tick's report is lost).
     pub async fn tick_as_task(&mut self) -> Result<TickOutput, ActorGone> {
+        let output = self.tick_as_task_unjournaled().await?;
+        Ok(self.journal_copy(output))
+    }
+
+    /// [`Runtime::tick_as_task`], leaving the output to the caller to journal.
+    async fn tick_as_task_unjournaled(&mut self) -> Result<TickOutput, ActorGone> {
         self.take_back_in_flight().await?;
         let Some(stand_in) = self.stand_in.take() else {
             // Gone only with a tick task the arbiter cancelled (it is shutting down):
             // the actors went with it, and ticking in place reports that.
-            return self.tick().await;
+            return tick_with(&mut self.conductor, self.ingress.as_deref()).await;
         };
         let mut conductor = std::mem::replace(&mut self.conductor, stand_in);
         let ingress = self.ingress.clone();
@@ -296,8 +331,10 @@ impl Runtime {
                 biased;
                 () = &mut stop => return Ok(()),
                 _ = interval.tick() => {
-                    let report = self.tick_as_task().await?;
+                    let report = self.tick_as_task_unjournaled().await?;
                     on_tick(&report);
+                    // Done with it: the journal takes it as it is.
+                    self.conductor.journal_tick(report);
                 }
             }
         }
@@ -313,11 +350,33 @@ impl Runtime {
             Err(error) => Err(error),
         };
         let restored = self.actuator.retire();
+        let refunded = withdrawn.is_ok();
         let (cancelled_orders, cancel_failed) = match withdrawn {
             Ok(cancelled) => (cancelled, None),
             Err(error) => (0, Some(error)),
         };
-        let journal = self.conductor.take_journal().map(|journal| journal.close());
+        let journal = match self.conductor.take_journal() {
+            Some(journal) => {
+                // What every agent holds now that the bids are refunded: the snapshot
+                // the next start resumes.
+                if refunded
+                    && let Ok(accounts) = self.conductor.actors().guardian.send(Accounts).await
+                {
+                    let holdings = accounts
+                        .iter()
+                        .map(|(agent, account)| {
+                            (
+                                *agent,
+                                gamesa_proto::Credits(account.available.0 + account.escrowed.0),
+                            )
+                        })
+                        .collect();
+                    journal.snapshot(self.conductor.next_tick(), holdings);
+                }
+                Some(journal.close())
+            }
+            None => None,
+        };
         ShutdownReport {
             cancelled_orders,
             restored,

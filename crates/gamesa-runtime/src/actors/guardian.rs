@@ -145,6 +145,19 @@ impl Handler<Accounts> for GuardianActor {
     }
 }
 
+/// Credits agents with a previous run's holdings, before the first tick.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<gamesa_proto::Credits, gamesa_guardian::LedgerError>")]
+pub struct Resume(pub Vec<(gamesa_proto::AgentId, gamesa_proto::Credits)>);
+
+impl Handler<Resume> for GuardianActor {
+    type Result = Result<gamesa_proto::Credits, gamesa_guardian::LedgerError>;
+
+    fn handle(&mut self, resume: Resume, _: &mut Context<Self>) -> Self::Result {
+        self.core.resume(&resume.0)
+    }
+}
+
 /// Checks credit conservation (tests and the shutdown report).
 #[derive(Debug, Message)]
 #[rtype(result = "bool")]
