@@ -230,7 +230,10 @@ fn parse_time(text: &str) -> anyhow::Result<u64> {
 
 /// The journal `gamesa run` writes to, as `[journal]` says; `None` when it is off or
 /// cannot be opened (logged: the daemon runs on without one).
-pub fn start_journal(config: &Config) -> Option<JournalWriter> {
+pub fn start_journal(
+    config: &Config,
+    registry: &gamesa_runtime::journal::AgentRegistry,
+) -> Option<JournalWriter> {
     if !config.journal.enabled {
         return None;
     }
@@ -239,7 +242,8 @@ pub fn start_journal(config: &Config) -> Option<JournalWriter> {
         .map_err(|error| error.to_string())
         .and_then(|path| {
             let started_ms = jiff::Timestamp::now().as_millisecond().max(0) as u64;
-            let run = RunInfo::of(config, started_ms).map_err(|error| error.to_string())?;
+            let run =
+                RunInfo::of(config, registry, started_ms).map_err(|error| error.to_string())?;
             JournalWriter::open(&path, (&config.journal).into(), &run)
                 .map_err(|error| error.to_string())
         });

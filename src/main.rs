@@ -185,7 +185,7 @@ fn run(
         let mut runtime = Runtime::start(&config, &registry, hardware.sensors, hardware.actuator)
             .context("starting the runtime")?;
         runtime.instrument(tracer);
-        if let Some(journal) = journal::start_journal(&config) {
+        if let Some(journal) = journal::start_journal(&config, &registry) {
             if let Some(resumed) = journal.resumed() {
                 let credited = runtime.resume(resumed.holdings.clone()).await?;
                 match credited {
@@ -201,6 +201,13 @@ fn run(
                         tracing::error!(%error, "could not resume the last run's credits")
                     }
                 }
+            }
+            let warmed = journal.pasts().len();
+            for (agent, failure) in runtime.warm(journal.pasts()).await? {
+                tracing::warn!(%agent, %failure, "an agent failed to take its past epochs");
+            }
+            if warmed > 0 {
+                tracing::info!(agents = warmed, "handed agents their past epochs");
             }
             runtime.attach_journal(journal);
         }

@@ -26,7 +26,12 @@ async fn a_run_with_ingress_clients_sending_signals_and_orders_replays_identical
         ..WriterSettings::from(&config.journal)
     };
     daemon.runtime.attach_journal(
-        JournalWriter::open(&path, settings, &RunInfo::of(&config, 0).unwrap()).unwrap(),
+        JournalWriter::open(
+            &path,
+            settings,
+            &RunInfo::of(&config, &registry(), 0).unwrap(),
+        )
+        .unwrap(),
     );
     let mut game = daemon.tcp_as(GAME);
     let mut workload = daemon.unix_as(WORKLOAD);

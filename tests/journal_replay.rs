@@ -26,7 +26,7 @@ const TEN_MINUTES: u64 = 6000;
 
 /// A journal in `dir` that no test machine's writer falls behind of: the tests tick as
 /// fast as they can, and a dropped tick would end the replay at a gap.
-fn open_journal(dir: &Path, config: &Config) -> JournalWriter {
+fn open_journal(dir: &Path, config: &Config, registry: &AgentRegistry) -> JournalWriter {
     let settings = WriterSettings {
         queue_ticks: 1 << 20,
         ..WriterSettings::from(&config.journal)
@@ -34,7 +34,7 @@ fn open_journal(dir: &Path, config: &Config) -> JournalWriter {
     JournalWriter::open(
         &dir.join("journal.sqlite"),
         settings,
-        &RunInfo::of(config, 1_764_730_800_000).unwrap(),
+        &RunInfo::of(config, registry, 1_764_730_800_000).unwrap(),
     )
     .unwrap()
 }
@@ -71,7 +71,7 @@ async fn ten_minutes_on_the_twin_replay_identically() {
     let scenario_path = scenario("mixed.toml");
     let config = sim_config(&scenario_path, &registry, |_| {});
     let (mut runtime, _twin) = start_on_twin(&config, &scenario_path, &registry);
-    runtime.attach_journal(open_journal(dir.path(), &config));
+    runtime.attach_journal(open_journal(dir.path(), &config, &registry));
     run_journaled(runtime, TEN_MINUTES).await;
 
     let reader = assert_identical(dir.path(), &registry, TEN_MINUTES);
@@ -108,7 +108,7 @@ async fn a_run_on_this_machines_sensors_replays_identically() {
         gamesa_runtime::hardware::hardware_for(&config, &repo_root().join("config")).unwrap();
     let mut runtime =
         Runtime::start(&config, &registry, hardware.sensors, hardware.actuator).unwrap();
-    runtime.attach_journal(open_journal(dir.path(), &config));
+    runtime.attach_journal(open_journal(dir.path(), &config, &registry));
     run_journaled(runtime, TEN_MINUTES).await;
     assert_identical(dir.path(), &registry, TEN_MINUTES);
 }
@@ -167,7 +167,7 @@ async fn a_run_in_which_an_agent_panicked_and_was_restarted_replays_identically(
     let config = config_with(&registry, "flaky", 10_000);
     let scenario_path = scenario("gpu_bottleneck.toml");
     let (mut runtime, _twin) = start_on_twin(&config, &scenario_path, &registry);
-    runtime.attach_journal(open_journal(dir.path(), &config));
+    runtime.attach_journal(open_journal(dir.path(), &config, &registry));
     run_journaled(runtime, 100).await;
     let reader = assert_identical(dir.path(), &registry, 100);
     let failures: i64 = reader
@@ -203,7 +203,7 @@ async fn a_run_in_which_an_agent_missed_its_deadline_replays_identically() {
     let config = config_with(&registry, "slow", 100);
     let scenario_path = scenario("gpu_bottleneck.toml");
     let (mut runtime, _twin) = start_on_twin(&config, &scenario_path, &registry);
-    runtime.attach_journal(open_journal(dir.path(), &config));
+    runtime.attach_journal(open_journal(dir.path(), &config, &registry));
     run_journaled(runtime, 60).await;
     let reader = assert_identical(dir.path(), &registry, 60);
     let late: String = reader
@@ -224,7 +224,7 @@ async fn a_what_if_reports_what_another_config_would_have_decided() {
     let scenario_path = scenario("gpu_bottleneck.toml");
     let config = sim_config(&scenario_path, &registry, |_| {});
     let (mut runtime, _twin) = start_on_twin(&config, &scenario_path, &registry);
-    runtime.attach_journal(open_journal(dir.path(), &config));
+    runtime.attach_journal(open_journal(dir.path(), &config, &registry));
     run_journaled(runtime, 300).await;
     let reader = JournalReader::open(&dir.path().join("journal.sqlite")).unwrap();
 

@@ -28,7 +28,7 @@ fn open_journal(path: &Path, config: &Config) -> JournalWriter {
         queue_ticks: 1 << 20,
         ..WriterSettings::from(&config.journal)
     };
-    JournalWriter::open(path, settings, &RunInfo::of(config, 0).unwrap()).unwrap()
+    JournalWriter::open(path, settings, &RunInfo::of(config, &builtin(), 0).unwrap()).unwrap()
 }
 
 fn start(config: &Config) -> Runtime {

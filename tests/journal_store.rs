@@ -64,7 +64,7 @@ fn writer(path: &Path, config: &Config, edit: impl FnOnce(&mut WriterSettings)) 
         ..WriterSettings::from(&config.journal)
     };
     edit(&mut settings);
-    JournalWriter::open(path, settings, &RunInfo::of(config, 0).unwrap()).unwrap()
+    JournalWriter::open(path, settings, &RunInfo::of(config, &builtin(), 0).unwrap()).unwrap()
 }
 
 fn count(reader: &JournalReader, sql: &str) -> i64 {
@@ -248,7 +248,7 @@ fn a_file_that_is_not_a_journal_of_this_version_is_refused() {
     let refused = JournalWriter::open(
         &future,
         WriterSettings::from(&config.journal),
-        &RunInfo::of(&config, 0).unwrap(),
+        &RunInfo::of(&config, &builtin(), 0).unwrap(),
     )
     .unwrap_err();
     assert_eq!(refused, expected);

@@ -21,10 +21,12 @@
 //!   temperature and power;
 //! - [`power_demand`]: buying power budget and thermal headroom for one component at the
 //!   marginal utility of more power (the CPU and GPU agents' strategy);
+//! - [`experience`]: an agent's past epochs, which it may take back at start;
 //! - `testkit` (feature `testkit`): hand-made worlds for agents' unit tests.
 
 pub mod capacity;
 mod error;
+pub mod experience;
 pub mod fixed_offer;
 pub mod hysteresis;
 pub mod moving_average;
@@ -39,6 +41,7 @@ pub mod thermal_model;
 pub mod work_model;
 
 pub use error::AgentError;
+pub use experience::Experience;
 pub use gamesa_proto as proto;
 pub use gamesa_proto::{Intent, OrderIntent, SignalIntent};
 pub use observation::{MarketView, Observation};
@@ -56,4 +59,11 @@ pub use serde as __serde;
 /// isolates it past that limit.
 pub trait Agent: Send {
     fn observe(&mut self, observation: &Observation<'_>) -> Result<Vec<Intent>, AgentError>;
+
+    /// Its own past epochs, oldest first, from the journal of earlier runs: called once
+    /// before its first turn (and again after each restart) when there are any. An
+    /// agent with a learned model warms it here; the default ignores them.
+    fn warm(&mut self, past: &[Experience]) {
+        let _ = past;
+    }
 }

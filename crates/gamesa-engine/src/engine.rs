@@ -353,6 +353,19 @@ impl TickEngine {
         self.cores.guardian.resume(holdings)
     }
 
+    /// Hands `agent` its past epochs before the first tick, as `gamesa run` does from
+    /// the journal (replay does the same).
+    pub fn warm(
+        &mut self,
+        agent: AgentId,
+        past: Arc<[gamesa_agent::Experience]>,
+    ) -> Result<(), AgentFailure> {
+        match self.cores.agent_mut(agent) {
+            Some(hosted) => hosted.warm(past),
+            None => Ok(()),
+        }
+    }
+
     /// Every open order of `participants` cancelled and the bids refunded, as a
     /// graceful stop does; how many orders were cancelled.
     pub fn withdraw(&mut self, participants: &[AgentId]) -> usize {

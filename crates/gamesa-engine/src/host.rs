@@ -9,7 +9,9 @@ use std::{
     sync::Arc,
 };
 
-use gamesa_agent::{Agent, AgentError, AgentFactory, AgentSpec, MarketView, Observation};
+use gamesa_agent::{
+    Agent, AgentError, AgentFactory, AgentSpec, Experience, MarketView, Observation,
+};
 use gamesa_proto::{
     AgentId, Credits, Fill, Intent, Lease, OrderId, OrderRequest, Signal, TelemetryFrame, Tick,
 };
@@ -66,6 +68,8 @@ impl Turn {
 pub struct HostedAgent {
     spec: AgentSpec,
     factory: AgentFactory,
+    /// Its past epochs from the journal, handed to every build of it.
+    past: Arc<[Experience]>,
     /// `None` after a failed rebuild: every turn then fails until a rebuild works.
     agent: Option<Box<dyn Agent>>,
 }
@@ -77,6 +81,7 @@ impl HostedAgent {
         Ok(HostedAgent {
             spec,
             factory,
+            past: Arc::from([]),
             agent: Some(agent),
         })
     }
@@ -88,13 +93,16 @@ impl HostedAgent {
     /// A fresh host for `spec`, for a restart that replaces the old host (the shell's,
     /// whose agent may be stuck on its thread). When the factory fails, the host is
     /// returned without an agent (every turn fails until a rebuild works) with why.
+    /// It is warmed with `past` as the old one was.
     pub fn restart(
         spec: AgentSpec,
         factory: AgentFactory,
+        past: Arc<[Experience]>,
     ) -> (HostedAgent, Result<(), AgentFailure>) {
         let mut host = HostedAgent {
             spec,
             factory,
+            past,
             agent: None,
         };
         let rebuilt = host.rebuild();
@@ -120,14 +128,30 @@ impl HostedAgent {
         }
     }
 
-    /// Rebuilds the plugin from its factory: fresh state, same spec. The agent's
-    /// account, orders and leases are kept.
+    /// Hands the agent its past epochs ([`Agent::warm`]), now and after every
+    /// rebuild; a panic in `warm` is a failure, like one in `observe`.
+    pub fn warm(&mut self, past: Arc<[Experience]>) -> Result<(), AgentFailure> {
+        self.past = past;
+        self.warm_current()
+    }
+
+    fn warm_current(&mut self) -> Result<(), AgentFailure> {
+        let (Some(agent), false) = (self.agent.as_mut(), self.past.is_empty()) else {
+            return Ok(());
+        };
+        let past = &self.past;
+        catch_unwind(AssertUnwindSafe(|| agent.warm(past)))
+            .map_err(|payload| AgentFailure::Panicked(panic_message(payload.as_ref())))
+    }
+
+    /// Rebuilds the plugin from its factory: fresh state, same spec, warmed with its
+    /// past again. The agent's account, orders and leases are kept.
     pub fn rebuild(&mut self) -> Result<(), AgentFailure> {
         let (factory, spec) = (&self.factory, &self.spec);
         match catch_unwind(AssertUnwindSafe(|| factory(spec))) {
             Ok(Ok(agent)) => {
                 self.agent = Some(agent);
-                Ok(())
+                self.warm_current()
             }
             Ok(Err(error)) => {
                 self.agent = None;

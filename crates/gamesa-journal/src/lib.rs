@@ -7,6 +7,7 @@
 //! - [`writer`]: [`JournalWriter`], batches committed by a thread of its own, with
 //!   retention by age and size; the tick never waits on it;
 //! - [`reader`]: [`JournalReader`], runs and ticks decoded from the file;
+//! - [`experience`]: each power-buying agent's epochs, warming it at the next start;
 //! - [`snapshot`]: what every agent holds, at each epoch and at shutdown, resumed by
 //!   the next run;
 //! - [`replay`]: the recorded inputs run again through the same tick engine, compared
@@ -14,6 +15,7 @@
 //! - [`why`]: the causal chain behind a component's limit at a moment, in words.
 
 mod batch;
+pub mod experience;
 pub mod reader;
 pub mod record;
 pub mod replay;
@@ -23,6 +25,8 @@ pub mod why;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
+
+pub use gamesa_agent::{AgentRegistry, Experience};
 
 pub use reader::{JournalReader, RecordedTick, RunRecord};
 pub use record::{TickInputs, decisions_digest, decisions_json};

@@ -24,6 +24,8 @@ pub struct RunRecord {
     /// What the run credited before its first tick from a snapshot, and which.
     pub resumed: Vec<(AgentId, Credits)>,
     pub resumed_from: Option<i64>,
+    /// The past epochs each agent was warmed with before the first tick.
+    pub warmed: Vec<(AgentId, Vec<gamesa_agent::Experience>)>,
 }
 
 impl RunRecord {
@@ -66,7 +68,7 @@ impl JournalReader {
     pub fn runs(&self) -> Result<Vec<RunRecord>, JournalError> {
         let mut statement = self.connection.prepare(
             "SELECT run, started_ms, ended_ms, gamesa_version, seed, tick_hz, config, participants,
-                    resumed_from, resumed
+                    resumed_from, resumed, warmed
              FROM runs ORDER BY run",
         )?;
         let rows = statement.query_map([], |row| {
@@ -81,6 +83,7 @@ impl JournalReader {
                 row.get::<_, String>(7)?,
                 row.get::<_, Option<i64>>(8)?,
                 row.get::<_, Option<String>>(9)?,
+                row.get::<_, Option<String>>(10)?,
             ))
         })?;
         rows.map(|row| {
@@ -95,6 +98,7 @@ impl JournalReader {
                 participants,
                 resumed_from,
                 resumed,
+                warmed,
             ) = row?;
             let participants =
                 serde_json::from_str(&participants).map_err(|error| JournalError::Corrupt {
@@ -105,6 +109,15 @@ impl JournalReader {
                 Some(text) => {
                     serde_json::from_str(&text).map_err(|error| JournalError::Corrupt {
                         what: "a run's resumed holdings",
+                        reason: error.to_string(),
+                    })?
+                }
+                None => Vec::new(),
+            };
+            let warmed = match warmed {
+                Some(text) => {
+                    serde_json::from_str(&text).map_err(|error| JournalError::Corrupt {
+                        what: "a run's agents' pasts",
                         reason: error.to_string(),
                     })?
                 }
@@ -121,6 +134,7 @@ impl JournalReader {
                 participants,
                 resumed,
                 resumed_from,
+                warmed,
             })
         })
         .collect()

@@ -200,7 +200,8 @@ fn each_recorded_tick(
     }
 }
 
-/// The engine of a run, built from its recorded config, with what it resumed.
+/// The engine of a run, built from its recorded config, with what it resumed and its
+/// agents warmed as they were.
 fn recorded_engine(
     record: &RunRecord,
     registry: &AgentRegistry,
@@ -222,6 +223,10 @@ fn recorded_engine(
         engine
             .resume(&record.resumed)
             .map_err(|error| reason(format!("its resumed holdings: {error}")))?;
+    }
+    for (agent, past) in &record.warmed {
+        // A `warm` that panicked then panics now, and counts as nothing either time.
+        let _ = engine.warm(*agent, past.as_slice().into());
     }
     Ok(engine)
 }

@@ -29,7 +29,8 @@ CREATE TABLE runs (
     config         TEXT    NOT NULL,  -- the effective config, TOML
     participants   TEXT    NOT NULL,  -- JSON [[id, name], ...]: agents, then clients
     resumed_from   INTEGER,           -- the snapshot it resumed, if any
-    resumed        TEXT               -- JSON [[id, credits], ...]: what it credited
+    resumed        TEXT,              -- JSON [[id, credits], ...]: what it credited
+    warmed         TEXT               -- JSON [[id, [experience, ...]], ...]: agents' pasts
 );
 -- What every agent held at each epoch's start and at shutdown; the next run resumes
 -- the latest (docs/journal.md, Snapshots).
@@ -92,6 +93,27 @@ CREATE TABLE trades (
     reason     TEXT               -- why, for fills not allowed (the first)
 );
 CREATE INDEX trades_by_batch ON trades(batch);
+-- Each power-buying agent's epochs: the state it saw, the power it held and bought,
+-- and the work that came of it (gamesa_agent::Experience). The next run warms the
+-- agent with its latest.
+CREATE TABLE experiences (
+    batch                INTEGER NOT NULL,
+    run                  INTEGER NOT NULL,
+    agent                TEXT    NOT NULL,
+    component            TEXT    NOT NULL,
+    first_tick           INTEGER NOT NULL,
+    ticks                INTEGER NOT NULL,
+    at_ms                INTEGER NOT NULL,  -- when its first tick ran
+    utilization_permille INTEGER NOT NULL,  -- mean
+    power_mw             INTEGER,           -- mean draw
+    temp_mc              INTEGER,           -- hottest
+    limit_mw             INTEGER,           -- mean limit in force
+    progress_micro       INTEGER,           -- work done, when reported
+    bought_mw            INTEGER NOT NULL,  -- power budget bought (allowed fills)
+    mean_price           REAL               -- per unit, weighted by quantity
+);
+CREATE INDEX experiences_by_agent ON experiences(agent, run, first_tick);
+CREATE INDEX experiences_by_batch ON experiences(batch);
 -- Everything else worth a query: agent failures, safety holds, denied intents,
 -- refused signals, market errors, and ticks the journal could not keep.
 CREATE TABLE events (

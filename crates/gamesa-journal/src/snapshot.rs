@@ -41,12 +41,16 @@ pub struct Resumed {
     pub unknown: Vec<String>,
 }
 
-/// The latest snapshot, or why it was moved aside.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// What a run takes back from earlier ones: the latest snapshot (or why it was moved
+/// aside), and each powered agent's latest epochs.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Resumption {
     pub resumed: Option<Resumed>,
     /// Why the latest snapshot was refused (it is kept, marked `rejected`).
     pub rejected: Option<String>,
+    /// Each powered agent's latest epochs, oldest first, under this run's ids
+    /// ([`gamesa_agent::Agent::warm`]).
+    pub warm: Vec<(AgentId, Vec<gamesa_agent::Experience>)>,
 }
 
 /// Writes `holdings` (under the run's names) as a snapshot of `run` at `tick`.
@@ -138,6 +142,7 @@ pub(crate) fn take_latest(
                     unknown,
                 }),
                 rejected: None,
+                warm: Vec::new(),
             })
         }
         Err(reason) => {
@@ -148,6 +153,7 @@ pub(crate) fn take_latest(
             Ok(Resumption {
                 resumed: None,
                 rejected: Some(reason),
+                warm: Vec::new(),
             })
         }
     }

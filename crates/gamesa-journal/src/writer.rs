@@ -21,6 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use gamesa_agent::AgentRegistry;
 use gamesa_config::{Config, JournalConfig, assemble};
 use gamesa_engine::TickOutput;
 use gamesa_proto::{Actuation, AgentId, Credits, Tick};
@@ -28,6 +29,7 @@ use rusqlite::{Connection, Transaction, params};
 
 use crate::{
     JournalError, TickInputs, batch,
+    experience::{self, Epochs},
     record::{decisions_digest, decisions_json},
     schema::open_for_writing,
     snapshot::{self, Resumed, Resumption},
@@ -73,11 +75,26 @@ pub struct RunInfo {
     pub config: String,
     /// Agents, then ingress clients, with their names.
     pub participants: Vec<(AgentId, String)>,
+    /// The agents that buy power, with the component each powers: their epochs are
+    /// kept as experiences.
+    pub powered: Vec<(AgentId, String)>,
 }
 
 impl RunInfo {
-    /// A run of `config` starting at `started_ms` (ms since the Unix epoch).
-    pub fn of(config: &Config, started_ms: u64) -> Result<RunInfo, JournalError> {
+    /// A run of `config` (with `registry`'s agent kinds) starting at `started_ms` (ms
+    /// since the Unix epoch).
+    pub fn of(
+        config: &Config,
+        registry: &AgentRegistry,
+        started_ms: u64,
+    ) -> Result<RunInfo, JournalError> {
+        let powered =
+            assemble::powered_components(config, registry).map_err(|(key, message)| {
+                JournalError::Encode {
+                    what: "the config",
+                    reason: format!("{key}: {message}"),
+                }
+            })?;
         let text = toml::to_string(config).map_err(|error| JournalError::Encode {
             what: "the config",
             reason: error.to_string(),
@@ -88,6 +105,7 @@ impl RunInfo {
             tick_hz: config.runtime.tick_hz,
             config: text,
             participants: assemble::participants(config),
+            powered,
         })
     }
 }
@@ -165,6 +183,22 @@ impl JournalWriter {
         } else {
             Resumption::default()
         };
+        let powered: Vec<(AgentId, String, String)> = run
+            .powered
+            .iter()
+            .map(|(agent, component)| {
+                (
+                    *agent,
+                    name_of(&run.participants, *agent),
+                    component.clone(),
+                )
+            })
+            .collect();
+        let mut resumption = resumption;
+        if settings.resume {
+            resumption.warm = experience::pasts(&connection, &powered)
+                .map_err(|error| JournalError::write(path, error))?;
+        }
         if let Some(reason) = &resumption.rejected {
             tracing::error!(%reason, "the latest snapshot was moved aside; starting with fresh balances");
         }
@@ -177,6 +211,11 @@ impl JournalWriter {
                 what: "resumed holdings",
                 reason: error.to_string(),
             })?;
+        let warmed =
+            serde_json::to_string(&resumption.warm).map_err(|error| JournalError::Encode {
+                what: "agents' pasts",
+                reason: error.to_string(),
+            })?;
         let participants =
             serde_json::to_string(&run.participants).map_err(|error| JournalError::Encode {
                 what: "participants",
@@ -185,8 +224,8 @@ impl JournalWriter {
         connection
             .execute(
                 "INSERT INTO runs (started_ms, gamesa_version, seed, tick_hz, config, participants,
-                                   resumed_from, resumed)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                   resumed_from, resumed, warmed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     run.started_ms as i64,
                     env!("CARGO_PKG_VERSION"),
@@ -195,7 +234,8 @@ impl JournalWriter {
                     run.config,
                     participants,
                     resumption.resumed.as_ref().map(|resumed| resumed.snapshot),
-                    resumed
+                    resumed,
+                    warmed
                 ],
             )
             .map_err(|error| JournalError::write(path, error))?;
@@ -212,6 +252,8 @@ impl JournalWriter {
             next_tick: None,
             decisions: Vec::new(),
             last_ms: run.started_ms,
+            last_batch: None,
+            epochs: Epochs::new(powered),
         };
         let thread = std::thread::Builder::new()
             .name("gamesa-journal".to_owned())
@@ -244,6 +286,13 @@ impl JournalWriter {
     /// run's row records and replay repeats.
     pub fn resumed(&self) -> Option<&Resumed> {
         self.resumption.resumed.as_ref()
+    }
+
+    /// Each powered agent's latest epochs from earlier runs, oldest first: to hand to
+    /// it before the first tick (`Runtime::warm`), as the run's row records and replay
+    /// repeats.
+    pub fn pasts(&self) -> &[(AgentId, Vec<gamesa_agent::Experience>)] {
+        &self.resumption.warm
     }
 
     /// Why the latest snapshot was moved aside, when it was.
@@ -348,6 +397,10 @@ struct Writer {
     decisions: Vec<u8>,
     /// When the last committed tick ran: the shutdown's snapshot's time.
     last_ms: u64,
+    /// The last committed batch: the run's last epochs go with it.
+    last_batch: Option<i64>,
+    /// The powered agents' epochs being summed.
+    epochs: Epochs,
 }
 
 impl Writer {
@@ -390,6 +443,7 @@ impl Writer {
             std::thread::park_timeout(POLL);
         }
         if !self.shared.off.load(Ordering::SeqCst) {
+            self.close_epochs();
             let ended = self.connection.execute(
                 "UPDATE runs SET ended_ms = (SELECT max(last_ms) FROM batches WHERE run = ?1)
                  WHERE run = ?1",
@@ -399,6 +453,25 @@ impl Writer {
                 self.shared
                     .turn_off(&JournalError::write(&self.path, error));
             }
+        }
+    }
+
+    /// Writes the run's last, partial epochs with its last batch.
+    fn close_epochs(&mut self) {
+        let Some(batch) = self.last_batch else {
+            return;
+        };
+        let (run, connection) = (self.run, &self.connection);
+        let written = self
+            .epochs
+            .close()
+            .into_iter()
+            .try_for_each(|(agent, at_ms, experience)| {
+                Epochs::write(connection, batch, run, &agent, at_ms, &experience)
+            });
+        if let Err(error) = written {
+            self.shared
+                .turn_off(&JournalError::write(&self.path, error));
         }
     }
 
@@ -509,6 +582,17 @@ impl Writer {
         }
         rows.trades(trades).map_err(write)?;
         for entry in &batch {
+            for (agent, at_ms, experience) in self.epochs.tick(&entry.output, entry.inputs.at_ms) {
+                Epochs::write(
+                    &transaction,
+                    rows.batch,
+                    self.run,
+                    &agent,
+                    at_ms,
+                    &experience,
+                )
+                .map_err(write)?;
+            }
             if let Some(holdings) = &entry.output.holdings {
                 snapshot::write(
                     &transaction,
@@ -521,8 +605,10 @@ impl Writer {
                 .map_err(write)?;
             }
         }
+        let batch_id = rows.batch;
         transaction.commit().map_err(write)?;
         self.last_ms = last_ms;
+        self.last_batch = Some(batch_id);
         Ok(())
     }
 
@@ -580,7 +666,7 @@ pub(crate) fn used_bytes(connection: &Connection) -> rusqlite::Result<u64> {
 fn delete_batches(connection: &Connection, condition: &str, value: i64) -> rusqlite::Result<usize> {
     let selected = format!("SELECT batch FROM batches WHERE {condition}");
     let transaction = connection.unchecked_transaction()?;
-    for table in ["actuations", "trades", "events"] {
+    for table in ["actuations", "trades", "events", "experiences"] {
         transaction.execute(
             &format!("DELETE FROM {table} WHERE batch IN ({selected})"),
             [value],

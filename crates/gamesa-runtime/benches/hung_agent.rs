@@ -8,10 +8,9 @@
 //! `cargo test --benches` it runs for a moment only, as a smoke test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+mod support;
+
+use std::time::{Duration, Instant};
 
 use gamesa_agent::{Agent, AgentError, AgentRegistry, Intent, Observation};
 use gamesa_hw::twin::{Scenario, SharedTwin, Twin};
@@ -31,17 +30,8 @@ impl Agent for Hung {
     }
 }
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
-
 fn registry() -> AgentRegistry {
-    let mut registry = AgentRegistry::new();
-    gamesa_agent_cpu::register(&mut registry).unwrap();
-    gamesa_agent_gpu::register(&mut registry).unwrap();
-    gamesa_agent_memory::register(&mut registry).unwrap();
-    gamesa_agent_thermal::register(&mut registry).unwrap();
-    gamesa_agent_power::register(&mut registry).unwrap();
+    let mut registry = support::registry();
     registry
         .register("hung", |_| Ok(Box::new(Hung) as Box<dyn Agent>))
         .unwrap();
@@ -51,7 +41,7 @@ fn registry() -> AgentRegistry {
 /// `config/sim.toml` on the 600 s `training` scenario, with a 20 ms deadline and two
 /// restarts within 60 s before isolation; with `hung`, a sixth agent that hangs.
 fn config(registry: &AgentRegistry, hung: bool) -> Config {
-    let path = repo_root().join("config/sim.toml");
+    let path = support::repo_root().join("config/sim.toml");
     let mut table: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
     let mut set = |section: &str, key: &str, value: toml::Value| {
         table
@@ -64,7 +54,7 @@ fn config(registry: &AgentRegistry, hung: bool) -> Config {
     set("runtime", "agent_deadline_ms", toml::Value::Integer(20));
     set("supervision", "max_restarts", toml::Value::Integer(2));
     set("supervision", "window_s", toml::Value::Float(60.0));
-    let scenario = repo_root().join("scenarios/training.toml");
+    let scenario = support::repo_root().join("scenarios/training.toml");
     set(
         "sensors",
         "scenario",
@@ -86,7 +76,7 @@ fn run(hung: bool, run: Duration) -> (u64, Option<u64>) {
     let registry = registry();
     let config = config(&registry, hung);
     let twin = SharedTwin::new(Twin::new(
-        Scenario::load(repo_root().join("scenarios/training.toml")).unwrap(),
+        Scenario::load(support::repo_root().join("scenarios/training.toml")).unwrap(),
     ));
     let system = actix::System::new();
     system.block_on(async {

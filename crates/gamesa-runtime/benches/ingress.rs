@@ -14,10 +14,11 @@
 //! shorten it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::{
     io::{BufReader, Write},
     net::{SocketAddr, TcpStream},
-    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -36,24 +37,12 @@ use gamesa_wire::{
 
 /// The repository (for `config/sim.toml` and the scenario); `GAMESA_REPO_ROOT` points
 /// a copied bench binary at another checkout.
-fn repo_root() -> PathBuf {
-    std::env::var_os("GAMESA_REPO_ROOT").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."),
-        PathBuf::from,
-    )
-}
-
 fn config() -> Config {
-    let mut registry = AgentRegistry::new();
-    gamesa_agent_cpu::register(&mut registry).unwrap();
-    gamesa_agent_gpu::register(&mut registry).unwrap();
-    gamesa_agent_memory::register(&mut registry).unwrap();
-    gamesa_agent_thermal::register(&mut registry).unwrap();
-    gamesa_agent_power::register(&mut registry).unwrap();
-    let path = repo_root().join("config/sim.toml");
+    let registry = support::registry();
+    let path = support::repo_root().join("config/sim.toml");
     let mut table: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
     table["sensors"]["scenario"] = toml::Value::String(
-        repo_root()
+        support::repo_root()
             .join("scenarios/gpu_bottleneck.toml")
             .display()
             .to_string(),

@@ -14,8 +14,10 @@
 //! `cargo test --benches` runs it as a smoke test with few ticks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     time::{Duration, Instant},
 };
 
@@ -40,30 +42,10 @@ fn bench_mode() -> bool {
     std::env::args().any(|arg| arg == "--bench")
 }
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
-
-fn registry() -> AgentRegistry {
-    let mut registry = AgentRegistry::new();
-    gamesa_agent_cpu::register(&mut registry).unwrap();
-    gamesa_agent_gpu::register(&mut registry).unwrap();
-    gamesa_agent_memory::register(&mut registry).unwrap();
-    gamesa_agent_thermal::register(&mut registry).unwrap();
-    gamesa_agent_power::register(&mut registry).unwrap();
-    registry
-}
-
-fn sim_config(registry: &AgentRegistry) -> Config {
-    let path = repo_root().join("config/sim.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    Config::from_toml_str(&text, &path, std::iter::empty(), registry).unwrap()
-}
-
 /// `mixed.toml` (load phases, a cap drop, thermal events) stretched so the twin never
 /// reaches its end.
 fn scenario() -> Scenario {
-    let path = repo_root().join("scenarios/mixed.toml");
+    let path = support::repo_root().join("scenarios/mixed.toml");
     let text = std::fs::read_to_string(path).unwrap();
     let duration = text
         .lines()
@@ -94,7 +76,7 @@ fn start(
             queue_ticks,
             ..WriterSettings::from(&config.journal)
         };
-        let run = RunInfo::of(config, 0).unwrap();
+        let run = RunInfo::of(config, registry, 0).unwrap();
         runtime.attach_journal(JournalWriter::open(path, settings, &run).unwrap());
     }
     runtime
@@ -157,8 +139,8 @@ fn main() {
     } else {
         (200, 2 * BLOCK)
     };
-    let registry = registry();
-    let config = sim_config(&registry);
+    let registry = support::registry();
+    let config = support::sim_config(&registry);
     let dir = tempfile::tempdir().unwrap();
     let system = actix::System::new();
 

@@ -31,10 +31,11 @@
 //! a frozen machine.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::{
     cell::RefCell,
     hint::black_box,
-    path::PathBuf,
     rc::Rc,
     time::{Duration, Instant},
 };
@@ -70,33 +71,15 @@ fn warm_up_ticks() -> u64 {
     }
 }
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
-
-/// The five built-in agents, as `gamesa::builtin_registry()` registers them (the
-/// runtime crate cannot depend on the root package).
-fn registry() -> AgentRegistry {
-    let mut registry = AgentRegistry::new();
-    gamesa_agent_cpu::register(&mut registry).unwrap();
-    gamesa_agent_gpu::register(&mut registry).unwrap();
-    gamesa_agent_memory::register(&mut registry).unwrap();
-    gamesa_agent_thermal::register(&mut registry).unwrap();
-    gamesa_agent_power::register(&mut registry).unwrap();
-    registry
-}
-
 fn sim_config(registry: &AgentRegistry) -> Config {
-    let path = repo_root().join("config/sim.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let config = Config::from_toml_str(&text, &path, std::iter::empty(), registry).unwrap();
+    let config = support::sim_config(registry);
     assert_eq!(config.agents.len(), 5);
     config
 }
 
 /// `gpu_bottleneck.toml`, 60 s stretched to the longest duration the twin accepts.
 fn long_gpu_bottleneck() -> Scenario {
-    let path = repo_root().join("scenarios/gpu_bottleneck.toml");
+    let path = support::repo_root().join("scenarios/gpu_bottleneck.toml");
     let input = std::fs::read_to_string(path)
         .unwrap()
         .replace("duration_s = 60", "duration_s = 1000000");
@@ -127,7 +110,7 @@ struct Bench {
 
 impl Bench {
     fn start() -> Bench {
-        let registry = registry();
+        let registry = support::registry();
         let config = sim_config(&registry);
         let twin = SharedTwin::new(Twin::new(long_gpu_bottleneck()));
         let system = actix::System::new();
@@ -192,7 +175,7 @@ struct EngineBench {
 
 impl EngineBench {
     fn start() -> EngineBench {
-        let registry = registry();
+        let registry = support::registry();
         let config = sim_config(&registry);
         let twin = SharedTwin::new(Twin::new(long_gpu_bottleneck()));
         EngineBench {

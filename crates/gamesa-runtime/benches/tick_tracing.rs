@@ -27,6 +27,8 @@
 //! runs, as a smoke test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::{
     hint::black_box,
     net::SocketAddr,
@@ -62,33 +64,15 @@ const PACED_TICKS: u64 = 200;
 const PACED_ROUNDS: usize = 10;
 
 /// The repository (`GAMESA_REPO_ROOT` overrides where the binary was built).
-fn repo_root() -> PathBuf {
-    std::env::var_os("GAMESA_REPO_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")))
-}
-
-fn registry() -> AgentRegistry {
-    let mut registry = AgentRegistry::new();
-    gamesa_agent_cpu::register(&mut registry).unwrap();
-    gamesa_agent_gpu::register(&mut registry).unwrap();
-    gamesa_agent_memory::register(&mut registry).unwrap();
-    gamesa_agent_thermal::register(&mut registry).unwrap();
-    gamesa_agent_power::register(&mut registry).unwrap();
-    registry
-}
-
 fn sim_config(registry: &AgentRegistry, telemetry: TelemetryConfig) -> Config {
-    let path = repo_root().join("config/sim.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut config = Config::from_toml_str(&text, &path, std::iter::empty(), registry).unwrap();
+    let mut config = support::sim_config(registry);
     config.telemetry = telemetry;
     config
 }
 
 /// `gpu_bottleneck.toml`, stretched so the twin never reaches its end.
 fn long_gpu_bottleneck() -> Scenario {
-    let path = repo_root().join("scenarios/gpu_bottleneck.toml");
+    let path = support::repo_root().join("scenarios/gpu_bottleneck.toml");
     let input = std::fs::read_to_string(path)
         .unwrap()
         .replace("duration_s = 60", "duration_s = 1000000");
@@ -210,7 +194,7 @@ struct Bench {
 
 impl Bench {
     fn start() -> Bench {
-        let registry = registry();
+        let registry = support::registry();
         let receiver = receiver();
         let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let silent_address = silent.local_addr().unwrap();

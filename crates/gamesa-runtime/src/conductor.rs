@@ -34,7 +34,7 @@ use gamesa_proto::{Actuation, AgentId, LeaseId, OrderId, Signal, TelemetryFrame,
 use crate::actors::{
     ActuatorActor, AgentActor, ExchangeActor, GuardianActor, SchedulerActor, SensorActor,
     actuator::Apply,
-    agent::Observe,
+    agent::{Observe, Warm},
     exchange::{Followup, Overview, RunMatch, TakeSnapshot},
     guardian::{Accounts, Admit, Guard, Open, Safety, Settle},
     scheduler::{Rank, TakeSignals},
@@ -76,6 +76,8 @@ pub struct AgentSlot {
     pub name: String,
     spec: AgentSpec,
     factory: AgentFactory,
+    /// Its past epochs, handed to every build ([`AgentSlot::warm`]).
+    past: Arc<[gamesa_agent::Experience]>,
     arbiter: Arbiter,
     addr: Addr<AgentActor>,
 }
@@ -92,15 +94,29 @@ impl AgentSlot {
             name: spec.name.clone(),
             spec,
             factory,
+            past: Arc::from([]),
             arbiter,
             addr,
         }
     }
 
+    /// Hands the agent its past epochs, now and after every restart.
+    pub async fn warm(
+        &mut self,
+        past: Arc<[gamesa_agent::Experience]>,
+    ) -> Result<Result<(), AgentFailure>, ActorGone> {
+        self.past = Arc::clone(&past);
+        self.addr.send(Warm(past)).await.map_err(gone("agent"))
+    }
+
     /// Replaces the agent's actor and thread with a fresh build. The old thread stops
     /// once its current turn returns, if it ever does.
     fn restart(&mut self) -> Result<(), AgentFailure> {
-        let (host, rebuilt) = HostedAgent::restart(self.spec.clone(), Arc::clone(&self.factory));
+        let (host, rebuilt) = HostedAgent::restart(
+            self.spec.clone(),
+            Arc::clone(&self.factory),
+            Arc::clone(&self.past),
+        );
         let arbiter = Arbiter::new();
         self.addr = AgentActor::start_in_arbiter(&arbiter.handle(), move |_| AgentActor::new(host));
         std::mem::replace(&mut self.arbiter, arbiter).stop();
@@ -383,6 +399,19 @@ impl Conductor {
         if frame.tick == output.tick {
             let inputs = TickInputs::new(at_ms, frame, intake, &output);
             journal.record(Entry { inputs, output });
+        }
+    }
+
+    /// Hands `agent` its past epochs ([`AgentSlot::warm`]); an agent not hosted here is
+    /// left alone.
+    pub async fn warm(
+        &mut self,
+        agent: AgentId,
+        past: Arc<[gamesa_agent::Experience]>,
+    ) -> Result<Result<(), AgentFailure>, ActorGone> {
+        match self.cores.agents.iter_mut().find(|slot| slot.id == agent) {
+            Some(slot) => slot.warm(past).await,
+            None => Ok(Ok(())),
         }
     }
 

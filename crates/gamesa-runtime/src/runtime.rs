@@ -210,6 +210,23 @@ impl Runtime {
             })
     }
 
+    /// Hands each agent its past epochs from the journal
+    /// ([`gamesa_journal::JournalWriter::resumed`]); call it before the first tick. The
+    /// agents whose `warm` panicked, with why (each counts as nothing else: it runs on).
+    pub async fn warm(
+        &mut self,
+        pasts: &[(gamesa_proto::AgentId, Vec<gamesa_agent::Experience>)],
+    ) -> Result<Vec<(gamesa_proto::AgentId, gamesa_engine::AgentFailure)>, ActorGone> {
+        self.take_back_in_flight().await?;
+        let mut failed = Vec::new();
+        for (agent, past) in pasts {
+            if let Err(failure) = self.conductor.warm(*agent, past.as_slice().into()).await? {
+                failed.push((*agent, failure));
+            }
+        }
+        Ok(failed)
+    }
+
     /// From the next tick on, every tick's inputs and decisions go to `journal`
     /// (`docs/journal.md`); [`Runtime::shutdown`] closes it.
     pub fn attach_journal(&mut self, journal: gamesa_journal::JournalWriter) {

@@ -37,6 +37,19 @@ impl Handler<Observe> for AgentActor {
     }
 }
 
+/// [`HostedAgent::warm`]: the agent's past epochs, before its first turn.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), AgentFailure>")]
+pub struct Warm(pub std::sync::Arc<[gamesa_agent::Experience]>);
+
+impl Handler<Warm> for AgentActor {
+    type Result = Result<(), AgentFailure>;
+
+    fn handle(&mut self, message: Warm, _: &mut Context<Self>) -> Self::Result {
+        self.host.warm(message.0)
+    }
+}
+
 /// [`HostedAgent::rebuild`]: fresh state, same spec.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), AgentFailure>")]
