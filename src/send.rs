@@ -11,8 +11,8 @@ use gamesa_proto::{
 };
 use gamesa_wire::{
     AccountResult, AgentsResult, AllocationsResult, BookResult, CancelRequest, CancelResult,
-    Client, ClientError, ComponentName, DecisionRecord, DecisionsResult, Event, FillEvent,
-    HealthResult, OrderKind, OrderRequestBody, OrderResult, PricesEvent, ProgressAmount,
+    Client, ClientError, ComponentName, DecisionRecord, DecisionsResult, Event, ExperiencesResult,
+    FillEvent, HealthResult, OrderKind, OrderRequestBody, OrderResult, PricesEvent, ProgressAmount,
     ProgressRequest, ProgressResult, QueryName, QueryRequest, Reply, Request, SignalEvent,
     SignalRequest, SignalResult, TelemetryResult, Topic, TopicRequest, VetoEvent, client::Duplex,
 };
@@ -141,6 +141,8 @@ enum QueryArg {
     Account,
     Agents,
     Decisions,
+    /// The journal's experience store: power buyers' epochs, newest first.
+    Experiences,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -238,6 +240,7 @@ fn build_request(what: &SendCommand) -> anyhow::Result<Option<Request>> {
                 QueryArg::Account => QueryName::Account,
                 QueryArg::Agents => QueryName::Agents,
                 QueryArg::Decisions => QueryName::Decisions,
+                QueryArg::Experiences => QueryName::Experiences,
             },
             resource: resource.as_deref().map(str::parse).transpose()?,
             agent: agent.clone(),
@@ -522,6 +525,28 @@ fn print_query(query: QueryName, reply: Reply) -> anyhow::Result<()> {
             }
             for decision in &found.decisions {
                 print_decision(decision);
+            }
+        }
+        QueryName::Experiences => {
+            let found: ExperiencesResult = reply.into_result()?;
+            println!("{} experiences, newest first", found.experiences.len());
+            for epoch in &found.experiences {
+                println!(
+                    "run {} tick {}+{}: {} ({}) {:.1} % busy, drew {} mW under {} mW, bought {} mW at {}, work {}",
+                    epoch.run,
+                    epoch.first_tick,
+                    epoch.ticks,
+                    epoch.agent,
+                    epoch.component,
+                    f64::from(epoch.utilization_permille) / 10.0,
+                    or_dash(epoch.power_mw),
+                    or_dash(epoch.limit_mw),
+                    epoch.bought_mw,
+                    epoch
+                        .mean_price
+                        .map_or_else(|| "-".to_owned(), |price| format!("{price:.1}")),
+                    or_dash(epoch.progress_micro)
+                );
             }
         }
     }

@@ -12,7 +12,10 @@ use gamesa_runtime::journal::{
     JournalReader, JournalWriter, RunInfo, WriterSettings,
     replay::{self, TickRange},
 };
-use gamesa_wire::{OrderKind, OrderRequestBody, Request, SignalRequest};
+use gamesa_wire::{
+    ErrorCode, ExperiencesResult, OrderKind, OrderRequestBody, QueryName, QueryRequest, Request,
+    SignalRequest,
+};
 use ingress_support::*;
 
 #[actix::test]
@@ -63,9 +66,31 @@ async fn a_run_with_ingress_clients_sending_signals_and_orders_replays_identical
         daemon.runtime.tick().await.unwrap();
         ticks += 1;
     }
-    let _clients = clients.join().unwrap();
+    let (mut game, _workload) = clients.join().unwrap();
     daemon.ticks(20).await;
     ticks += 20;
+
+    // The experience store over ingress: once the journal holds some epochs, the
+    // newest of gpu0's, newest first.
+    let journal = daemon.runtime.conductor().journal().unwrap();
+    while journal.stats().committed < 100 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let found: ExperiencesResult = game
+        .call_as(&Request::Query(QueryRequest {
+            agent: Some("gpu0".into()),
+            limit: Some(3),
+            ..QueryRequest::new(QueryName::Experiences)
+        }))
+        .unwrap();
+    assert_eq!(found.experiences.len(), 3, "{found:?}");
+    assert!(
+        found
+            .experiences
+            .iter()
+            .all(|epoch| epoch.agent == "gpu0" && epoch.ticks == 10)
+    );
+    assert!(found.experiences[0].first_tick > found.experiences[1].first_tick);
     let Daemon {
         runtime, ingress, ..
     } = daemon;
@@ -92,4 +117,24 @@ async fn a_run_with_ingress_clients_sending_signals_and_orders_replays_identical
     let report = replay::replay(&reader, &registry(), None, TickRange::default()).unwrap();
     assert_eq!(report.divergence, None, "{report}");
     assert_eq!(report.compared, ticks);
+}
+
+#[actix::test]
+async fn experiences_are_unavailable_without_a_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ingress_config(dir.path(), "gpu_bottleneck.toml", |_| {});
+    let mut daemon = Daemon::start(&config);
+    daemon.ticks(2).await;
+    let mut game = daemon.tcp_as(GAME);
+    let reply = game
+        .call(&Request::Query(QueryRequest::new(QueryName::Experiences)))
+        .unwrap();
+    assert_eq!(reply.outcome.unwrap_err().code, ErrorCode::Unavailable);
+    let reply = game
+        .call(&Request::Query(QueryRequest {
+            limit: Some(0),
+            ..QueryRequest::new(QueryName::Experiences)
+        }))
+        .unwrap();
+    assert_eq!(reply.outcome.unwrap_err().code, ErrorCode::InvalidRequest);
 }

@@ -178,6 +178,10 @@ pub struct IngressHub {
     snapshot: RwLock<Arc<Snapshot>>,
     /// The runtime's decision log, for `query decisions`; set when the hub is attached.
     decision_log: OnceLock<DecisionLog>,
+    /// The journal file, once one is attached: `query experiences` reads it.
+    journal: OnceLock<std::path::PathBuf>,
+    /// Opened at the first `query experiences`, read-only, and kept.
+    journal_reader: Mutex<Option<gamesa_journal::JournalReader>>,
     /// The correlation of each client order still resting, to tag its later fills.
     correlations: Mutex<BTreeMap<OrderId, CorrelationId>>,
     /// Each connection's event queue, by connection number.
@@ -238,6 +242,8 @@ impl IngressHub {
             tick_side: Mutex::new(TickSide::default()),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             decision_log: OnceLock::new(),
+            journal: OnceLock::new(),
+            journal_reader: Mutex::new(None),
             correlations: Mutex::new(BTreeMap::new()),
             queues: DashMap::new(),
             next_connection: AtomicU64::new(1),
@@ -299,6 +305,33 @@ impl IngressHub {
     /// Answers `query decisions` from `log` (the first log given is kept).
     pub fn set_decision_log(&self, log: DecisionLog) {
         let _ = self.decision_log.set(log);
+    }
+
+    /// The journal `query experiences` reads (`docs/journal.md`).
+    pub fn set_journal(&self, path: &std::path::Path) {
+        let _ = self.journal.set(path.to_owned());
+    }
+
+    /// The newest `limit` experiences in the journal (of `agent`, or every agent);
+    /// `None` when no journal is attached.
+    pub fn experiences(
+        &self,
+        agent: Option<&str>,
+        limit: usize,
+    ) -> Option<Result<Vec<gamesa_journal::experience::Journaled>, String>> {
+        let path = self.journal.get()?;
+        let mut reader = lock(&self.journal_reader);
+        if reader.is_none() {
+            match gamesa_journal::JournalReader::open(path) {
+                Ok(opened) => *reader = Some(opened),
+                Err(error) => return Some(Err(error.to_string())),
+            }
+        }
+        let reader = reader.as_ref()?;
+        Some(
+            gamesa_journal::experience::latest(reader.connection(), agent, limit)
+                .map_err(|error| error.to_string()),
+        )
     }
 
     /// The decision log, once the hub is attached to a runtime.

@@ -3,9 +3,9 @@
 
 use gamesa_wire::{
     AccountResult, ActuationDecision, AgentsResult, AllocationDecision, AllocationsResult,
-    BookResult, DecisionRecord, DecisionsResult, ErrorBody, ErrorCode, FailedClause, HealthResult,
-    OrderConsidered, PROTOCOL_VERSION, QueryName, QueryRequest, ReplyFrame, TelemetryResult,
-    encode_frame,
+    BookResult, DecisionRecord, DecisionsResult, ErrorBody, ErrorCode, ExperienceRecord,
+    ExperiencesResult, FailedClause, HealthResult, OrderConsidered, PROTOCOL_VERSION, QueryName,
+    QueryRequest, ReplyFrame, TelemetryResult, encode_frame,
 };
 use serde::Serialize;
 
@@ -20,6 +20,11 @@ pub const MAX_BOOK_LEVELS: u32 = super::hub::BOOK_LEVELS as u32;
 pub const DEFAULT_DECISIONS: u32 = 100;
 /// The most decisions one reply carries.
 pub const MAX_DECISIONS: u32 = 1_000;
+
+/// Experiences a `query experiences` returns when it sets no `limit`.
+pub const DEFAULT_EXPERIENCES: u32 = 100;
+/// The most experiences one reply carries.
+pub const MAX_EXPERIENCES: u32 = 1_000;
 
 /// `gamesa/<version>`, as `hello` and `health` name the server.
 pub fn server_name() -> String {
@@ -217,7 +222,54 @@ pub fn answer(
                 out,
             )
         }
+        QueryName::Experiences => match experiences(hub, query) {
+            Ok(result) => ok(id, &result, out),
+            Err(error) => failed(error, out),
+        },
     }
+}
+
+/// `query experiences`: the journal's newest epochs of power buyers.
+fn experiences(hub: &IngressHub, query: &QueryRequest) -> Result<ExperiencesResult, ErrorBody> {
+    let limit = query.limit.unwrap_or(DEFAULT_EXPERIENCES);
+    if !(1..=MAX_EXPERIENCES).contains(&limit) {
+        return Err(ErrorBody::new(
+            ErrorCode::InvalidRequest,
+            format!("field `limit`: {limit} is outside 1..={MAX_EXPERIENCES}"),
+        ));
+    }
+    let found = hub
+        .experiences(query.agent.as_deref(), limit as usize)
+        .ok_or_else(|| {
+            ErrorBody::new(
+                ErrorCode::Unavailable,
+                "the journal is off on this node: no experiences are kept",
+            )
+        })?
+        .map_err(|error| ErrorBody::new(ErrorCode::Internal, format!("the journal: {error}")))?;
+    Ok(ExperiencesResult {
+        experiences: found
+            .into_iter()
+            .map(|journaled| {
+                let experience = journaled.experience;
+                ExperienceRecord {
+                    run: journaled.run,
+                    agent: journaled.agent,
+                    component: experience.component,
+                    first_tick: experience.first_tick,
+                    ticks: experience.ticks,
+                    at_ms: journaled.at_ms,
+                    utilization_permille: experience.utilization_permille,
+                    power_mw: experience.power_mw,
+                    temp_mc: experience.temp_mc,
+                    limit_mw: experience.limit_mw,
+                    progress_micro: experience.progress_micro,
+                    bought_mw: experience.bought_mw,
+                    mean_price: experience.mean_price,
+                }
+            })
+            .collect(),
+    })
 }
 
 /// A decision of the log as the protocol carries it.

@@ -63,7 +63,7 @@ impl EffectAction {
 }
 
 /// The scopes that [`EffectAction::Query`] and [`EffectAction::Subscribe`] accept.
-pub const QUERY_SCOPES: [&str; 7] = [
+pub const QUERY_SCOPES: [&str; 8] = [
     "health",
     "telemetry",
     "book",
@@ -71,6 +71,7 @@ pub const QUERY_SCOPES: [&str; 7] = [
     "account",
     "agents",
     "decisions",
+    "experiences",
 ];
 pub const SUBSCRIBE_SCOPES: [&str; 4] = ["fills", "prices", "signals", "vetoes"];
 

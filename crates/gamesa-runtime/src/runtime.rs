@@ -230,6 +230,9 @@ impl Runtime {
     /// From the next tick on, every tick's inputs and decisions go to `journal`
     /// (`docs/journal.md`); [`Runtime::shutdown`] closes it.
     pub fn attach_journal(&mut self, journal: gamesa_journal::JournalWriter) {
+        if let Some(hub) = &self.ingress {
+            hub.set_journal(journal.path());
+        }
         self.conductor.attach_journal(journal);
     }
 
@@ -237,6 +240,9 @@ impl Runtime {
     /// answers them, publishes to subscribers and refreshes queries after it.
     pub fn attach_ingress(&mut self, hub: std::sync::Arc<crate::ingress::IngressHub>) {
         hub.set_decision_log(self.decision_log());
+        if let Some(journal) = self.conductor.journal() {
+            hub.set_journal(journal.path());
+        }
         self.ingress = Some(hub);
     }
 

@@ -49,6 +49,9 @@ wire_names! {
         ShuttingDown = "shutting_down",
         /// A fault of the server itself.
         Internal = "internal",
+        /// What the request reads is not kept on this node (`query experiences` with
+        /// the journal off).
+        Unavailable = "unavailable",
         /// A code this version of the crate does not know (sent by a newer server).
         #[serde(other)]
         Unknown = "unknown",

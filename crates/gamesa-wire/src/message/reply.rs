@@ -287,6 +287,31 @@ pub struct DecisionsResult {
     pub decisions: Vec<DecisionRecord>,
 }
 
+/// `query experiences`: the newest epochs of the journal's experience store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperiencesResult {
+    pub experiences: Vec<ExperienceRecord>,
+}
+
+/// One power buyer's epoch (`gamesa_agent::Experience`), with whose and which run's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperienceRecord {
+    pub run: i64,
+    pub agent: String,
+    pub component: String,
+    pub first_tick: Tick,
+    pub ticks: u64,
+    /// When its first tick ran, ms since the Unix epoch.
+    pub at_ms: u64,
+    pub utilization_permille: u16,
+    pub power_mw: Option<u64>,
+    pub temp_mc: Option<i32>,
+    pub limit_mw: Option<u64>,
+    pub progress_micro: Option<u64>,
+    pub bought_mw: u64,
+    pub mean_price: Option<f64>,
+}
+
 /// The result of `subscribe`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscribeResult {

@@ -101,6 +101,8 @@ wire_names! {
         Agents = "agents",
         /// The decision log: allocations and actuations with their rationale.
         Decisions = "decisions",
+        /// The journal's experience store: power buyers' epochs (`docs/journal.md`).
+        Experiences = "experiences",
     }
 }
 
@@ -113,6 +115,7 @@ pub struct QueryRequest {
     #[serde(default)]
     pub resource: Option<Resource>,
     /// `account`: whose account (an agent's or client's name); default: the caller's.
+    /// `experiences`: only this agent's.
     #[serde(default)]
     pub agent: Option<String>,
     /// `book`: price levels per side, 1 to 100 (default 10).
