@@ -19,7 +19,7 @@ use gamesa_hw::{
 use gamesa_runtime::{
     Config, assemble,
     journal::{
-        Entry, JournalError, JournalReader, JournalWriter, RunInfo, TickInputs, WriterSettings,
+        Entry, JournalError, JournalReader, JournalWriter, RunInfo, WriterSettings,
         replay::{self, ReplayError, TickRange},
         writer,
     },
@@ -39,7 +39,7 @@ fn entries(config: &Config, ticks: u64, at_ms: impl Fn(u64) -> u64) -> Vec<Entry
     (0..ticks)
         .map(|tick| {
             let frame = sensors.sample(engine.state().next_tick()).frame;
-            let mut output = engine.tick(frame.clone(), Intake::default());
+            let mut output = engine.tick(frame, Intake::default());
             let results = output
                 .to_apply()
                 .iter()
@@ -47,7 +47,8 @@ fn entries(config: &Config, ticks: u64, at_ms: impl Fn(u64) -> u64) -> Vec<Entry
                 .collect();
             engine.applied(&mut output, results);
             Entry {
-                inputs: TickInputs::new(at_ms(tick), frame, Intake::default(), &output),
+                at_ms: at_ms(tick),
+                intake: Intake::default(),
                 output,
             }
         })

@@ -19,6 +19,7 @@ pub mod experience;
 pub mod reader;
 pub mod record;
 pub mod replay;
+mod rows;
 pub mod schema;
 pub mod snapshot;
 pub mod why;

@@ -14,8 +14,9 @@ pub struct TickInputs {
     /// When the tick ran, in ms since the Unix epoch. Read for `gamesa why --at` and
     /// retention; no decision depends on it.
     pub at_ms: u64,
-    /// The frame as the sensors gave it, before dry-run limits and reported progress
-    /// were written in.
+    /// The frame as the tick read it: the sensors' sample with the dry-run limits in
+    /// force and the reported progress written in. Reading it again writes in the same
+    /// values, so the engine reads it as it did.
     pub frame: TelemetryFrame,
     /// Injected signals, clients' orders and cancels, progress reports, sample errors.
     pub intake: Intake,
@@ -29,13 +30,13 @@ pub struct TickInputs {
 }
 
 impl TickInputs {
-    /// The inputs of a tick the shell ran: `frame` and `intake` as they were handed to
-    /// the engine, and the rest read from its `output` once actuated.
-    pub fn new(at_ms: u64, frame: TelemetryFrame, intake: Intake, output: &TickOutput) -> Self {
+    /// The inputs of a tick the shell ran: `intake` as it was handed to the engine, and
+    /// the rest read from its `output` once actuated.
+    pub fn new(at_ms: u64, intake: Intake, output: &TickOutput) -> Self {
         TickInputs {
             tick: output.tick,
             at_ms,
-            frame,
+            frame: TelemetryFrame::clone(&output.frame),
             intake,
             late: output
                 .failures

@@ -7,8 +7,12 @@
 //!   that stopped writing drops the tick, counts it and logs it
 //! - a write error turns the journal off for the rest of the run (counted, logged, and
 //!   reported by [`JournalWriter::stats`]); the tick loop never sees it
-//! - `kill -9` loses at most the batch being filled: each batch is one transaction
+//! - `kill -9` loses at most the batch being filled and the last [`POLL`] of queue:
+//!   each batch is one transaction
 //! - ticks that never reached the file leave a `gap` event, and replay stops there
+//!
+//! What each batch writes beside its blobs is in `rows.rs` (the queryable tables),
+//! `experience.rs` and `snapshot.rs`.
 
 use std::{
     path::{Path, PathBuf},
@@ -23,14 +27,15 @@ use std::{
 
 use gamesa_agent::AgentRegistry;
 use gamesa_config::{Config, JournalConfig, assemble};
-use gamesa_engine::TickOutput;
-use gamesa_proto::{Actuation, AgentId, Credits, Tick};
-use rusqlite::{Connection, Transaction, params};
+use gamesa_engine::{Intake, TickOutput};
+use gamesa_proto::{AgentId, Credits, Tick};
+use rusqlite::{Connection, params};
 
 use crate::{
     JournalError, TickInputs, batch,
     experience::{self, Epochs},
     record::{decisions_digest, decisions_json},
+    rows::{Rows, Trades, name_of},
     schema::open_for_writing,
     snapshot::{self, Resumed, Resumption},
 };
@@ -48,7 +53,8 @@ pub struct WriterSettings {
     pub queue_ticks: usize,
     /// The longest a tick waits in a batch before it is committed.
     pub flush_after: Duration,
-    /// Take back the latest snapshot at open ([`JournalWriter::resumed`]).
+    /// Take back, at open, the latest snapshot ([`JournalWriter::resumed`]) and each
+    /// powered agent's latest epochs ([`JournalWriter::pasts`]).
     pub resume: bool,
 }
 
@@ -110,10 +116,14 @@ impl RunInfo {
     }
 }
 
-/// One tick for the journal: what it consumed and what it decided.
+/// One tick for the journal: when it ran, what came from outside, and what it
+/// decided. The rest of its inputs ([`TickInputs`]) is read from the output on the
+/// writer's thread, not the tick's.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    pub inputs: TickInputs,
+    /// ms since the Unix epoch.
+    pub at_ms: u64,
+    pub intake: Intake,
     pub output: TickOutput,
 }
 
@@ -321,7 +331,7 @@ impl JournalWriter {
         let Some(sender) = &self.sender else {
             return;
         };
-        let tick = entry.inputs.tick;
+        let tick = entry.output.tick;
         match sender.try_send(Message::Tick(Box::new(entry))) {
             Ok(()) => shared.overflowing.store(false, Ordering::Relaxed),
             Err(TrySendError::Full(_)) => {
@@ -528,14 +538,17 @@ impl Writer {
                 .map(|(digest, document)| (*digest, document.as_slice())),
         )?;
         let (first, last) = match (batch.first(), batch.last()) {
-            (Some(first), Some(last)) => (&first.inputs, &last.inputs),
+            (Some(first), Some(last)) => (first, last),
             _ => return Ok(()),
         };
-        let (first_tick, last_tick) = (first.tick, last.tick);
+        let (first_tick, last_tick) = (first.output.tick, last.output.tick);
         let (first_ms, last_ms) = (first.at_ms, last.at_ms);
         let gap = self.next_tick.filter(|expected| *expected != first_tick);
         self.next_tick = Some(last_tick.next());
-        let inputs: Vec<TickInputs> = batch.iter().map(|entry| entry.inputs.clone()).collect();
+        let inputs: Vec<TickInputs> = batch
+            .iter()
+            .map(|entry| TickInputs::new(entry.at_ms, entry.intake.clone(), &entry.output))
+            .collect();
         let inputs = batch::encode_inputs(&inputs)?;
 
         let transaction = self.connection.transaction().map_err(write)?;
@@ -576,13 +589,12 @@ impl Writer {
         }
         let mut trades = Trades::default();
         for entry in &batch {
-            rows.tick(&entry.output, entry.inputs.at_ms)
-                .map_err(write)?;
+            rows.tick(&entry.output, entry.at_ms).map_err(write)?;
             trades.add(&entry.output);
         }
         rows.trades(trades).map_err(write)?;
         for entry in &batch {
-            for (agent, at_ms, experience) in self.epochs.tick(&entry.output, entry.inputs.at_ms) {
+            for (agent, at_ms, experience) in self.epochs.tick(&entry.output, entry.at_ms) {
                 Epochs::write(
                     &transaction,
                     rows.batch,
@@ -598,7 +610,7 @@ impl Writer {
                     &transaction,
                     self.run,
                     entry.output.tick,
-                    entry.inputs.at_ms,
+                    entry.at_ms,
                     holdings,
                     |agent| name_of(&self.names, agent),
                 )
@@ -676,206 +688,4 @@ fn delete_batches(connection: &Connection, condition: &str, value: i64) -> rusql
         transaction.execute(&format!("DELETE FROM batches WHERE {condition}"), [value])?;
     transaction.commit()?;
     Ok(deleted)
-}
-
-/// The queryable rows of one batch.
-struct Rows<'a> {
-    transaction: &'a Transaction<'a>,
-    batch: i64,
-    run: i64,
-    names: &'a [(AgentId, String)],
-}
-
-impl Rows<'_> {
-    fn name(&self, id: AgentId) -> String {
-        name_of(self.names, id)
-    }
-
-    fn tick(&self, output: &TickOutput, at_ms: u64) -> rusqlite::Result<()> {
-        let tick = output.tick;
-        let mut actuation = self.transaction.prepare_cached(
-            "INSERT INTO actuations
-             (batch, run, tick, at_ms, requester, target, requested, verdict, applied, reason, outcome)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )?;
-        for record in &output.actuations {
-            let requester = record
-                .requester
-                .map_or_else(|| "guardian".to_owned(), |agent| self.name(agent));
-            let outcome = record.outcome.as_ref().map(|outcome| match outcome {
-                Ok(applied) if applied.dry_run => "dry_run".to_owned(),
-                Ok(applied) if applied.changed => "written".to_owned(),
-                Ok(_) => "unchanged".to_owned(),
-                Err(error) => format!("error: {error}"),
-            });
-            actuation.execute(params![
-                self.batch,
-                self.run,
-                tick.0 as i64,
-                at_ms as i64,
-                requester,
-                record.requested.target(),
-                value(&record.requested),
-                record.verdict.decision(),
-                record.to_apply().and_then(value),
-                record.verdict.reason().to_string(),
-                outcome
-            ])?;
-        }
-        for failure in &output.failures {
-            let mut detail = format!("{}; {:?}", failure.failure, failure.decision);
-            if let Some(error) = &failure.rebuild_error {
-                detail.push_str(&format!("; rebuild: {error}"));
-            }
-            self.event(tick, at_ms, "failure", &self.name(failure.agent), &detail)?;
-        }
-        for component in &output.held {
-            self.event(tick, at_ms, "hold", component, "safety hold")?;
-        }
-        for (intent, reason) in &output.denied_intents {
-            self.event(
-                tick,
-                at_ms,
-                "denied",
-                &self.name(intent.agent),
-                &format!("{}: {reason}", intent.intent),
-            )?;
-        }
-        for (signal, error) in &output.refused_signals {
-            self.event(
-                tick,
-                at_ms,
-                "refused_signal",
-                &signal.source.to_string(),
-                &format!("{}: {error}", signal.kind),
-            )?;
-        }
-        for (subject, error) in &output.market_errors {
-            let subject = subject.map_or_else(
-                || "market".to_owned(),
-                |(agent, resource)| format!("{} {resource}", self.name(agent)),
-            );
-            self.event(tick, at_ms, "market_error", &subject, &error.to_string())?;
-        }
-        Ok(())
-    }
-
-    fn trades(&self, trades: Trades) -> rusqlite::Result<()> {
-        let mut insert = self.transaction.prepare_cached(
-            "INSERT INTO trades
-             (batch, run, first_tick, last_tick, buyer, seller, resource, verdict, fills,
-              quantity, mean_price, min_price, max_price, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        )?;
-        for ((buyer, seller, resource, verdict), trade) in trades.groups {
-            let mean = trade.value as f64 / trade.quantity.max(1) as f64;
-            insert.execute(params![
-                self.batch,
-                self.run,
-                trade.first_tick.0 as i64,
-                trade.last_tick.0 as i64,
-                self.name(buyer),
-                self.name(seller),
-                resource.to_string(),
-                verdict,
-                trade.fills as i64,
-                trade.quantity as i64,
-                mean,
-                trade.min_price as i64,
-                trade.max_price as i64,
-                trade.reason
-            ])?;
-        }
-        Ok(())
-    }
-
-    fn event(
-        &self,
-        tick: Tick,
-        at_ms: u64,
-        kind: &str,
-        subject: &str,
-        detail: &str,
-    ) -> rusqlite::Result<()> {
-        self.transaction
-            .prepare_cached(
-                "INSERT INTO events (batch, run, tick, at_ms, kind, subject, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                self.batch,
-                self.run,
-                tick.0 as i64,
-                at_ms as i64,
-                kind,
-                subject,
-                detail
-            ])
-            .map(drop)
-    }
-}
-
-/// `id`'s name among `names`, or the id itself.
-fn name_of(names: &[(AgentId, String)], id: AgentId) -> String {
-    names
-        .iter()
-        .find(|(known, _)| *known == id)
-        .map_or_else(|| id.to_string(), |(_, name)| name.clone())
-}
-
-/// A batch's fills summed per `(buyer, seller, resource, verdict)`.
-#[derive(Default)]
-struct Trades {
-    groups:
-        std::collections::BTreeMap<(AgentId, AgentId, gamesa_proto::Resource, &'static str), Trade>,
-}
-
-struct Trade {
-    first_tick: Tick,
-    last_tick: Tick,
-    fills: u64,
-    quantity: u64,
-    /// Σ price × quantity, for the mean price.
-    value: u128,
-    min_price: u64,
-    max_price: u64,
-    /// Why the guardian refused them (the first), for refused fills.
-    reason: Option<String>,
-}
-
-impl Trades {
-    fn add(&mut self, output: &TickOutput) {
-        for (fill, verdict) in &output.fills {
-            let key = (fill.buyer, fill.seller, fill.resource, verdict.decision());
-            let (price, quantity) = (fill.price.0, fill.quantity.0);
-            let trade = self.groups.entry(key).or_insert_with(|| Trade {
-                first_tick: output.tick,
-                last_tick: output.tick,
-                fills: 0,
-                quantity: 0,
-                value: 0,
-                min_price: price,
-                max_price: price,
-                reason: (!matches!(verdict, gamesa_guardian::Verdict::Allow { .. }))
-                    .then(|| verdict.reason().to_string()),
-            });
-            trade.last_tick = output.tick;
-            trade.fills += 1;
-            trade.quantity += quantity;
-            trade.value += u128::from(price) * u128::from(quantity);
-            trade.min_price = trade.min_price.min(price);
-            trade.max_price = trade.max_price.max(price);
-        }
-    }
-}
-
-/// The number an actuation sets (mW for a power limit), when it sets one.
-fn value(actuation: &Actuation) -> Option<i64> {
-    match actuation {
-        Actuation::PowerLimit { limit_mw, .. } => i64::try_from(*limit_mw).ok(),
-        Actuation::CpufreqMax { max_khz, .. } => i64::try_from(*max_khz).ok(),
-        Actuation::CgroupCpuMax { .. }
-        | Actuation::CgroupCpuset { .. }
-        | Actuation::EnergyPreference { .. } => None,
-    }
 }

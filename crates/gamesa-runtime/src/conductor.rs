@@ -27,7 +27,7 @@ use gamesa_engine::{
     tick::{self, Cores, Observed},
 };
 use gamesa_guardian::{SafetyResponse, Settlement, StampedIntent};
-use gamesa_journal::{Entry, JournalWriter, TickInputs};
+use gamesa_journal::{Entry, JournalWriter};
 use gamesa_market::MarketEvent;
 use gamesa_proto::{Actuation, AgentId, LeaseId, OrderId, Signal, TelemetryFrame, Tick};
 
@@ -345,9 +345,9 @@ pub struct Conductor {
     telemetry: TickRecorder,
     /// Every tick's inputs and decisions, handed to a writer thread; never fed back.
     journal: Option<JournalWriter>,
-    /// What the last tick consumed, with when it ran, until its output joins it
-    /// ([`Conductor::journal_tick`]).
-    journal_inputs: Option<(u64, TelemetryFrame, Intake)>,
+    /// What came from outside for the last tick, with the tick and when it ran, until
+    /// its output joins it ([`Conductor::journal_tick`]).
+    journal_inputs: Option<(Tick, u64, Intake)>,
 }
 
 impl Conductor {
@@ -391,14 +391,17 @@ impl Conductor {
     /// attached. By value: a caller done with the output (the daemon's loop) copies
     /// nothing on the tick's thread; one that keeps it passes a clone.
     pub fn journal_tick(&mut self, output: TickOutput) {
-        let (Some(journal), Some((at_ms, frame, intake))) =
+        let (Some(journal), Some((tick, at_ms, intake))) =
             (&self.journal, self.journal_inputs.take())
         else {
             return;
         };
-        if frame.tick == output.tick {
-            let inputs = TickInputs::new(at_ms, frame, intake, &output);
-            journal.record(Entry { inputs, output });
+        if tick == output.tick {
+            journal.record(Entry {
+                at_ms,
+                intake,
+                output,
+            });
         }
     }
 
@@ -530,11 +533,9 @@ impl Conductor {
             .sample_errors
             .extend(sample.errors.iter().map(ToString::to_string));
         self.telemetry.take_injected(&intake.signals);
-        // What the journal needs to run this tick again: the engine consumes both.
-        let consumed = self
-            .journal
-            .is_some()
-            .then(|| (sample.frame.clone(), intake.clone()));
+        // What the journal needs to run this tick again beside its output: the engine
+        // consumes it.
+        let consumed = self.journal.is_some().then(|| intake.clone());
 
         let mut output = tick::run(&mut self.state, &mut self.cores, sample.frame, intake).await?;
         output.timings.insert(
@@ -589,7 +590,7 @@ impl Conductor {
             start: actuate_start,
             end: Instant::now(),
         });
-        self.journal_inputs = consumed.map(|(frame, intake)| (unix_ms(), frame, intake));
+        self.journal_inputs = consumed.map(|intake| (tick, unix_ms(), intake));
         Ok(output)
     }
 }
