@@ -52,6 +52,14 @@ enum Command {
     /// Talk to a running daemon over ingress: inject a signal, place or cancel an
     /// order, query state, or watch a topic.
     Send(send::SendArgs),
+    /// Put back every original value a run with real actuators recorded and did not
+    /// restore (a crash, `kill -9`), then exit: for `ExecStopPost=`, or to have the
+    /// machine back now. Run it while no daemon with that state file runs.
+    Restore {
+        /// The config whose `actuators.state_file` (and `sensors.root`) to use.
+        #[arg(long, short, default_value = "config/default.toml")]
+        config: PathBuf,
+    },
     /// Re-run a journaled run through the same tick engine: 100 % identical decisions,
     /// or the first divergence; with `--config`, what another config would have decided.
     Replay(journal::ReplayArgs),
@@ -73,6 +81,10 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::main(args),
         Command::Send(args) => send::main(args),
         Command::Replay(args) => journal::replay_main(args),
+        Command::Restore { config } => match load(&config) {
+            Ok(loaded) => report(restore(&loaded)),
+            Err(code) => code,
+        },
         Command::Why(args) => journal::why_main(args),
         Command::Run { config, duration_s } => {
             match load(&config).and_then(|loaded| Ok((telemetry_settings(&loaded)?, loaded))) {
@@ -295,6 +307,48 @@ fn run(
     result
 }
 
+/// `gamesa restore`: opening the real actuator on the state file restores what it
+/// records (as every start does); this reports it and stops there.
+fn restore(config: &Config) -> anyhow::Result<()> {
+    let state_file = &config.actuators.state_file;
+    if !state_file.exists() {
+        println!(
+            "nothing to restore: {} does not exist (no run with real actuators left anything)",
+            state_file.display()
+        );
+        return Ok(());
+    }
+    let actuator = gamesa_hw::LinuxActuator::new(gamesa_hw::ActuatorConfig {
+        root: config.sensors.root.clone(),
+        state_file: state_file.clone(),
+        enabled_targets: config.actuators.real.clone(),
+        power_limits: config.actuators.power_limits.clone(),
+    })
+    .with_context(|| format!("opening {}", state_file.display()))?;
+    let report = actuator.start_report();
+    if let Some(quarantined) = &report.quarantined {
+        anyhow::bail!(
+            "the state file was corrupt and was kept aside; nothing restored: {quarantined}"
+        );
+    }
+    for target in &report.recovered.restored {
+        println!("restored {target}");
+    }
+    for (target, error) in &report.recovered.failed {
+        eprintln!("gamesa: could not restore {target}: {error}");
+    }
+    if report.recovered.restored.is_empty() && report.recovered.failed.is_empty() {
+        println!(
+            "nothing to restore: {} records no change",
+            state_file.display()
+        );
+    }
+    match report.recovered.failed.len() {
+        0 => Ok(()),
+        failed => anyhow::bail!("{failed} originals could not be restored"),
+    }
+}
+
 /// Starts trace and metric export as `[telemetry]` and the `OTEL_*` variables say (a
 /// relative `telemetry.file` is already under the state directory).
 fn start_telemetry(settings: &TelemetrySettings) -> anyhow::Result<Telemetry> {
@@ -328,20 +382,27 @@ fn run_subscriber(telemetry: &Telemetry) -> impl tracing::Subscriber + Send + Sy
         .with(telemetry.layer())
 }
 
-/// Completes on SIGINT or SIGTERM.
+/// Completes on SIGINT, SIGTERM or SIGHUP. A hang-up (the SSH session that started
+/// the daemon dropping) stops it gracefully, originals restored, rather than killing it
+/// with the limits it set still in place.
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut terminate) => {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(mut terminate), Ok(mut hangup)) => {
                 tokio::select! {
                     _ = interrupt => {}
                     _ = terminate.recv() => {}
+                    _ = hangup.recv() => tracing::info!("hang-up: stopping"),
                 }
             }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops gamesa");
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM or SIGHUP; only Ctrl-C stops gamesa");
                 let _ = interrupt.await;
             }
         }

@@ -1,5 +1,6 @@
 //! With a real writer pointed at a fake sysfs tree, the `gamesa` binary puts every
-//! original value back byte for byte: on SIGTERM, and on the start after a SIGKILL.
+//! original value back byte for byte: on SIGTERM, SIGINT and SIGHUP (a dropped SSH
+//! session), on the start after a SIGKILL, and with `gamesa restore` after one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -122,8 +123,8 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
     }
 }
 
-#[test]
-fn sigterm_restores_every_original_byte_for_byte() {
+/// The daemon writes the limit, gets `signal`, and exits with every original back.
+fn signal_restores_every_original_byte_for_byte(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let root = fake_root(dir.path());
     let config = config(dir.path(), &root, r#""power.limit:cpu""#);
@@ -132,16 +133,65 @@ fn sigterm_restores_every_original_byte_for_byte() {
     assert_eq!(window(&root), b"1000000");
 
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     // The runtime's own budget for a graceful stop is 2 s; 10 s leaves room for a
     // loaded CI machine without hiding a hang.
     let exit = wait_exit(&mut child, Duration::from_secs(10));
-    assert!(exit.success(), "{exit:?}");
+    assert!(exit.success(), "SIG{signal}: {exit:?}");
+    assert_eq!(limit(&root), LIMIT_ORIGINAL, "SIG{signal}");
+    assert_eq!(window(&root), WINDOW_ORIGINAL, "SIG{signal}");
+}
+
+#[test]
+fn sigterm_restores_every_original_byte_for_byte() {
+    signal_restores_every_original_byte_for_byte("TERM");
+}
+
+#[test]
+fn sigint_restores_every_original_byte_for_byte() {
+    signal_restores_every_original_byte_for_byte("INT");
+}
+
+#[test]
+fn a_hang_up_restores_every_original_byte_for_byte() {
+    signal_restores_every_original_byte_for_byte("HUP");
+}
+
+#[test]
+fn gamesa_restore_puts_back_what_a_killed_run_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = fake_root(dir.path());
+    let config = config(dir.path(), &root, r#""power.limit:cpu""#);
+    let mut child = gamesa(&config, &[]);
+    wait_for_write(&root, &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_ne!(limit(&root), LIMIT_ORIGINAL);
+
+    let restore = |config: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_gamesa"))
+            .args(["restore", "--config"])
+            .arg(config)
+            .env("GAMESA_LOG", "error")
+            .output()
+            .unwrap()
+    };
+    let output = restore(&config);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("restored power.limit:cpu"), "{stdout}");
     assert_eq!(limit(&root), LIMIT_ORIGINAL);
     assert_eq!(window(&root), WINDOW_ORIGINAL);
+    // Again: nothing is left to restore, and that is no error.
+    let output = restore(&config);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("nothing to restore"),
+        "{output:?}"
+    );
 }
 
 #[test]

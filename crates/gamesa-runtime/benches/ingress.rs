@@ -26,7 +26,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gamesa_agent::AgentRegistry;
 use gamesa_hw::twin::{Scenario, SharedTwin, Twin};
 use gamesa_proto::Tick;
 use gamesa_runtime::{Config, Runtime, ingress::Ingress};
@@ -82,12 +81,7 @@ fn start_daemon() -> SocketAddr {
             let config = config();
             let scenario = config.sensors.scenario.clone().unwrap();
             let twin = SharedTwin::new(Twin::new(Scenario::load(&scenario).unwrap()));
-            let mut registry = AgentRegistry::new();
-            gamesa_agent_cpu::register(&mut registry).unwrap();
-            gamesa_agent_gpu::register(&mut registry).unwrap();
-            gamesa_agent_memory::register(&mut registry).unwrap();
-            gamesa_agent_thermal::register(&mut registry).unwrap();
-            gamesa_agent_power::register(&mut registry).unwrap();
+            let registry = support::registry();
             let mut runtime = Runtime::start(
                 &config,
                 &registry,
