@@ -75,6 +75,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(stderr_is_terminal())
         .init();
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
@@ -377,9 +378,15 @@ fn run_subscriber(telemetry: &Telemetry) -> impl tracing::Subscriber + Send + Sy
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                .with_ansi(stderr_is_terminal())
                 .with_filter(filter),
         )
         .with(telemetry.layer())
+}
+
+/// Colours only for a person at a terminal: journald and log files get plain text.
+fn stderr_is_terminal() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr())
 }
 
 /// Completes on SIGINT, SIGTERM or SIGHUP. A hang-up (the SSH session that started
