@@ -52,6 +52,17 @@ enum Command {
     /// Talk to a running daemon over ingress: inject a signal, place or cancel an
     /// order, query state, or watch a topic.
     Send(send::SendArgs),
+    /// What this machine lets GAMESA read and write: every sensor source, every
+    /// power-managed component, every knob a real actuator could write with its value,
+    /// range and the privilege missing. Writes nothing.
+    Probe {
+        /// The file-system root the sensors read (a fake sysfs tree in tests).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Print JSON instead of words.
+        #[arg(long)]
+        json: bool,
+    },
     /// Put back every original value a run with real actuators recorded and did not
     /// restore (a crash, `kill -9`), then exit: for `ExecStopPost=`, or to have the
     /// machine back now. Run it while no daemon with that state file runs.
@@ -82,6 +93,23 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::main(args),
         Command::Send(args) => send::main(args),
         Command::Replay(args) => journal::replay_main(args),
+        Command::Probe { root, json } => {
+            let found = gamesa_hw::probe::probe(gamesa_hw::LinuxSensorsOptions {
+                root,
+                cap_mw: None,
+                nvml: true,
+            });
+            if json {
+                report(
+                    serde_json::to_string_pretty(&found)
+                        .map(|text| println!("{text}"))
+                        .map_err(Into::into),
+                )
+            } else {
+                print!("{found}");
+                ExitCode::SUCCESS
+            }
+        }
         Command::Restore { config } => match load(&config) {
             Ok(loaded) => report(restore(&loaded)),
             Err(code) => code,

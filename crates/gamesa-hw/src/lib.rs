@@ -1,5 +1,6 @@
 //! Every point where GAMESA touches the machine: sensors, revertible actuators and the
-//! simulated twin. The pure crates never see any of it.
+//! simulated twin, and what `gamesa probe` reports of them. The pure crates never see
+//! any of it.
 //!
 //! Two traits are the whole surface the runtime uses:
 //! - [`Sensors`] produces one [`TelemetryFrame`] per sample;
@@ -10,6 +11,7 @@
 
 pub mod actuators;
 mod error;
+pub mod probe;
 pub mod sensors;
 mod sysfs;
 pub mod twin;
