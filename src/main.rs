@@ -60,8 +60,12 @@ enum Command {
         #[arg(long, default_value = "/")]
         root: PathBuf,
         /// Print JSON instead of words.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "config")]
         json: bool,
+        /// Print a starter config for this machine instead (components, gate limits
+        /// from the device ranges, a node cap, dry-run actuators, the built-in agents).
+        #[arg(long)]
+        config: bool,
     },
     /// Put back every original value a run with real actuators recorded and did not
     /// restore (a crash, `kill -9`), then exit: for `ExecStopPost=`, or to have the
@@ -93,13 +97,19 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::main(args),
         Command::Send(args) => send::main(args),
         Command::Replay(args) => journal::replay_main(args),
-        Command::Probe { root, json } => {
+        Command::Probe { root, json, config } => {
             let found = gamesa_hw::probe::probe(gamesa_hw::LinuxSensorsOptions {
-                root,
+                root: root.clone(),
                 cap_mw: None,
                 nvml: true,
             });
-            if json {
+            if config {
+                print!(
+                    "{}",
+                    gamesa_runtime::config::starter::starter_config(&found, &root)
+                );
+                ExitCode::SUCCESS
+            } else if json {
                 report(
                     serde_json::to_string_pretty(&found)
                         .map(|text| println!("{text}"))

@@ -9,6 +9,7 @@ pub mod assemble;
 mod env;
 pub mod ingress;
 pub mod journal;
+pub mod starter;
 pub mod state_dir;
 pub mod telemetry;
 pub mod validate;
