@@ -48,8 +48,8 @@ enum SendCommand {
     Signal {
         #[arg(long)]
         kind: String,
-        #[arg(long)]
-        domain: String,
+        #[arg(long, value_parser = domain_arg())]
+        domain: Domain,
         /// 0 to 1.
         #[arg(long)]
         strength: f64,
@@ -58,8 +58,8 @@ enum SendCommand {
     },
     /// Place a bid or an ask through the client's credit account.
     Order {
-        #[arg(long)]
-        resource: String,
+        #[arg(long, value_parser = resource_arg())]
+        resource: Resource,
         #[arg(long, value_enum)]
         side: SideArg,
         /// Credits per unit.
@@ -95,8 +95,8 @@ enum SendCommand {
         #[arg(value_enum)]
         query: QueryArg,
         /// The resource (`book`: required; `allocations`: a filter).
-        #[arg(long)]
-        resource: Option<String>,
+        #[arg(long, value_parser = resource_arg())]
+        resource: Option<Resource>,
         /// Whose account (`account`; default: the client's own).
         #[arg(long)]
         agent: Option<String>,
@@ -179,6 +179,20 @@ fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     converse(client, &args, request)
 }
 
+/// `--resource`: one of the resources, listed in the help and in the error.
+fn resource_arg() -> impl clap::builder::TypedValueParser<Value = Resource> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Resource::ALL.map(Resource::as_str))
+        .try_map(|name| name.parse::<Resource>())
+}
+
+/// `--domain`: one of the signal domains, listed in the help and in the error.
+fn domain_arg() -> impl clap::builder::TypedValueParser<Value = Domain> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Domain::ALL.map(Domain::as_str))
+        .try_map(|name| name.parse::<Domain>())
+}
+
 fn build_request(what: &SendCommand) -> anyhow::Result<Option<Request>> {
     Ok(Some(match what {
         SendCommand::Signal {
@@ -188,7 +202,7 @@ fn build_request(what: &SendCommand) -> anyhow::Result<Option<Request>> {
             ttl_ticks,
         } => Request::Signal(SignalRequest {
             kind: SignalKind::new(kind.as_str())?,
-            domain: domain.parse::<Domain>()?,
+            domain: *domain,
             strength: Strength::try_from(*strength)?,
             ttl_ticks: *ttl_ticks,
         }),
@@ -200,7 +214,7 @@ fn build_request(what: &SendCommand) -> anyhow::Result<Option<Request>> {
             ioc,
             expires_after_ticks,
         } => Request::Order(OrderRequestBody {
-            resource: resource.parse::<Resource>()?,
+            resource: *resource,
             side: match side {
                 SideArg::Bid => Side::Bid,
                 SideArg::Ask => Side::Ask,
@@ -242,7 +256,7 @@ fn build_request(what: &SendCommand) -> anyhow::Result<Option<Request>> {
                 QueryArg::Decisions => QueryName::Decisions,
                 QueryArg::Experiences => QueryName::Experiences,
             },
-            resource: resource.as_deref().map(str::parse).transpose()?,
+            resource: *resource,
             agent: agent.clone(),
             levels: *levels,
             since_tick: since_tick.map(Tick),
