@@ -2,22 +2,29 @@
 //! `power.limit:cpu` knob, in words and in JSON, and nothing is written.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
+use std::{path::Path, process::Command};
 
-#[test]
-fn probe_lists_the_knobs_of_a_fake_machine_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let zone = dir.path().join("sys/class/powercap/intel-rapl:0");
+/// A RAPL package zone under `root`: 65 W now, 10 W to 125 W.
+fn fake_zone(root: &Path) -> std::path::PathBuf {
+    let zone = root.join("sys/class/powercap/intel-rapl:0");
     std::fs::create_dir_all(&zone).unwrap();
     for (file, content) in [
         ("name", "package-0\n"),
         ("energy_uj", "1000000\n"),
         ("max_energy_range_uj", "262143328850\n"),
         ("constraint_0_power_limit_uw", "65000000\n"),
+        ("constraint_0_min_power_uw", "10000000\n"),
         ("constraint_0_max_power_uw", "125000000\n"),
     ] {
         std::fs::write(zone.join(file), content).unwrap();
     }
+    zone
+}
+
+#[test]
+fn probe_lists_the_knobs_of_a_fake_machine_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = fake_zone(dir.path());
     let probe = |json: bool| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_gamesa"));
         command
@@ -53,18 +60,7 @@ fn probe_lists_the_knobs_of_a_fake_machine_and_writes_nothing() {
 #[test]
 fn the_starter_config_passes_check_config() {
     let dir = tempfile::tempdir().unwrap();
-    let zone = dir.path().join("root/sys/class/powercap/intel-rapl:0");
-    std::fs::create_dir_all(&zone).unwrap();
-    for (file, content) in [
-        ("name", "package-0\n"),
-        ("energy_uj", "1000000\n"),
-        ("max_energy_range_uj", "262143328850\n"),
-        ("constraint_0_power_limit_uw", "65000000\n"),
-        ("constraint_0_min_power_uw", "10000000\n"),
-        ("constraint_0_max_power_uw", "125000000\n"),
-    ] {
-        std::fs::write(zone.join(file), content).unwrap();
-    }
+    fake_zone(&dir.path().join("root"));
     for root in [dir.path().join("root"), std::path::PathBuf::from("/")] {
         let output = Command::new(env!("CARGO_BIN_EXE_gamesa"))
             .args(["probe", "--config", "--root"])

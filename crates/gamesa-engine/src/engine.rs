@@ -41,118 +41,6 @@ impl LocalCores {
     fn agent_mut(&mut self, id: AgentId) -> Option<&mut HostedAgent> {
         self.agents.iter_mut().find(|agent| agent.spec().id == id)
     }
-
-    /// Each turn's agent observes. The agents in `late` (with the deadline they
-    /// missed) still take their turn, as a late agent in the shell finishes it after
-    /// the tick moved on, but are answered as having missed it.
-    fn observe_turns(&mut self, turns: Vec<Turn>, late: &[(AgentId, u64)]) -> Vec<Observed> {
-        turns
-            .into_iter()
-            .map(|turn| {
-                let started = Instant::now();
-                let mut intents = match self.agent_mut(turn.agent) {
-                    Some(agent) => agent.observe(&turn),
-                    None => Err(AgentFailure::Panicked(format!(
-                        "no agent {} is hosted",
-                        turn.agent
-                    ))),
-                };
-                if let Some((_, deadline_ms)) = late.iter().find(|(id, _)| *id == turn.agent) {
-                    intents = Err(AgentFailure::MissedDeadline {
-                        deadline_ms: *deadline_ms,
-                    });
-                }
-                Observed {
-                    agent: turn.agent,
-                    intents,
-                    took: started.elapsed(),
-                }
-            })
-            .collect()
-    }
-}
-
-/// [`LocalCores`] re-running a tick the shell ran: the agents that missed their
-/// deadline then are answered as late again ([`TickEngine::tick_replayed`]).
-struct Replaying<'a> {
-    cores: &'a mut LocalCores,
-    late: &'a [(AgentId, u64)],
-}
-
-impl Cores for Replaying<'_> {
-    type Error = Never;
-
-    async fn open(
-        &mut self,
-        opening: Opening,
-        agents: Vec<AgentId>,
-    ) -> Result<(Opened, Snapshot, Ranked), Never> {
-        self.cores.open(opening, agents).await
-    }
-
-    async fn observe(&mut self, turns: Vec<Turn>) -> Result<Vec<Observed>, Never> {
-        Ok(self.cores.observe_turns(turns, self.late))
-    }
-
-    async fn admit(
-        &mut self,
-        tick: Tick,
-        intents: Vec<StampedIntent>,
-        failed: Vec<AgentId>,
-    ) -> Result<Admitted, Never> {
-        self.cores.admit(tick, intents, failed).await
-    }
-
-    async fn restart(
-        &mut self,
-        agents: Vec<AgentId>,
-    ) -> Result<Vec<(AgentId, AgentFailure)>, Never> {
-        self.cores.restart(agents).await
-    }
-
-    async fn take_signals(
-        &mut self,
-        tick: Tick,
-        signals: Vec<Signal>,
-        isolated: Vec<AgentId>,
-    ) -> Result<Ranked, Never> {
-        self.cores.take_signals(tick, signals, isolated).await
-    }
-
-    async fn safety(
-        &mut self,
-        tick: Tick,
-        preempting: &[Signal],
-        frame: Arc<TelemetryFrame>,
-    ) -> Result<SafetyResponse, Never> {
-        self.cores.safety(tick, preempting, frame).await
-    }
-
-    async fn run_match(&mut self, request: MatchRequest) -> Result<Matched, Never> {
-        self.cores.run_match(request).await
-    }
-
-    async fn settle(&mut self, tick: Tick, events: &[MarketEvent]) -> Result<Settlement, Never> {
-        self.cores.settle(tick, events).await
-    }
-
-    async fn followup(
-        &mut self,
-        tick: Tick,
-        revoke: &[LeaseId],
-        cancel: &[(AgentId, OrderId)],
-    ) -> Result<Matched, Never> {
-        self.cores.followup(tick, revoke, cancel).await
-    }
-
-    async fn guard(
-        &mut self,
-        tick: Tick,
-        followups: &[MarketEvent],
-        requests: &[(AgentId, Actuation)],
-    ) -> Result<Guarded, Never> {
-        self.cores.guard(tick, followups, requests).await
-    }
 }
 
 /// Nothing in place can fail to answer.
@@ -174,7 +62,24 @@ impl Cores for LocalCores {
     }
 
     async fn observe(&mut self, turns: Vec<Turn>) -> Result<Vec<Observed>, Never> {
-        Ok(self.observe_turns(turns, &[]))
+        Ok(turns
+            .into_iter()
+            .map(|turn| {
+                let started = Instant::now();
+                let intents = match self.agent_mut(turn.agent) {
+                    Some(agent) => agent.observe(&turn),
+                    None => Err(AgentFailure::Panicked(format!(
+                        "no agent {} is hosted",
+                        turn.agent
+                    ))),
+                };
+                Observed {
+                    agent: turn.agent,
+                    intents,
+                    took: started.elapsed(),
+                }
+            })
+            .collect())
     }
 
     async fn admit(
@@ -269,21 +174,14 @@ impl TickEngine {
     /// [`TickOutput::to_apply`]) and hand the results to [`TickEngine::applied`].
     pub fn tick(&mut self, frame: TelemetryFrame, intake: Intake) -> TickOutput {
         let Self { state, cores } = self;
-        in_place(tick::run(state, cores, frame, intake))
-    }
-
-    /// A tick the shell ran, run again ([`TickEngine::tick`] with the same inputs): the
-    /// agents in `late` (with the deadline in ms they missed) take their turn but are
-    /// answered as having missed it, as they were then. Replay's only difference.
-    pub fn tick_replayed(
-        &mut self,
-        frame: TelemetryFrame,
-        intake: Intake,
-        late: &[(AgentId, u64)],
-    ) -> TickOutput {
-        let Self { state, cores } = self;
-        let mut replaying = Replaying { cores, late };
-        in_place(tick::run(state, &mut replaying, frame, intake))
+        match now_or_never(tick::run(state, cores, frame, intake)) {
+            Some(Ok(output)) => output,
+            Some(Err(never)) => match never {},
+            // Invariant: every `LocalCores` phase is an `async fn` with no `.await` inside,
+            // and `tick::run` awaits nothing but those phases, so the first poll
+            // completes the tick. No input can make it wait.
+            None => unreachable!("an in-place tick waited on nothing"),
+        }
     }
 
     /// What the actuator did with [`TickOutput::to_apply`], one result per entry.
@@ -373,19 +271,6 @@ impl TickEngine {
         let tick = self.state.next_tick();
         self.cores.guardian.settle_release(tick, &events);
         events.len()
-    }
-}
-
-/// The output of a tick run over cores called in place.
-fn in_place(tick: impl Future<Output = Result<TickOutput, Never>>) -> TickOutput {
-    match now_or_never(tick) {
-        Some(Ok(output)) => output,
-        Some(Err(never)) => match never {},
-        // Invariant: every phase of `LocalCores` (and of `Replaying`, which only calls
-        // them) is an `async fn` with no `.await` on anything else, and `tick::run`
-        // awaits nothing but those phases, so the first poll completes the tick. No
-        // input can make it wait.
-        None => unreachable!("an in-place tick waited on nothing"),
     }
 }
 

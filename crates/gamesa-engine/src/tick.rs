@@ -128,6 +128,12 @@ pub struct Intake {
     pub intents: Vec<StampedIntent>,
     /// Workloads' progress reports, component → millionths of a unit.
     pub progress: Vec<(String, u64)>,
+    /// Agents to answer as having missed their deadline (with it, in ms) whatever
+    /// they return: a replay of a shell tick in which they did, since thread timing is
+    /// the one thing the engine cannot reproduce. The shell finds lateness itself and
+    /// leaves this empty.
+    #[serde(default)]
+    pub late: Vec<(AgentId, u64)>,
 }
 
 /// Records when each phase ran.
@@ -175,6 +181,7 @@ pub async fn run<C: Cores>(
         signals: injected,
         intents: client_intents,
         progress,
+        late,
     } = intake;
     for (component, micro) in progress {
         state.progress.add(&component, micro);
@@ -214,7 +221,13 @@ pub async fn run<C: Cores>(
     let mut intents = Vec::new();
     let mut failures = Vec::new();
     let mut intents_by_agent = Vec::with_capacity(observed.len());
-    for answer in observed {
+    for mut answer in observed {
+        if let Some((_, deadline_ms)) = late.iter().find(|(agent, _)| *agent == answer.agent) {
+            // The agent still took its turn, as a late one in the shell finishes it.
+            answer.intents = Err(AgentFailure::MissedDeadline {
+                deadline_ms: *deadline_ms,
+            });
+        }
         match answer.intents {
             Ok(returned) => {
                 intents_by_agent.push((answer.agent, returned.len()));

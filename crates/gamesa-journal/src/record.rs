@@ -18,11 +18,10 @@ pub struct TickInputs {
     /// force and the reported progress written in. Reading it again writes in the same
     /// values, so the engine reads it as it did.
     pub frame: TelemetryFrame,
-    /// Injected signals, clients' orders and cancels, progress reports, sample errors.
+    /// Injected signals, clients' orders and cancels, progress reports, sample errors,
+    /// and the agents that missed their deadline (`Intake::late`: the shell's thread
+    /// timing, which the engine cannot reproduce by itself).
     pub intake: Intake,
-    /// Agents that missed their deadline, with the deadline in ms: the shell's thread
-    /// timing, which the engine cannot reproduce by itself.
-    pub late: Vec<(AgentId, u64)>,
     /// What the actuator did with each actuation the tick asked for, in order.
     pub actuated: Vec<Result<Applied, String>>,
     /// Targets the actuator could not restore, with why.
@@ -30,24 +29,22 @@ pub struct TickInputs {
 }
 
 impl TickInputs {
-    /// The inputs of a tick the shell ran: `intake` as it was handed to the engine, and
-    /// the rest read from its `output` once actuated.
-    pub fn new(at_ms: u64, intake: Intake, output: &TickOutput) -> Self {
+    /// The inputs of a tick the shell ran: `intake` as it was handed to the engine, with
+    /// the agents it found late, and the rest read from its `output` once actuated.
+    pub fn new(at_ms: u64, mut intake: Intake, output: &TickOutput) -> Self {
+        intake.late = output
+            .failures
+            .iter()
+            .filter_map(|failure| match failure.failure {
+                AgentFailure::MissedDeadline { deadline_ms } => Some((failure.agent, deadline_ms)),
+                _ => None,
+            })
+            .collect();
         TickInputs {
             tick: output.tick,
             at_ms,
             frame: TelemetryFrame::clone(&output.frame),
             intake,
-            late: output
-                .failures
-                .iter()
-                .filter_map(|failure| match failure.failure {
-                    AgentFailure::MissedDeadline { deadline_ms } => {
-                        Some((failure.agent, deadline_ms))
-                    }
-                    _ => None,
-                })
-                .collect(),
             actuated: output
                 .actuations
                 .iter()
@@ -61,8 +58,8 @@ impl TickInputs {
 /// The decisions kept field by field: what `gamesa why` reads and a replay's
 /// divergence is shown in. Everything in [`TickOutput`] but the market events, effect
 /// checks, ledger postings and resting orders (large, and following from these and
-/// earlier ticks), the prepared frame (the inputs have it), the timings (read, never decided on) and `restore_failed`
-/// (an input).
+/// earlier ticks), the prepared frame (the inputs have it), the timings (read, never
+/// decided on) and `restore_failed` (an input).
 #[derive(Serialize)]
 struct Kept<'a> {
     tick: Tick,

@@ -186,7 +186,7 @@ fn each_recorded_tick(
             return Ok(ControlFlow::Break(()));
         }
         let inputs = recorded.inputs.clone();
-        let mut output = engine.tick_replayed(inputs.frame, inputs.intake, &inputs.late);
+        let mut output = engine.tick(inputs.frame, inputs.intake);
         engine.applied(&mut output, inputs.actuated);
         output.restore_failed = inputs.restore_failed;
         Ok(each(&recorded, &output))
@@ -381,8 +381,7 @@ pub fn what_if(
         &mut recorded_engine,
         |recorded, output| {
             let inputs = recorded.inputs.clone();
-            let mut other_output =
-                other_engine.tick_replayed(inputs.frame, inputs.intake, &inputs.late);
+            let mut other_output = other_engine.tick(inputs.frame, inputs.intake);
             let dry_run = dry_run_answers(&other_output);
             other_engine.applied(&mut other_output, dry_run);
             if !range.reports(output.tick) {
