@@ -179,13 +179,9 @@ fn why_command(args: WhyArgs) -> anyhow::Result<()> {
 fn journal_path(given: Option<&Path>) -> anyhow::Result<PathBuf> {
     let vars: Vec<(String, String)> = crate::env_vars().collect();
     let file = given.unwrap_or(Path::new("journal.sqlite"));
-    Ok(state_dir::resolve_file(file, |name| lookup(&vars, name))?)
-}
-
-fn lookup<'a>(vars: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    vars.iter()
-        .find(|(variable, _)| variable == name)
-        .map(|(_, value)| value.as_str())
+    Ok(state_dir::resolve_file(file, |name| {
+        crate::lookup(&vars, name)
+    })?)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -238,7 +234,7 @@ pub fn start_journal(
         return None;
     }
     let vars: Vec<(String, String)> = crate::env_vars().collect();
-    let opened = state_dir::resolve_file(&config.journal.file, |name| lookup(&vars, name))
+    let opened = state_dir::resolve_file(&config.journal.file, |name| crate::lookup(&vars, name))
         .map_err(|error| error.to_string())
         .and_then(|path| {
             let started_ms = jiff::Timestamp::now().as_millisecond().max(0) as u64;

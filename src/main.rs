@@ -13,6 +13,7 @@ use std::{
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use gamesa_runtime::config::{ConfigSources, Layered};
 use gamesa_runtime::telemetry::{Destination, Telemetry, TelemetrySettings};
 use gamesa_runtime::{Config, Runtime, hardware::hardware_for, status::StatusWindow};
 
@@ -34,17 +35,20 @@ struct Cli {
 enum Command {
     /// Start the runtime: sample, trade, guard and actuate at the configured tick rate.
     Run {
-        /// The config file.
-        #[arg(long, short, default_value = "config/default.toml")]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// Stop by itself after this many seconds (default: run until SIGINT/SIGTERM).
         #[arg(long)]
         duration_s: Option<f64>,
     },
-    /// Validate a config file and print the effective config (after GAMESA__* overrides).
+    /// Validate the config and print the effective config (every layer merged, GAMESA__*
+    /// overrides applied) and where each value came from.
     CheckConfig {
-        /// The config file.
-        file: PathBuf,
+        /// A config file to check alone (the same as --config).
+        #[arg(conflicts_with = "config")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
     /// Run scenarios on the simulated twin in virtual time, under the market or a
     /// baseline policy: metrics, a comparison of every policy, JSON, a plot.
@@ -72,14 +76,48 @@ enum Command {
     /// machine back now. Run it while no daemon with that state file runs.
     Restore {
         /// The config whose `actuators.state_file` (and `sensors.root`) to use.
-        #[arg(long, short, default_value = "config/default.toml")]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
     /// Re-run a journaled run through the same tick engine: 100 % identical decisions,
     /// or the first divergence; with `--config`, what another config would have decided.
     Replay(journal::ReplayArgs),
     /// Why a component had the limit it had at a moment, from the journal.
     Why(journal::WhyArgs),
+}
+
+/// Where the config comes from (`docs/config.md`): the config directory's `gamesa.toml`
+/// (or the built-in defaults) and its `gamesa.d/*.toml` drop-ins, or one `--config`
+/// file; then `GAMESA__SECTION__KEY` variables.
+#[derive(Debug, Clone, clap::Args)]
+struct ConfigArgs {
+    /// A config file. Alone, it is the whole config (with GAMESA__* variables) and the
+    /// config directory is not read; with --config-dir, it goes over the directory's.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// The config directory: gamesa.toml, else the built-in defaults, then the
+    /// gamesa.d/*.toml drop-ins in name order. Read when --config is not given.
+    #[arg(long, value_name = "DIR")]
+    config_dir: Option<PathBuf>,
+}
+
+/// The defaults `gamesa run` uses when the config directory has no `gamesa.toml`:
+/// real sensors, dry-run actuators.
+const BUILTIN_CONFIG: &str = include_str!("../config/default.toml");
+
+impl ConfigArgs {
+    fn sources(&self) -> ConfigSources {
+        let dir = match (&self.config_dir, &self.config) {
+            (Some(dir), _) => Some(dir.clone()),
+            (None, None) => Some(PathBuf::from(gamesa_runtime::config::layers::SYSTEM_DIR)),
+            (None, Some(_)) => None,
+        };
+        ConfigSources {
+            builtin: Some(BUILTIN_CONFIG),
+            dir,
+            file: self.config.clone(),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -93,7 +131,10 @@ fn main() -> ExitCode {
         .with_ansi(stderr_is_terminal())
         .init();
     match cli.command {
-        Command::CheckConfig { file } => check_config(&file),
+        Command::CheckConfig { file, config } => check_config(ConfigArgs {
+            config: file.or(config.config),
+            ..config
+        }),
         Command::Sim(args) => sim::main(args),
         Command::Send(args) => send::main(args),
         Command::Replay(args) => journal::replay_main(args),
@@ -121,13 +162,15 @@ fn main() -> ExitCode {
             }
         }
         Command::Restore { config } => match load(&config) {
-            Ok(loaded) => report(restore(&loaded)),
+            Ok((loaded, _)) => report(restore(&loaded)),
             Err(code) => code,
         },
         Command::Why(args) => journal::why_main(args),
         Command::Run { config, duration_s } => {
-            match load(&config).and_then(|loaded| Ok((telemetry_settings(&loaded)?, loaded))) {
-                Ok((settings, loaded)) => report(run(loaded, settings, &config, duration_s)),
+            match load(&config).and_then(|loaded| Ok((telemetry_settings(&loaded.0)?, loaded))) {
+                Ok((settings, (loaded, layered))) => {
+                    report(run(loaded, settings, &layered, duration_s))
+                }
                 Err(code) => code,
             }
         }
@@ -144,8 +187,8 @@ pub(crate) fn report(result: anyhow::Result<()>) -> ExitCode {
     }
 }
 
-/// Loads and validates a config; on failure prints why and returns exit code 78.
-fn load(path: &Path) -> Result<Config, ExitCode> {
+/// Loads and validates the config; on failure prints why and returns exit code 78.
+fn load(args: &ConfigArgs) -> Result<(Config, Layered), ExitCode> {
     let registry = match gamesa::builtin_registry() {
         Ok(registry) => registry,
         Err(error) => {
@@ -153,7 +196,7 @@ fn load(path: &Path) -> Result<Config, ExitCode> {
             return Err(ExitCode::FAILURE);
         }
     };
-    Config::load(path, env_vars(), &registry).map_err(|error| {
+    Config::load_layered(&args.sources(), env_vars(), &registry).map_err(|error| {
         eprintln!("gamesa: invalid config: {error}");
         ExitCode::from(EXIT_CONFIG)
     })
@@ -176,23 +219,52 @@ pub(crate) fn env_vars() -> impl Iterator<Item = (String, String)> {
         .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
 }
 
-fn check_config(path: &Path) -> ExitCode {
-    let (config, settings) =
-        match load(path).and_then(|config| Ok((telemetry_settings(&config)?, config))) {
-            Ok((settings, config)) => (config, settings),
-            Err(code) => return code,
-        };
-    match toml::to_string_pretty(&config) {
-        Ok(text) => {
-            println!(
-                "# {}: valid; {}; effective config:\n{text}",
-                path.display(),
-                describe(&settings.destination)
-            );
-            ExitCode::SUCCESS
-        }
+/// The value of `name` among `vars` (from [`env_vars`]).
+pub(crate) fn lookup<'a>(vars: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    vars.iter()
+        .find(|(variable, _)| variable == name)
+        .map(|(_, value)| value.as_str())
+}
+
+fn check_config(args: ConfigArgs) -> ExitCode {
+    let (config, layered, settings) = match load(&args)
+        .and_then(|(config, layered)| Ok((telemetry_settings(&config)?, config, layered)))
+    {
+        Ok((settings, config, layered)) => (config, layered, settings),
+        Err(code) => return code,
+    };
+    let effective = match toml::Table::try_from(&config) {
+        Ok(table) => table,
         Err(error) => {
             eprintln!("gamesa: cannot print the effective config: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut text = format!(
+        "# {}: valid; {}; effective config:\n{}\n# where each value came from:\n",
+        layered.describe(),
+        describe(&settings.destination),
+        toml::to_string_pretty(&effective).unwrap_or_default()
+    );
+    for (key, value) in gamesa_runtime::config::layers::leaves(&effective) {
+        let mut shown = value.to_string();
+        if shown.chars().count() > 60 {
+            shown = format!("{}…", shown.chars().take(59).collect::<String>());
+        }
+        let origin = layered.provenance.origin(&key);
+        text.push_str(&format!("#   {key} = {shown}  <- {origin}\n"));
+    }
+    print_all(&text)
+}
+
+/// Writes `text` to stdout; a reader that went away (`| head`) is not an error.
+fn print_all(text: &str) -> ExitCode {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("gamesa: cannot write to stdout: {error}");
             ExitCode::FAILURE
         }
     }
@@ -212,11 +284,16 @@ fn describe(destination: &Destination) -> String {
 fn run(
     config: Config,
     settings: TelemetrySettings,
-    path: &Path,
+    layered: &Layered,
     duration_s: Option<f64>,
 ) -> anyhow::Result<()> {
     let registry = gamesa::builtin_registry()?;
-    let config_dir = path.parent().unwrap_or(Path::new(".")).to_owned();
+    // A relative scenario is relative to the file that named it.
+    let config_dir = layered
+        .provenance
+        .base_dir("sensors.scenario")
+        .unwrap_or(Path::new("."))
+        .to_owned();
     let telemetry = start_telemetry(&settings)?;
     let logging = tracing::subscriber::set_default(run_subscriber(&telemetry));
     let tracer = &telemetry;
@@ -278,6 +355,7 @@ fn run(
         );
         let status_every = config.runtime.status_interval_s * u64::from(config.runtime.tick_hz);
         let mut status = StatusWindow::default();
+        let status_on_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
         let stop = async {
             match duration_s {
                 Some(seconds) => {
@@ -299,7 +377,12 @@ fn run(
                     && (report.tick.0 + 1) % status_every == 0
                     && let Some(line) = status.take_line()
                 {
-                    println!("{line}");
+                    // A person at a terminal reads it; journald gets a debug record.
+                    if status_on_terminal {
+                        println!("{line}");
+                    } else {
+                        tracing::debug!(target: "gamesa::status", "{line}");
+                    }
                 }
             })
             .await;

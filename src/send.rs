@@ -2,7 +2,11 @@
 //! `hello`, sends one request (or subscribes and prints events), and prints the reply in
 //! words, or as JSON with `--json`.
 
-use std::{net::TcpStream, path::PathBuf, process::ExitCode};
+use std::{
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
@@ -17,15 +21,13 @@ use gamesa_wire::{
     SignalRequest, SignalResult, TelemetryResult, Topic, TopicRequest, VetoEvent, client::Duplex,
 };
 
-/// The socket `gamesa send` tries when neither `--tcp` nor `--unix` is given.
-const DEFAULT_SOCKET: &str = "/run/gamesa/ingress.sock";
-
 #[derive(Debug, Args)]
 pub struct SendArgs {
     /// Connect over TCP to this address (or set GAMESA_TCP).
     #[arg(long, env = "GAMESA_TCP", conflicts_with = "unix")]
     tcp: Option<String>,
-    /// Connect to this Unix socket (or set GAMESA_SOCKET; default /run/gamesa/ingress.sock).
+    /// Connect to this Unix socket (or set GAMESA_SOCKET; default: ingress.sock in the
+    /// runtime directory a daemon of this user would use, else /run/gamesa/ingress.sock).
     #[arg(long, env = "GAMESA_SOCKET")]
     unix: Option<PathBuf>,
     /// The client name in the server's `[[clients]]` (or set GAMESA_CLIENT).
@@ -170,13 +172,23 @@ fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("connecting to tcp {address}"))?;
         return converse(client, &args, request);
     }
-    let path = args
-        .unix
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
+    let path = args.unix.clone().unwrap_or_else(default_socket);
     let client = Client::connect_unix(&path)
         .with_context(|| format!("connecting to the unix socket {}", path.display()))?;
     converse(client, &args, request)
+}
+
+/// The socket a daemon started by this user would listen on (its runtime directory, as
+/// `ingress.unix_socket` is placed), when it exists; else the service's.
+fn default_socket() -> PathBuf {
+    use gamesa_runtime::config::{ingress::DEFAULT_SOCKET, state_dir};
+    let vars: Vec<(String, String)> = crate::env_vars().collect();
+    let own = state_dir::runtime_directory(|name| crate::lookup(&vars, name)).join(DEFAULT_SOCKET);
+    if own.exists() {
+        own
+    } else {
+        Path::new(state_dir::SYSTEM_RUNTIME_DIRECTORY).join(DEFAULT_SOCKET)
+    }
 }
 
 /// `--resource`: one of the resources, listed in the help and in the error.

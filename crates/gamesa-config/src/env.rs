@@ -4,7 +4,8 @@ use super::ConfigError;
 
 const PREFIX: &str = "GAMESA__";
 
-/// Applies every `GAMESA__...` variable to `table`; returns whether any applied.
+/// Applies every `GAMESA__...` variable to `table`; returns each variable applied with
+/// the key path it set.
 ///
 /// The value is parsed as a TOML value (`100`, `true`, `["a", "b"]`) and taken as a
 /// plain string when it does not parse. Path segments are lowercased. Variables are
@@ -12,13 +13,13 @@ const PREFIX: &str = "GAMESA__";
 pub fn apply_env_overrides(
     table: &mut toml::Table,
     env: impl IntoIterator<Item = (String, String)>,
-) -> Result<bool, ConfigError> {
+) -> Result<Vec<(String, Vec<String>)>, ConfigError> {
     let mut overrides: Vec<(String, String)> = env
         .into_iter()
         .filter(|(name, _)| name.starts_with(PREFIX))
         .collect();
     overrides.sort();
-    let applied = !overrides.is_empty();
+    let mut applied = Vec::with_capacity(overrides.len());
     for (variable, raw) in overrides {
         let path: Vec<String> = variable[PREFIX.len()..]
             .split("__")
@@ -35,6 +36,7 @@ pub fn apply_env_overrides(
             variable: variable.clone(),
             message,
         })?;
+        applied.push((variable, path));
     }
     Ok(applied)
 }
@@ -87,7 +89,8 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert!(applied);
+        assert_eq!(applied.len(), 2);
+        assert_eq!(applied[0].1, ["runtime", "tick_hz"]);
         assert_eq!(table["runtime"]["tick_hz"].as_integer(), Some(100));
         assert_eq!(table["sensors"]["root"].as_str(), Some("/tmp/fake"));
     }

@@ -8,14 +8,23 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use super::{Config, Invalid};
 
+/// The socket's file name; relative, so it goes under the runtime directory
+/// ([`crate::state_dir::runtime_directory`]).
+pub const DEFAULT_SOCKET: &str = "ingress.sock";
+
 /// Listeners and limits of the ingress server (`docs/protocol.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngressConfig {
     /// Listen on the Unix socket `unix_socket`.
     pub unix_enabled: bool,
-    /// Created with mode 0660; a stale socket file left by a dead daemon is replaced.
+    /// Created with mode 0660; a stale socket file left by a dead daemon is replaced. A
+    /// relative path is under the runtime directory: `$RUNTIME_DIRECTORY`, then
+    /// `$XDG_RUNTIME_DIR/gamesa`, then `/run/gamesa`.
     pub unix_socket: PathBuf,
+    /// The group the socket is given (a name, or a number), so that its members may
+    /// connect (mode 0660); unset: the daemon's own group.
+    pub unix_group: Option<String>,
     /// Listen on TCP at `tcp_address`.
     pub tcp_enabled: bool,
     /// Loopback by default; port 0 picks a free port.
@@ -42,7 +51,8 @@ impl Default for IngressConfig {
     fn default() -> Self {
         IngressConfig {
             unix_enabled: false,
-            unix_socket: PathBuf::from("/run/gamesa/ingress.sock"),
+            unix_socket: PathBuf::from(DEFAULT_SOCKET),
+            unix_group: None,
             tcp_enabled: false,
             tcp_address: SocketAddr::from(([127, 0, 0, 1], 7411)),
             max_frame_bytes: 64 * 1024,
@@ -121,6 +131,16 @@ pub fn validate_ingress(config: &Config) -> Result<(), Invalid> {
         if value == 0 {
             return invalid(key, "must be at least 1".into());
         }
+    }
+    if ingress
+        .unix_group
+        .as_deref()
+        .is_some_and(|group| group.trim().is_empty())
+    {
+        return invalid(
+            "unix_group",
+            "is empty (leave it unset for the daemon's group)".into(),
+        );
     }
     if !(ingress.idle_timeout_s.is_finite() && ingress.idle_timeout_s > 0.0) {
         return invalid(

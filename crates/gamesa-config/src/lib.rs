@@ -9,6 +9,8 @@ pub mod assemble;
 mod env;
 pub mod ingress;
 pub mod journal;
+pub mod layers;
+pub mod paths;
 pub mod starter;
 pub mod state_dir;
 pub mod telemetry;
@@ -25,6 +27,7 @@ use thiserror::Error;
 pub use env::apply_env_overrides;
 pub use ingress::{ClientConfig, IngressConfig};
 pub use journal::JournalConfig;
+pub use layers::{ConfigSources, Layered, Origin, Provenance};
 pub use telemetry::{OtlpProtocol, SamplerName, TelemetryConfig};
 pub use validate::validate;
 
@@ -220,7 +223,8 @@ pub struct GateLimitConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ActuatorsConfig {
     /// Where original values are recorded before the first write to a target. Used
-    /// only when `real` enables a target.
+    /// only when `real` enables a target. A relative path is under the state directory
+    /// (`$STATE_DIRECTORY`, `$XDG_STATE_HOME/gamesa`, `~/.local/state/gamesa`).
     pub state_file: PathBuf,
     /// Targets written for real: exact (`power.limit:gpu0`) or a prefix ending in `*`
     /// (`cgroup.cpu_max:*`). Empty by default: every actuation is a dry run.
@@ -235,7 +239,7 @@ pub struct ActuatorsConfig {
 impl Default for ActuatorsConfig {
     fn default() -> Self {
         ActuatorsConfig {
-            state_file: PathBuf::from(gamesa_hw::actuators::DEFAULT_STATE_FILE),
+            state_file: PathBuf::from("actuator-state.json"),
             real: Vec::new(),
             power_limits: BTreeMap::new(),
         }
@@ -280,17 +284,27 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Reads, overrides from the environment, parses and validates a config file.
+    /// Reads one config file, overrides it from the environment, parses and validates it.
     pub fn load(
         path: &std::path::Path,
         env: impl IntoIterator<Item = (String, String)>,
         registry: &AgentRegistry,
     ) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read {
-            path: path.to_owned(),
-            reason: err.to_string(),
-        })?;
-        Config::from_toml_str(&text, path, env, registry)
+        Config::load_layered(&ConfigSources::file(path), env, registry).map(|(config, _)| config)
+    }
+
+    /// Reads every layer of `sources` (system file or built-in defaults, drop-ins,
+    /// `--config`, `GAMESA__` variables), then parses, places and validates the result;
+    /// the [`Layered`] says where each value came from.
+    pub fn load_layered(
+        sources: &ConfigSources,
+        env: impl IntoIterator<Item = (String, String)>,
+        registry: &AgentRegistry,
+    ) -> Result<(Config, Layered), ConfigError> {
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let layered = Layered::read(sources, env.iter().cloned())?;
+        let config = Config::from_layered(&layered, &env, registry)?;
+        Ok((config, layered))
     }
 
     /// Parses and validates config text; `origin` names it in errors.
@@ -300,25 +314,39 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
         registry: &AgentRegistry,
     ) -> Result<Config, ConfigError> {
-        let syntax = |message: String| ConfigError::Syntax {
-            path: origin.to_owned(),
-            message,
-        };
-        let mut table: toml::Table = text
-            .parse()
-            .map_err(|err: toml::de::Error| syntax(err.to_string().trim_end().to_owned()))?;
-        let overridden = apply_env_overrides(&mut table, env)?;
-        let config: Config = if overridden {
-            // Spans are meaningless once the table was edited; report keys only.
-            toml::Value::Table(table)
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let layered = Layered::text(text, origin, env.iter().cloned())?;
+        Config::from_layered(&layered, &env, registry)
+    }
+
+    fn from_layered(
+        layered: &Layered,
+        env: &[(String, String)],
+        registry: &AgentRegistry,
+    ) -> Result<Config, ConfigError> {
+        let mut config: Config = match &layered.sole_text {
+            // One file as written: serde's errors carry its line and column.
+            Some((text, path)) => {
+                toml::from_str(text).map_err(|error: toml::de::Error| ConfigError::Syntax {
+                    path: path.clone(),
+                    message: error.to_string().trim_end().to_owned(),
+                })?
+            }
+            // Spans are meaningless once tables were merged; report keys only.
+            None => toml::Value::Table(layered.table.clone())
                 .try_into()
-                .map_err(|err: toml::de::Error| syntax(err.message().to_owned()))?
-        } else {
-            toml::from_str(text)
-                .map_err(|err: toml::de::Error| syntax(err.to_string().trim_end().to_owned()))?
+                .map_err(|error: toml::de::Error| ConfigError::Syntax {
+                    path: layered.path_for(""),
+                    message: error.message().to_owned(),
+                })?,
         };
+        paths::place(&mut config, |name| {
+            env.iter()
+                .find(|(variable, _)| variable == name)
+                .map(|(_, value)| value.as_str())
+        });
         validate(&config, registry).map_err(|(key, message)| ConfigError::Invalid {
-            path: origin.to_owned(),
+            path: layered.path_for(&key),
             key,
             message,
         })?;

@@ -125,9 +125,10 @@ max_step = 25_000
         text,
         r#"
 [actuators]
-# Targets written for real, such as "power.limit:cpu"; empty: dry-run only.
+# Targets written for real, such as "power.limit:cpu"; empty: dry-run only. Originals
+# are recorded in actuator-state.json under the state directory (/var/lib/gamesa for
+# the service) before the first write.
 real = []
-state_file = "/var/lib/gamesa/actuator-state.json"
 power_limits = {bindings}
 "#,
         bindings = if bindings.is_empty() {

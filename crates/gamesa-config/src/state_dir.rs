@@ -1,5 +1,6 @@
-//! Where a relative file of the config (`telemetry.file`, `journal.file`) goes: under
-//! the state directory, as systemd and the XDG base directory specification define it;
+//! Where a relative file of the config goes: state (`telemetry.file`, `journal.file`,
+//! `actuators.state_file`) under the state directory, the ingress socket under the
+//! runtime directory, as systemd and the XDG base directory specification define them;
 //! an absolute path is used as it is.
 //!
 //! The environment is passed in as a lookup, so resolution is pure and testable.
@@ -44,21 +45,45 @@ pub fn resolve_file<'a>(
 
 /// The directory a relative trace file goes into, if the environment names one.
 pub fn state_directory<'a>(var: impl Fn(&str) -> Option<&'a str>) -> Option<PathBuf> {
-    let absolute = |value: &str| Some(PathBuf::from(value)).filter(|path| path.is_absolute());
-    var("STATE_DIRECTORY")
-        .and_then(|list| list.split(':').next())
-        .and_then(absolute)
-        .or_else(|| {
-            var("XDG_STATE_HOME")
-                .and_then(absolute)
-                .map(|state| state.join("gamesa"))
-        })
-        .or_else(|| {
-            var("HOME")
-                .and_then(absolute)
-                .map(|home| home.join(".local/state/gamesa"))
-        })
+    first_directory(
+        &var,
+        [
+            ("STATE_DIRECTORY", ""),
+            ("XDG_STATE_HOME", "gamesa"),
+            ("HOME", ".local/state/gamesa"),
+        ],
+    )
 }
+
+/// The directory the daemon's socket goes into: `$RUNTIME_DIRECTORY` (systemd's
+/// `RuntimeDirectory=`), then `$XDG_RUNTIME_DIR/gamesa`, then `/run/gamesa`.
+pub fn runtime_directory<'a>(var: impl Fn(&str) -> Option<&'a str>) -> PathBuf {
+    first_directory(
+        &var,
+        [("RUNTIME_DIRECTORY", ""), ("XDG_RUNTIME_DIR", "gamesa")],
+    )
+    .unwrap_or_else(|| PathBuf::from(SYSTEM_RUNTIME_DIRECTORY))
+}
+
+/// The first `(variable, below)` whose variable is set to an absolute path, joined with
+/// `below`; of a `:` list (as systemd sets its directories), the first entry.
+fn first_directory<'a, const N: usize>(
+    var: &impl Fn(&str) -> Option<&'a str>,
+    candidates: [(&str, &str); N],
+) -> Option<PathBuf> {
+    candidates.into_iter().find_map(|(variable, below)| {
+        let value = var(variable)?.split(':').next()?;
+        let path = PathBuf::from(value);
+        match below {
+            _ if !path.is_absolute() => None,
+            "" => Some(path),
+            below => Some(path.join(below)),
+        }
+    })
+}
+
+/// The runtime directory of the packaged service (`RuntimeDirectory=gamesa`).
+pub const SYSTEM_RUNTIME_DIRECTORY: &str = "/run/gamesa";
 
 #[cfg(test)]
 mod tests {
@@ -78,6 +103,33 @@ mod tests {
         ("XDG_STATE_HOME", "/home/u/.state"),
         ("HOME", "/home/u"),
     ];
+
+    #[test]
+    fn the_socket_goes_to_systemds_runtime_directory_then_xdg_then_run() {
+        let lookup = |env: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                env.iter()
+                    .find(|(variable, _)| *variable == name)
+                    .map(|(_, value)| *value)
+            }
+        };
+        let both = &[
+            ("RUNTIME_DIRECTORY", "/run/gamesa-unit"),
+            ("XDG_RUNTIME_DIR", "/run/user/1000"),
+        ];
+        assert_eq!(
+            runtime_directory(lookup(both)),
+            PathBuf::from("/run/gamesa-unit")
+        );
+        assert_eq!(
+            runtime_directory(lookup(&both[1..])),
+            PathBuf::from("/run/user/1000/gamesa")
+        );
+        assert_eq!(
+            runtime_directory(lookup(&[("XDG_RUNTIME_DIR", "relative")])),
+            PathBuf::from("/run/gamesa")
+        );
+    }
 
     #[test]
     fn an_absolute_path_is_used_as_it_is() {

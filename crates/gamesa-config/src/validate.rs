@@ -79,6 +79,16 @@ pub fn validate(config: &Config, registry: &AgentRegistry) -> Result<(), Invalid
             );
         }
     }
+    if !config.actuators.real.is_empty() && config.actuators.state_file.is_relative() {
+        return invalid(
+            "actuators.state_file",
+            format!(
+                "{} is relative and there is no state directory for it: set \
+                 STATE_DIRECTORY, XDG_STATE_HOME or HOME, or make the path absolute",
+                config.actuators.state_file.display()
+            ),
+        );
+    }
     for (index, target) in config.actuators.real.iter().enumerate() {
         if !target.contains(':') {
             return invalid(

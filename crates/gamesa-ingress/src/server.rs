@@ -100,7 +100,10 @@ impl Ingress {
             None => None,
         };
         let unix = if settings.unix_enabled {
-            Some(bind_unix(&settings.unix_socket)?)
+            Some(bind_unix(
+                &settings.unix_socket,
+                settings.unix_group.as_deref(),
+            )?)
         } else {
             None
         };
@@ -166,6 +169,19 @@ impl Ingress {
     }
 }
 
+/// A group's id: a number as it is, or a name looked up in the system's group database
+/// (`/etc/group`, or whatever NSS serves).
+fn group_id(group: &str) -> Result<u32, String> {
+    if let Ok(gid) = group.parse::<u32>() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(group) {
+        Ok(Some(found)) => Ok(found.gid.as_raw()),
+        Ok(None) => Err(format!("no group named `{group}`")),
+        Err(error) => Err(format!("looking up group `{group}`: {error}")),
+    }
+}
+
 impl Drop for Ingress {
     fn drop(&mut self) {
         self.stop_now();
@@ -173,13 +189,31 @@ impl Drop for Ingress {
 }
 
 /// Binds the Unix socket, replacing a stale socket file but never a live one, and sets
-/// its mode to 0660.
-fn bind_unix(path: &Path) -> Result<std::os::unix::net::UnixListener, IngressError> {
-    use std::os::unix::{fs::FileTypeExt, fs::PermissionsExt, net::UnixStream};
+/// its mode to 0660 and its group to `group`. A missing directory is created (0755),
+/// as a runtime directory under `$XDG_RUNTIME_DIR` may not exist yet.
+fn bind_unix(
+    path: &Path,
+    group: Option<&str>,
+) -> Result<std::os::unix::net::UnixListener, IngressError> {
+    use std::os::unix::{
+        fs::{DirBuilderExt, FileTypeExt, PermissionsExt},
+        net::UnixStream,
+    };
     let failed = |reason: String| IngressError::Listen {
         what: format!("unix socket {}", path.display()),
         reason,
     };
+    let gid = group.map(group_id).transpose().map_err(failed)?;
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)
+            .map_err(|error| failed(format!("creating {}: {error}", parent.display())))?;
+    }
     if let Ok(metadata) = std::fs::symlink_metadata(path) {
         if !metadata.file_type().is_socket() {
             return Err(failed("the path exists and is not a socket".into()));
@@ -193,6 +227,10 @@ fn bind_unix(path: &Path) -> Result<std::os::unix::net::UnixListener, IngressErr
         std::os::unix::net::UnixListener::bind(path).map_err(|error| failed(error.to_string()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .map_err(|error| failed(error.to_string()))?;
+    if let Some(gid) = gid {
+        std::os::unix::fs::chown(path, None, Some(gid))
+            .map_err(|error| failed(format!("giving it group {gid}: {error}")))?;
+    }
     listener
         .set_nonblocking(true)
         .map_err(|error| failed(error.to_string()))?;
@@ -331,4 +369,37 @@ fn start_connection<R, W>(
         let _alive = alive;
         connection.run(reader, writer, shutdown).await;
     });
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    use super::*;
+
+    #[test]
+    fn the_socket_gets_its_directory_mode_and_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("not/yet/ingress.sock");
+        let own_gid = std::fs::metadata(dir.path()).unwrap().gid();
+        let _listener = bind_unix(&path, Some(&own_gid.to_string())).unwrap();
+        let metadata = std::fs::metadata(&path).unwrap();
+        assert_eq!(metadata.permissions().mode() & 0o777, 0o660);
+        assert_eq!(metadata.gid(), own_gid);
+    }
+
+    #[test]
+    fn a_group_is_a_number_or_a_name_and_an_unknown_name_is_refused() {
+        assert_eq!(group_id("4242"), Ok(4242));
+        assert_eq!(group_id("root"), Ok(0));
+        let error = group_id("no-such-group-gamesa").unwrap_err();
+        assert!(error.contains("no-such-group-gamesa"), "{error}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ingress.sock");
+        let error = bind_unix(&path, Some("no-such-group-gamesa")).unwrap_err();
+        assert!(error.to_string().contains("no group named"), "{error}");
+        assert!(!path.exists(), "nothing is bound when the group is wrong");
+    }
 }
