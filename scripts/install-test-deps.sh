@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests need that cargo does not bring: Python's msgpack, for the
-# Python client's test (tests/ingress_python.rs), with pip, else Debian's package, else
-# it stops with an error. Used by scripts/test.sh and .ci/run.
+# Python client's test (tests/ingress_python.rs), with pip, else Debian's package; and
+# for the package check (scripts/package-check.sh) systemd-analyze, dpkg-deb and man,
+# from Debian's packages. Stops with an error when it cannot. Used by scripts/test.sh,
+# which .ci/run runs.
 set -euo pipefail
 
 have_msgpack() { python3 -c 'import msgpack' 2>/dev/null; }
@@ -24,4 +26,13 @@ fi
 if ! have_msgpack; then
     echo "error: cannot install msgpack for python3 (tried pip, pip --user and apt-get python3-msgpack)" >&2
     exit 1
+fi
+
+missing=()
+command -v systemd-analyze >/dev/null || missing+=(systemd)
+command -v dpkg-deb >/dev/null || missing+=(dpkg)
+command -v man >/dev/null || missing+=(man-db)
+if [ ${#missing[@]} -gt 0 ]; then
+    { as_root apt-get update -qq && as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
+        || { echo "error: cannot install ${missing[*]} (apt-get)" >&2; exit 1; }
 fi

@@ -84,6 +84,13 @@ enum Command {
     Replay(journal::ReplayArgs),
     /// Why a component had the limit it had at a moment, from the journal.
     Why(journal::WhyArgs),
+    /// Print the man page (roff) to stdout: `gamesa man > gamesa.1`.
+    Man,
+    /// Print shell completions to stdout: `gamesa completions bash > gamesa.bash`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Where the config comes from (`docs/config.md`): the config directory's `gamesa.toml`
@@ -166,6 +173,24 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Why(args) => journal::why_main(args),
+        Command::Man => {
+            let mut page = Vec::new();
+            match clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page)
+            {
+                Ok(()) => print_all(&String::from_utf8_lossy(&page)),
+                Err(error) => report(Err(error.into())),
+            }
+        }
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "gamesa",
+                &mut script,
+            );
+            print_all(&String::from_utf8_lossy(&script))
+        }
         Command::Run { config, duration_s } => {
             match load(&config).and_then(|loaded| Ok((telemetry_settings(&loaded.0)?, loaded))) {
                 Ok((settings, (loaded, layered))) => {
@@ -367,8 +392,14 @@ fn run(
                 None => shutdown_signal().await,
             }
         };
+        let mut ready = false;
         let ran = runtime
             .run_until(stop, |report| {
+                if !ready {
+                    // The first tick ran: tell systemd (Type=notify) we are up.
+                    ready = true;
+                    notify_systemd(&[sd_notify::NotifyState::Ready]);
+                }
                 for error in &report.sample_errors {
                     tracing::warn!(%error, "sensor reading failed");
                 }
@@ -377,7 +408,9 @@ fn run(
                     && (report.tick.0 + 1) % status_every == 0
                     && let Some(line) = status.take_line()
                 {
-                    // A person at a terminal reads it; journald gets a debug record.
+                    // A person at a terminal reads it; journald gets a debug record,
+                    // and `systemctl status` the line itself.
+                    notify_systemd(&[sd_notify::NotifyState::Status(&line)]);
                     if status_on_terminal {
                         println!("{line}");
                     } else {
@@ -389,6 +422,7 @@ fn run(
         // Every way out of the loop goes through the shutdown, which restores every
         // original even when an actor is dead; a panic unwinding past the runtime
         // restores them as it drops.
+        notify_systemd(&[sd_notify::NotifyState::Stopping]);
         match &ran {
             Ok(()) => tracing::info!("stopping: cancelling orders and restoring originals"),
             Err(error) => {
@@ -503,6 +537,14 @@ fn run_subscriber(telemetry: &Telemetry) -> impl tracing::Subscriber + Send + Sy
                 .with_filter(filter),
         )
         .with(telemetry.layer())
+}
+
+/// Tells systemd how the service is doing, when it runs under `Type=notify`
+/// (`$NOTIFY_SOCKET` set); elsewhere it does nothing. A failure is logged, never fatal.
+fn notify_systemd(state: &[sd_notify::NotifyState<'_>]) {
+    if let Err(error) = sd_notify::notify(false, state) {
+        tracing::warn!(%error, "could not notify systemd");
+    }
 }
 
 /// Colours only for a person at a terminal: journald and log files get plain text.
