@@ -10,6 +10,7 @@
 //! `gamesa sim` drive the same code path.
 
 pub mod actuators;
+mod drm;
 mod error;
 pub mod probe;
 pub mod sensors;

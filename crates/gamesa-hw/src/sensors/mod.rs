@@ -14,6 +14,7 @@
 
 mod components;
 mod cpufreq;
+mod gpu_hwmon;
 mod hwmon;
 mod nvml;
 mod powercap;
@@ -33,8 +34,8 @@ pub use nvml::{NvmlReading, NvmlSource};
 use serde::{Deserialize, Serialize};
 
 use self::{
-    cpufreq::CpufreqSource, hwmon::HwmonSource, powercap::PowercapSource, system::SystemSource,
-    thermal::ThermalSource,
+    cpufreq::CpufreqSource, gpu_hwmon::GpuHwmonSource, hwmon::HwmonSource,
+    powercap::PowercapSource, system::SystemSource, thermal::ThermalSource,
 };
 use crate::{HwError, Sample, Sensors};
 
@@ -47,6 +48,7 @@ pub mod source {
     pub const HWMON: &str = "hwmon";
     pub const POWERCAP: &str = "powercap";
     pub const NVML: &str = "nvml";
+    pub const GPU_HWMON: &str = "gpu_hwmon";
     pub const PSI: &str = "psi";
 }
 
@@ -93,6 +95,8 @@ pub struct LinuxSensors {
     powercap: Result<PowercapSource, String>,
     psi: Result<PathBuf, String>,
     nvml: Result<NvmlSource, String>,
+    /// amdgpu, i915 and xe GPUs, numbered after the NVML ones.
+    gpu_hwmon: Result<GpuHwmonSource, String>,
     /// When the previous sample was taken, for `interval_ms`.
     last_sample_at: Option<Instant>,
     /// Problems met during discovery, handed out with the first sample.
@@ -112,6 +116,9 @@ impl LinuxSensors {
         } else {
             Err("disabled in the sensor options".to_string())
         };
+        // NVML GPUs are gpu0..K-1; the hwmon GPUs follow.
+        let nvml_gpus = nvml.as_ref().map_or(0, NvmlSource::gpu_count);
+        let gpu_hwmon = GpuHwmonSource::discover(&root, nvml_gpus, &mut discovery_errors);
         let mut sensors = LinuxSensors {
             system: SystemSource::new(),
             cpufreq: CpufreqSource::discover(&root),
@@ -127,6 +134,7 @@ impl LinuxSensors {
                 ))
             },
             nvml,
+            gpu_hwmon,
             options,
             last_sample_at: None,
             discovery_errors,
@@ -163,6 +171,7 @@ impl LinuxSensors {
             (source::HWMON, self.hwmon.as_ref().err()),
             (source::POWERCAP, self.powercap.as_ref().err()),
             (source::NVML, self.nvml.as_ref().err()),
+            (source::GPU_HWMON, self.gpu_hwmon.as_ref().err()),
             (source::PSI, self.psi.as_ref().err()),
         ]
         .into_iter()
@@ -282,6 +291,18 @@ impl LinuxSensors {
                 Vec::new()
             }
         };
+        let hwmon_gpus = match &mut self.gpu_hwmon {
+            Ok(source) => {
+                let mut errors = Vec::new();
+                let components = source.read(now, &temperatures, &mut errors);
+                report.source(source::GPU_HWMON, Ok(source.note()), errors);
+                components
+            }
+            Err(reason) => {
+                report.source(source::GPU_HWMON, Err(reason), Vec::new());
+                Vec::new()
+            }
+        };
 
         // memory pressure
         match &self.psi {
@@ -298,6 +319,7 @@ impl LinuxSensors {
         frame.components = components::cpu(utilization, &domains, &temperatures)
             .into_iter()
             .chain(gpus)
+            .chain(hwmon_gpus)
             .collect();
         frame.node = components::node(&frame.components, self.options.cap_mw);
         frame.temperatures = temperatures.into_iter().map(|t| t.telemetry).collect();
@@ -331,7 +353,7 @@ impl Report {
     fn new(pending: Vec<HwError>) -> Report {
         Report {
             pending,
-            statuses: Vec::with_capacity(8),
+            statuses: Vec::with_capacity(9),
         }
     }
 
@@ -367,7 +389,7 @@ impl Report {
 
     /// The statuses in a fixed order, and every error, each logged once per subject.
     fn finish(mut self, log: &mut WarnOnce) -> (Vec<SourceStatus>, Vec<HwError>) {
-        const ORDER: [&str; 8] = [
+        const ORDER: [&str; 9] = [
             source::CPU,
             source::MEMORY,
             source::CPUFREQ,
@@ -375,6 +397,7 @@ impl Report {
             source::HWMON,
             source::POWERCAP,
             source::NVML,
+            source::GPU_HWMON,
             source::PSI,
         ];
         self.statuses.sort_by_key(|(status, _)| {
