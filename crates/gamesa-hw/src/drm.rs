@@ -11,6 +11,8 @@
 //! # Invariants
 //! - the sensors and the actuator number the same devices the same way: [`find`] sorts
 //!   by PCI address, and both keep the devices [`GpuHwmon::is_component`] accepts;
+//! - a limit file a binding names is one of [`LIMIT_FILES`], and a PCI address is checked
+//!   by [`is_pci_address`] before it becomes part of a path.
 //!
 //! # Why not libmedium
 //! libmedium (0.13) is a well-kept hwmon crate with a small dependency tree, but it does
@@ -24,6 +26,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::{HwError, sysfs};
+
+/// The limit files a `via = "hwmon"` binding may name: amdgpu's `power1_cap`, and i915's
+/// and xe's `power1_max` (their sustained limit PL1, not the generic hwmon alarm).
+pub(crate) const LIMIT_FILES: [&str; 2] = ["power1_cap", "power1_max"];
 
 /// The drivers whose hwmon directory makes a GPU a component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +63,15 @@ impl Driver {
         match self {
             Driver::Amdgpu => "power1_cap",
             Driver::I915 | Driver::Xe => "power1_max",
+        }
+    }
+
+    /// The step a written limit takes effect in, in µW: amdgpu divides what is written
+    /// by 1 000 000 and keeps whole watts; i915 and xe take µW.
+    pub(crate) fn limit_step_uw(self) -> u64 {
+        match self {
+            Driver::Amdgpu => 1_000_000,
+            Driver::I915 | Driver::Xe => 1,
         }
     }
 }
@@ -177,6 +192,34 @@ pub(crate) fn is_pci_address(text: &str) -> bool {
         && text
             .bytes()
             .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+}
+
+/// `<root>/sys/bus/pci/devices/<pci>/hwmon`: where the hwmon directories of a PCI
+/// device are, by a path that no renumbering of cards or hwmons changes.
+pub(crate) fn stable_hwmon_parent(root: &Path, pci: &str) -> PathBuf {
+    root.join("sys/bus/pci/devices").join(pci).join("hwmon")
+}
+
+/// The hwmon directory of PCI device `pci` that holds `limit_file`, by its stable path,
+/// with its driver: the first `hwmon*` there named amdgpu, i915 or xe that has the file.
+/// `Ok(None)` when there is none.
+pub(crate) fn bound_hwmon(
+    root: &Path,
+    pci: &str,
+    limit_file: &str,
+) -> Result<Option<(Driver, PathBuf)>, HwError> {
+    let parent = stable_hwmon_parent(root, pci);
+    for (_, dir) in sysfs::entries_with_prefix(&parent, "hwmon", sysfs::is_number) {
+        let Some(name) = sysfs::read_optional(&dir.join("name"))? else {
+            continue;
+        };
+        if let Some(driver) = Driver::from_hwmon_name(&name)
+            && dir.join(limit_file).exists()
+        {
+            return Ok(Some((driver, dir)));
+        }
+    }
+    Ok(None)
 }
 
 /// Fake sysfs trees of GPUs, laid out as the kernel lays them out: the device directory
@@ -360,6 +403,29 @@ mod tests {
             root.path().join("sys/class/drm/card1/device/hwmon/hwmon3")
         );
         assert!(found.iter().all(GpuHwmon::is_component));
+    }
+
+    #[test]
+    fn the_stable_path_finds_the_hwmon_holding_the_limit() {
+        let root = tempfile::tempdir().unwrap();
+        fake::amdgpu(root.path());
+        let found = bound_hwmon(root.path(), "0000:03:00.0", "power1_cap").unwrap();
+        assert_eq!(
+            found,
+            Some((
+                Driver::Amdgpu,
+                root.path()
+                    .join("sys/bus/pci/devices/0000:03:00.0/hwmon/hwmon3")
+            ))
+        );
+        assert_eq!(
+            bound_hwmon(root.path(), "0000:03:00.0", "power1_max").unwrap(),
+            None
+        );
+        assert_eq!(
+            bound_hwmon(root.path(), "0000:09:00.0", "power1_cap").unwrap(),
+            None
+        );
     }
 
     #[test]

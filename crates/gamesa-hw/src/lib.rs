@@ -18,7 +18,8 @@ mod sysfs;
 pub mod twin;
 
 pub use actuators::{
-    ActuatorConfig, DryRunActuator, LinuxActuator, PowerLimitBinding, StartReport,
+    ActuatorConfig, DryRunActuator, GpuNumbering, HwmonGpu, LinuxActuator, PowerLimitBinding,
+    StartReport,
 };
 pub use error::HwError;
 use gamesa_proto::{Actuation, TelemetryFrame, Tick};
