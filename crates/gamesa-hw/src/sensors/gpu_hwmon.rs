@@ -50,6 +50,16 @@ struct Gpu {
     busy_path: Option<PathBuf>,
 }
 
+/// A GPU this source made a component, for `gamesa probe`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GpuDevice<'a> {
+    /// `gpu1`.
+    pub(crate) id: &'a str,
+    pub(crate) device: &'a GpuHwmon,
+    /// The limit file's name, when the device has one.
+    pub(crate) limit_file: Option<&'static str>,
+}
+
 /// The hwmon GPUs found at start; ranges are read once then.
 #[derive(Debug)]
 pub(crate) struct GpuHwmonSource {
@@ -106,6 +116,17 @@ impl GpuHwmonSource {
 
     pub(crate) fn note(&self) -> Option<String> {
         self.note.clone()
+    }
+
+    pub(crate) fn devices(&self) -> impl Iterator<Item = GpuDevice<'_>> {
+        self.gpus.iter().map(|gpu| GpuDevice {
+            id: &gpu.id,
+            device: &gpu.device,
+            limit_file: gpu
+                .limit_path
+                .is_some()
+                .then(|| gpu.device.driver.limit_file()),
+        })
     }
 
     /// Reads every GPU as of `now`. Temperatures are the hwmon source's readings of the

@@ -33,6 +33,7 @@ pub(crate) use nvml::nvml_error;
 pub use nvml::{NvmlReading, NvmlSource};
 use serde::{Deserialize, Serialize};
 
+pub(crate) use self::gpu_hwmon::GpuDevice;
 use self::{
     cpufreq::CpufreqSource, gpu_hwmon::GpuHwmonSource, hwmon::HwmonSource,
     powercap::PowercapSource, system::SystemSource, thermal::ThermalSource,
@@ -177,6 +178,13 @@ impl LinuxSensors {
         .into_iter()
         .filter_map(|(name, reason)| reason.map(|reason| (name, reason.clone())))
         .collect()
+    }
+
+    /// The amdgpu, i915 and xe GPUs that are components, in `gpuN` order.
+    pub(crate) fn hwmon_gpus(&self) -> Vec<GpuDevice<'_>> {
+        self.gpu_hwmon
+            .as_ref()
+            .map_or_else(|_| Vec::new(), |source| source.devices().collect())
     }
 
     /// Reads the machine once, as of `now` (the energy counters' time base and the

@@ -190,6 +190,18 @@ fn a_mixed_machine_numbers_by_pci_address_not_by_card_or_hwmon() {
         .map(|c| (c.id.as_str(), c.limit_mw))
         .collect();
     assert_eq!(ids, [("gpu0", Some(190_000)), ("gpu1", Some(203_000))]);
+    let devices: Vec<_> = sensors
+        .hwmon_gpus()
+        .iter()
+        .map(|gpu| (gpu.id, gpu.device.pci.as_str(), gpu.limit_file))
+        .collect();
+    assert_eq!(
+        devices,
+        [
+            ("gpu0", "0000:02:00.0", Some("power1_max")),
+            ("gpu1", "0000:03:00.0", Some("power1_cap")),
+        ]
+    );
 }
 
 #[test]
@@ -289,6 +301,7 @@ fn a_card_with_only_a_reading_is_a_component_without_a_limit() {
         ),
         (None, None, None)
     );
+    assert_eq!(sensors.hwmon_gpus()[0].limit_file, None);
 }
 
 #[test]
