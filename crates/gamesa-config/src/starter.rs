@@ -1,11 +1,12 @@
 //! `gamesa probe --config`: a starter config for the machine a probe read: its
 //! components, gate limits from the device ranges, safe limits at the bottom of each
-//! range, a node cap from the sum of the limits now, the powercap zones and GPUs
-//! bound, dry-run actuators, and the five built-in agents. `check-config` accepts it.
+//! range, a node cap from the sum of the limits now, the powercap zones and GPUs (NVML,
+//! amdgpu, i915, xe) bound, dry-run actuators, and the five built-in agents.
+//! `check-config` accepts it.
 
 use std::{fmt::Write as _, path::Path};
 
-use gamesa_hw::probe::Probe;
+use gamesa_hw::{PowerLimitBinding, probe::Probe};
 use gamesa_proto::ComponentKind;
 
 /// The cap written when no component's limit can be read, in mW.
@@ -81,18 +82,33 @@ expr = "{id}.delta_power_w <= 0 or {id}.temp_c < {id}.t_max_c - 1.5"
         }
     }
     for component in &probe.components {
-        if let (Some(min), Some(max)) = (component.limit_min_mw, component.limit_max_mw) {
-            let id = &component.id;
-            let _ = write!(
-                text,
-                r#"
+        let id = &component.id;
+        match (component.limit_min_mw, component.limit_max_mw) {
+            (Some(min), Some(max)) => {
+                let _ = write!(
+                    text,
+                    r#"
 # The device's range; at most 25 W of change a tick.
 [guardian.limits."power.limit:{id}"]
 min = {min}
 max = {max}
 max_step = 25_000
 "#
-            );
+                );
+            }
+            (None, Some(max)) => {
+                let _ = write!(
+                    text,
+                    r#"
+# The device's maximum; it publishes no minimum (i915 and xe accept anything above
+# 0), so add `min` and a safe limit that keep it usable. At most 25 W of change a tick.
+[guardian.limits."power.limit:{id}"]
+max = {max}
+max_step = 25_000
+"#
+                );
+            }
+            _ => {}
         }
     }
     let safe: Vec<String> = probe
@@ -110,15 +126,26 @@ max_step = 25_000
     }
     let mut bindings = Vec::new();
     for knob in &probe.knobs {
-        if knob.target == "power.limit:cpu"
-            && let Some(zone) = knob.at.split('/').rev().nth(1)
-        {
-            bindings.push(format!("cpu = {{ via = \"powercap\", zone = {zone:?} }}"));
-        } else if let Some(index) = knob.at.strip_prefix("nvml:") {
-            bindings.push(format!(
-                "{} = {{ via = \"nvml\", index = {index} }}",
-                knob.target.trim_start_matches("power.limit:")
-            ));
+        let Some(component) = knob.target.strip_prefix("power.limit:") else {
+            continue;
+        };
+        match &knob.binding {
+            Some(PowerLimitBinding::Powercap { zone, .. }) => {
+                bindings.push(format!(
+                    "{component} = {{ via = \"powercap\", zone = {zone:?} }}"
+                ));
+            }
+            Some(PowerLimitBinding::Nvml { index }) => {
+                bindings.push(format!(
+                    "{component} = {{ via = \"nvml\", index = {index} }}"
+                ));
+            }
+            Some(PowerLimitBinding::Hwmon { pci, file }) => {
+                bindings.push(format!(
+                    "{component} = {{ via = \"hwmon\", pci = {pci:?}, file = {file:?} }}"
+                ));
+            }
+            None => {}
         }
     }
     let _ = write!(
@@ -173,4 +200,110 @@ effects = ["order:power_budget_mw", "signal:power", "signal:safety"]
 "#,
     );
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use gamesa_hw::probe::Knob;
+    use gamesa_proto::ComponentTelemetry;
+
+    use super::*;
+    use crate::{Config, GateLimitConfig};
+
+    fn gpu(
+        id: &str,
+        limit_mw: Option<u64>,
+        min: Option<u64>,
+        max: Option<u64>,
+    ) -> ComponentTelemetry {
+        ComponentTelemetry {
+            id: id.into(),
+            kind: ComponentKind::Gpu,
+            utilization_permille: 0,
+            power_mw: Some(20_000),
+            temp_mc: None,
+            t_max_mc: None,
+            limit_mw,
+            limit_min_mw: min,
+            limit_max_mw: max,
+            progress_micro: None,
+        }
+    }
+
+    fn hwmon_knob(id: &str, pci: &str, file: &str) -> Knob {
+        Knob {
+            target: format!("power.limit:{id}"),
+            at: format!("/sys/bus/pci/devices/{pci}/hwmon/hwmon3/{file}"),
+            current: None,
+            min: None,
+            max: None,
+            unit: "mW",
+            missing: None,
+            binding: Some(PowerLimitBinding::Hwmon {
+                pci: pci.into(),
+                file: file.into(),
+            }),
+        }
+    }
+
+    /// An i915 card (no published minimum) and an amdgpu card: both bound by PCI
+    /// address, with gate limits from what each publishes.
+    #[test]
+    fn hwmon_gpus_are_bound_and_gated_from_their_ranges() {
+        let probe = Probe {
+            sources: Vec::new(),
+            components: vec![
+                gpu("gpu0", Some(190_000), None, Some(225_000)),
+                gpu("gpu1", Some(203_000), Some(150_000), Some(230_000)),
+            ],
+            knobs: vec![
+                hwmon_knob("gpu0", "0000:02:00.0", "power1_max"),
+                hwmon_knob("gpu1", "0000:03:00.0", "power1_cap"),
+            ],
+        };
+        let text = starter_config(&probe, Path::new("/"));
+        let config: Config = toml::from_str(&text).unwrap_or_else(|err| panic!("{err}\n{text}"));
+        assert_eq!(
+            config.actuators.power_limits["gpu0"],
+            PowerLimitBinding::Hwmon {
+                pci: "0000:02:00.0".into(),
+                file: "power1_max".into()
+            }
+        );
+        assert_eq!(
+            config.actuators.power_limits["gpu1"],
+            PowerLimitBinding::Hwmon {
+                pci: "0000:03:00.0".into(),
+                file: "power1_cap".into()
+            }
+        );
+        assert_eq!(
+            config.guardian.limits["power.limit:gpu0"],
+            GateLimitConfig {
+                max: Some(225_000),
+                max_step: Some(25_000),
+                ..GateLimitConfig::default()
+            }
+        );
+        assert_eq!(
+            config.guardian.limits["power.limit:gpu1"],
+            GateLimitConfig {
+                min: Some(150_000),
+                max: Some(230_000),
+                max_step: Some(25_000),
+                ..GateLimitConfig::default()
+            }
+        );
+        assert_eq!(
+            config
+                .guardian
+                .safe_limits_mw
+                .into_iter()
+                .collect::<Vec<_>>(),
+            [("gpu1".to_owned(), 150_000)],
+            "no safe limit is made up for a device without a minimum"
+        );
+        assert_eq!(config.guardian.cap_mw, Some(393_000));
+        assert!(text.contains("publishes no minimum"), "{text}");
+    }
 }

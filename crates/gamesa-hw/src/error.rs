@@ -39,6 +39,8 @@ pub enum HwError {
     InvalidActuation { target: String, reason: String },
     #[error("power.limit:{component}: no hardware is mapped to component `{component}`")]
     UnknownComponent { component: String },
+    #[error("power.limit:{component}: the GPU at {device} publishes no power limit")]
+    NoPowerLimit { component: String, device: String },
     #[error("NVML is unavailable: {reason}")]
     NvmlUnavailable { reason: String },
     #[error("NVML {device}: {call} failed: {reason}")]

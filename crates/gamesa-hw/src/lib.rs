@@ -10,6 +10,7 @@
 //! `gamesa sim` drive the same code path.
 
 pub mod actuators;
+mod drm;
 mod error;
 pub mod probe;
 pub mod sensors;
@@ -17,7 +18,8 @@ mod sysfs;
 pub mod twin;
 
 pub use actuators::{
-    ActuatorConfig, DryRunActuator, LinuxActuator, PowerLimitBinding, StartReport,
+    ActuatorConfig, DryRunActuator, GpuNumbering, HwmonGpu, LinuxActuator, PowerLimitBinding,
+    StartReport,
 };
 pub use error::HwError;
 use gamesa_proto::{Actuation, TelemetryFrame, Tick};

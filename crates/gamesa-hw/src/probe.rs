@@ -15,17 +15,20 @@ use std::{
 use gamesa_proto::{ComponentTelemetry, SourceStatus, Tick};
 use serde::Serialize;
 
-use crate::{LinuxSensors, LinuxSensorsOptions, Sensors};
+use crate::{LinuxSensors, LinuxSensorsOptions, PowerLimitBinding, Sensors, drm};
 
 /// A knob a real actuator could write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Knob {
     /// The actuation target that would write it, such as `power.limit:cpu` (a powercap
-    /// package zone, bound as `power_limits.cpu`), `power.limit:gpu0` (NVML) or
-    /// `cpufreq.max:3`.
+    /// package zone, bound as `power_limits.cpu`), `power.limit:gpu0` (NVML, or an
+    /// amdgpu, i915 or xe hwmon limit) or `cpufreq.max:3`.
     pub target: String,
     /// Where it lives: a file under the sensors' root, or `nvml:<index>`.
     pub at: String,
+    /// For a `power.limit` knob, the `[actuators] power_limits` entry that binds its
+    /// component to it.
+    pub binding: Option<PowerLimitBinding>,
     /// Its value now, in `unit`.
     pub current: Option<u64>,
     /// The range the device accepts, in `unit`, where it says.
@@ -71,6 +74,10 @@ pub fn probe(options: LinuxSensorsOptions) -> Probe {
                 .map(|uw| uw / 1000),
             unit: "mW",
             missing: missing(&file),
+            binding: Some(PowerLimitBinding::Powercap {
+                zone: domain.id.clone(),
+                time_window_us: None,
+            }),
         });
     }
     for gpu in &frame.gpus {
@@ -82,6 +89,37 @@ pub fn probe(options: LinuxSensorsOptions) -> Probe {
             max: Some(gpu.limit_max_mw),
             unit: "mW",
             missing: (!root_user).then(|| "NVML sets power limits for root only".to_owned()),
+            binding: Some(PowerLimitBinding::Nvml { index: gpu.index }),
+        });
+    }
+    for gpu in sensors.hwmon_gpus() {
+        let Some((limit_file, (min_file, max_file))) = gpu
+            .limit_file
+            .and_then(|file| Some((file, drm::limit_bound_files(file)?)))
+        else {
+            continue;
+        };
+        // The path the writer uses: through the PCI address, stable across boots.
+        let dir = drm::stable_hwmon_parent(&root, &gpu.device.pci).join(&gpu.device.hwmon);
+        let file = dir.join(limit_file);
+        let bound = |name: Option<&str>| {
+            drm::read_bound_uw(&dir.join(name?))
+                .ok()
+                .flatten()
+                .map(|uw| uw / 1000)
+        };
+        knobs.push(Knob {
+            target: format!("power.limit:{}", gpu.id),
+            at: shown(&root, &file),
+            current: read_u64(&file).map(|uw| uw / 1000),
+            min: bound(min_file),
+            max: bound(Some(max_file)),
+            unit: "mW",
+            missing: missing(&file),
+            binding: Some(PowerLimitBinding::Hwmon {
+                pci: gpu.device.pci.clone(),
+                file: limit_file.to_owned(),
+            }),
         });
     }
     for (cpu, _) in frame
@@ -100,6 +138,7 @@ pub fn probe(options: LinuxSensorsOptions) -> Probe {
             max: read_u64(&dir.join("cpuinfo_max_freq")),
             unit: "kHz",
             missing: missing(&file),
+            binding: None,
         });
     }
     Probe {
@@ -302,6 +341,88 @@ mod tests {
         let text = found.to_string();
         assert!(text.contains("power.limit:cpu"), "{text}");
         assert!(text.contains("thermal   unavailable"), "{text}");
+    }
+
+    /// An i915 card and an amdgpu card: components gpu0 and gpu1 by PCI address, and
+    /// their limit files as knobs by the path the writer uses.
+    #[test]
+    fn hwmon_gpus_are_components_and_their_limits_knobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        crate::drm::fake::amdgpu(&root);
+        crate::drm::fake::i915(&root);
+        let found = probe(LinuxSensorsOptions {
+            root: root.clone(),
+            cap_mw: None,
+            nvml: false,
+        });
+        let components: Vec<_> = found
+            .components
+            .iter()
+            .filter(|c| c.kind == gamesa_proto::ComponentKind::Gpu)
+            .map(|c| (c.id.as_str(), c.limit_mw, c.limit_min_mw, c.limit_max_mw))
+            .collect();
+        assert_eq!(
+            components,
+            [
+                ("gpu0", Some(190_000), None, Some(225_000)),
+                ("gpu1", Some(203_000), Some(150_000), Some(230_000)),
+            ]
+        );
+        let knobs: Vec<_> = found
+            .knobs
+            .iter()
+            .map(|k| {
+                (
+                    k.target.as_str(),
+                    k.at.as_str(),
+                    k.current,
+                    k.min,
+                    k.max,
+                    k.missing.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            knobs,
+            [
+                (
+                    "power.limit:gpu0",
+                    "/sys/bus/pci/devices/0000:02:00.0/hwmon/hwmon5/power1_max",
+                    Some(190_000),
+                    None,
+                    Some(225_000),
+                    None
+                ),
+                (
+                    "power.limit:gpu1",
+                    "/sys/bus/pci/devices/0000:03:00.0/hwmon/hwmon3/power1_cap",
+                    Some(203_000),
+                    Some(150_000),
+                    Some(230_000),
+                    None
+                ),
+            ]
+        );
+        assert_eq!(
+            found.knobs[1].binding,
+            Some(PowerLimitBinding::Hwmon {
+                pci: "0000:03:00.0".into(),
+                file: "power1_cap".into(),
+            })
+        );
+        let text = found.to_string();
+        assert!(text.contains("gpu_hwmon available"), "{text}");
+        assert!(
+            text.contains(
+                "power.limit:gpu1     /sys/bus/pci/devices/0000:03:00.0/hwmon/hwmon3/power1_cap \
+                 = 203000 mW (range 150000 to 230000): writable"
+            ),
+            "{text}"
+        );
+        // Probing wrote nothing.
+        let cap = root.join("sys/devices/pci0000:00/0000:03:00.0/hwmon/hwmon3/power1_cap");
+        assert_eq!(std::fs::read_to_string(cap).unwrap(), "203000000\n");
     }
 
     #[test]

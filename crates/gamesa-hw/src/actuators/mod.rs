@@ -15,13 +15,17 @@
 mod cgroup;
 mod cpufreq;
 mod dry_run;
+mod hwmon;
 mod knob;
 mod nvml;
 mod plan;
 mod powercap;
 mod state;
 
-use std::{collections::BTreeMap, path::PathBuf};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
 pub use dry_run::{DryRunActuator, UNKNOWN_PREVIOUS};
 use gamesa_proto::Actuation;
@@ -32,7 +36,10 @@ use self::{
     plan::Plan,
     state::{Original, StateStore},
 };
-use crate::{Actuator, Applied, HwError, RestoreReport};
+use crate::{
+    Actuator, Applied, HwError, RestoreReport,
+    drm::{self, GpuHwmon},
+};
 
 /// Where `LinuxActuator` keeps its originals unless configured otherwise.
 pub const DEFAULT_STATE_FILE: &str = "/var/lib/gamesa/actuator-state.json";
@@ -50,6 +57,63 @@ pub enum PowerLimitBinding {
     },
     /// An NVIDIA GPU, by NVML index.
     Nvml { index: u32 },
+    /// An AMD or Intel GPU's hwmon limit file, by the card's PCI address
+    /// (`0000:03:00.0`, stable across boots where `cardN` and `hwmonM` are not):
+    /// `power1_cap` for amdgpu, `power1_max` for i915 and xe.
+    Hwmon { pci: String, file: String },
+}
+
+/// Which device each `gpuN` is, numbered as the sensors number them: NVML's GPUs are
+/// `gpu0`..`gpuK-1`, then the amdgpu, i915 and xe GPUs in PCI address order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GpuNumbering {
+    /// K: how many GPUs NVML reports (0 without NVML).
+    pub nvml_count: u32,
+    /// The hwmon GPUs, in order.
+    pub hwmon: Vec<HwmonGpu>,
+}
+
+/// An amdgpu, i915 or xe GPU in the numbering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HwmonGpu {
+    /// Its PCI address, `0000:03:00.0`.
+    pub pci: String,
+    /// Its limit file, `power1_cap` or `power1_max`; `None` when it has none.
+    pub limit_file: Option<String>,
+}
+
+impl GpuNumbering {
+    /// No GPU known: `gpuN` is NVML index N, as without this numbering.
+    pub const NONE: GpuNumbering = GpuNumbering {
+        nvml_count: 0,
+        hwmon: Vec::new(),
+    };
+
+    /// The numbering of the machine under `root`: NVML's device count (0 when NVML
+    /// cannot load), and the hwmon GPUs the sensors make components, in their order.
+    fn discover(root: &Path, nvml: &mut NvmlHandle) -> GpuNumbering {
+        let nvml_count = nvml
+            .nvml()
+            .ok()
+            .and_then(|nvml| nvml.device_count().ok())
+            .unwrap_or(0);
+        let mut errors = Vec::new();
+        let hwmon = drm::find(root, &mut errors)
+            .into_iter()
+            .filter(GpuHwmon::is_component)
+            .map(|gpu| {
+                let file = gpu.driver.limit_file();
+                HwmonGpu {
+                    limit_file: gpu.dir.join(file).exists().then(|| file.to_owned()),
+                    pci: gpu.pci,
+                }
+            })
+            .collect();
+        for err in errors {
+            tracing::warn!(error = %err, "actuator: while numbering the GPUs");
+        }
+        GpuNumbering { nvml_count, hwmon }
+    }
 }
 
 /// How [`LinuxActuator`] reaches the machine.
@@ -66,7 +130,8 @@ pub struct ActuatorConfig {
     /// Empty by default: everything is dry-run.
     pub enabled_targets: Vec<String>,
     /// Component to hardware, for `power.limit`. Without an entry, `cpu` is the
-    /// powercap zone `intel-rapl:0` and `gpuN` is NVML index N.
+    /// powercap zone `intel-rapl:0` and `gpuN` is the Nth GPU as the sensors number
+    /// them (see [`GpuNumbering`]).
     pub power_limits: BTreeMap<String, PowerLimitBinding>,
 }
 
@@ -92,8 +157,13 @@ impl ActuatorConfig {
             })
     }
 
-    /// The hardware behind a component's power limit.
-    pub fn power_limit_binding(&self, component: &str) -> Result<PowerLimitBinding, HwError> {
+    /// The hardware behind a component's power limit: the configured binding, else
+    /// `cpu` is `intel-rapl:0` and `gpuN` is N in `gpus` (NVML index N past its end).
+    pub fn power_limit_binding(
+        &self,
+        component: &str,
+        gpus: &GpuNumbering,
+    ) -> Result<PowerLimitBinding, HwError> {
         if let Some(binding) = self.power_limits.get(component) {
             return Ok(binding.clone());
         }
@@ -103,13 +173,34 @@ impl ActuatorConfig {
                 time_window_us: None,
             });
         }
-        component
+        let Some(index) = component
             .strip_prefix("gpu")
-            .and_then(|index| index.parse().ok())
-            .map(|index| PowerLimitBinding::Nvml { index })
-            .ok_or_else(|| HwError::UnknownComponent {
+            .and_then(|index| index.parse::<u32>().ok())
+        else {
+            return Err(HwError::UnknownComponent {
                 component: component.to_string(),
-            })
+            });
+        };
+        let hwmon = index
+            .checked_sub(gpus.nvml_count)
+            .and_then(|n| gpus.hwmon.get(usize::try_from(n).ok()?));
+        match hwmon {
+            None => Ok(PowerLimitBinding::Nvml { index }),
+            Some(HwmonGpu {
+                pci,
+                limit_file: Some(file),
+            }) => Ok(PowerLimitBinding::Hwmon {
+                pci: pci.clone(),
+                file: file.clone(),
+            }),
+            Some(HwmonGpu {
+                pci,
+                limit_file: None,
+            }) => Err(HwError::NoPowerLimit {
+                component: component.to_string(),
+                device: pci.clone(),
+            }),
+        }
     }
 }
 
@@ -131,6 +222,9 @@ pub struct LinuxActuator {
     state: StateStore,
     dry_run: DryRunActuator,
     nvml: NvmlHandle,
+    /// Looked up on the first `gpuN` without a configured binding, then kept (GPUs are
+    /// not hot-plugged).
+    gpus: Option<GpuNumbering>,
     start: StartReport,
 }
 
@@ -145,6 +239,7 @@ impl LinuxActuator {
             state,
             dry_run: DryRunActuator::new(),
             nvml: NvmlHandle::default(),
+            gpus: None,
             start: StartReport::default(),
         };
         let leftovers = actuator.state.targets();
@@ -178,21 +273,42 @@ impl LinuxActuator {
         &self.dry_run
     }
 
+    /// Numbers the GPUs when `component` is a `gpuN` without a configured binding and
+    /// they are not numbered yet.
+    fn number_gpus_for(&mut self, component: &str) {
+        if self.gpus.is_none()
+            && component.starts_with("gpu")
+            && !self.config.power_limits.contains_key(component)
+        {
+            self.gpus = Some(GpuNumbering::discover(&self.config.root, &mut self.nvml));
+        }
+    }
+
     fn plan(&mut self, actuation: &Actuation, target: &str) -> Result<Plan, HwError> {
+        if let Actuation::PowerLimit { component, .. } = actuation {
+            self.number_gpus_for(component);
+        }
         let root = &self.config.root;
         match actuation {
             Actuation::PowerLimit {
                 component,
                 limit_mw,
-            } => match self.config.power_limit_binding(component)? {
-                PowerLimitBinding::Powercap {
-                    zone,
-                    time_window_us,
-                } => powercap::plan(root, target, &zone, time_window_us, *limit_mw),
-                PowerLimitBinding::Nvml { index } => {
-                    nvml::plan(&mut self.nvml, target, index, *limit_mw)
+            } => {
+                let none = GpuNumbering::NONE;
+                let gpus = self.gpus.as_ref().unwrap_or(&none);
+                match self.config.power_limit_binding(component, gpus)? {
+                    PowerLimitBinding::Powercap {
+                        zone,
+                        time_window_us,
+                    } => powercap::plan(root, target, &zone, time_window_us, *limit_mw),
+                    PowerLimitBinding::Nvml { index } => {
+                        nvml::plan(&mut self.nvml, target, index, *limit_mw)
+                    }
+                    PowerLimitBinding::Hwmon { pci, file } => {
+                        hwmon::plan(root, target, &pci, &file, *limit_mw)
+                    }
                 }
-            },
+            }
             Actuation::CgroupCpuMax {
                 cgroup,
                 quota_us,

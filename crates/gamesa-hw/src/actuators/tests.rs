@@ -172,18 +172,18 @@ fn enabled_targets_match_exactly_or_by_prefix() {
 fn power_limit_components_map_to_hardware() {
     let mut config = ActuatorConfig::default();
     assert_eq!(
-        config.power_limit_binding("cpu"),
+        config.power_limit_binding("cpu", &GpuNumbering::NONE),
         Ok(PowerLimitBinding::Powercap {
             zone: "intel-rapl:0".into(),
             time_window_us: None
         })
     );
     assert_eq!(
-        config.power_limit_binding("gpu3"),
+        config.power_limit_binding("gpu3", &GpuNumbering::NONE),
         Ok(PowerLimitBinding::Nvml { index: 3 })
     );
     assert_eq!(
-        config.power_limit_binding("fan"),
+        config.power_limit_binding("fan", &GpuNumbering::NONE),
         Err(HwError::UnknownComponent {
             component: "fan".into()
         })
@@ -192,7 +192,7 @@ fn power_limit_components_map_to_hardware() {
         .power_limits
         .insert("gpu3".into(), PowerLimitBinding::Nvml { index: 0 });
     assert_eq!(
-        config.power_limit_binding("gpu3"),
+        config.power_limit_binding("gpu3", &GpuNumbering::NONE),
         Ok(PowerLimitBinding::Nvml { index: 0 })
     );
 }

@@ -14,6 +14,7 @@
 
 mod components;
 mod cpufreq;
+mod gpu_hwmon;
 mod hwmon;
 mod nvml;
 mod powercap;
@@ -32,9 +33,10 @@ pub(crate) use nvml::nvml_error;
 pub use nvml::{NvmlReading, NvmlSource};
 use serde::{Deserialize, Serialize};
 
+pub(crate) use self::gpu_hwmon::GpuDevice;
 use self::{
-    cpufreq::CpufreqSource, hwmon::HwmonSource, powercap::PowercapSource, system::SystemSource,
-    thermal::ThermalSource,
+    cpufreq::CpufreqSource, gpu_hwmon::GpuHwmonSource, hwmon::HwmonSource,
+    powercap::PowercapSource, system::SystemSource, thermal::ThermalSource,
 };
 use crate::{HwError, Sample, Sensors};
 
@@ -47,6 +49,7 @@ pub mod source {
     pub const HWMON: &str = "hwmon";
     pub const POWERCAP: &str = "powercap";
     pub const NVML: &str = "nvml";
+    pub const GPU_HWMON: &str = "gpu_hwmon";
     pub const PSI: &str = "psi";
 }
 
@@ -93,6 +96,8 @@ pub struct LinuxSensors {
     powercap: Result<PowercapSource, String>,
     psi: Result<PathBuf, String>,
     nvml: Result<NvmlSource, String>,
+    /// amdgpu, i915 and xe GPUs, numbered after the NVML ones.
+    gpu_hwmon: Result<GpuHwmonSource, String>,
     /// When the previous sample was taken, for `interval_ms`.
     last_sample_at: Option<Instant>,
     /// Problems met during discovery, handed out with the first sample.
@@ -112,6 +117,9 @@ impl LinuxSensors {
         } else {
             Err("disabled in the sensor options".to_string())
         };
+        // NVML GPUs are gpu0..K-1; the hwmon GPUs follow.
+        let nvml_gpus = nvml.as_ref().map_or(0, NvmlSource::gpu_count);
+        let gpu_hwmon = GpuHwmonSource::discover(&root, nvml_gpus, &mut discovery_errors);
         let mut sensors = LinuxSensors {
             system: SystemSource::new(),
             cpufreq: CpufreqSource::discover(&root),
@@ -127,6 +135,7 @@ impl LinuxSensors {
                 ))
             },
             nvml,
+            gpu_hwmon,
             options,
             last_sample_at: None,
             discovery_errors,
@@ -163,11 +172,19 @@ impl LinuxSensors {
             (source::HWMON, self.hwmon.as_ref().err()),
             (source::POWERCAP, self.powercap.as_ref().err()),
             (source::NVML, self.nvml.as_ref().err()),
+            (source::GPU_HWMON, self.gpu_hwmon.as_ref().err()),
             (source::PSI, self.psi.as_ref().err()),
         ]
         .into_iter()
         .filter_map(|(name, reason)| reason.map(|reason| (name, reason.clone())))
         .collect()
+    }
+
+    /// The amdgpu, i915 and xe GPUs that are components, in `gpuN` order.
+    pub(crate) fn hwmon_gpus(&self) -> Vec<GpuDevice<'_>> {
+        self.gpu_hwmon
+            .as_ref()
+            .map_or_else(|_| Vec::new(), |source| source.devices().collect())
     }
 
     /// Reads the machine once, as of `now` (the energy counters' time base and the
@@ -282,6 +299,18 @@ impl LinuxSensors {
                 Vec::new()
             }
         };
+        let hwmon_gpus = match &mut self.gpu_hwmon {
+            Ok(source) => {
+                let mut errors = Vec::new();
+                let components = source.read(now, &temperatures, &mut errors);
+                report.source(source::GPU_HWMON, Ok(source.note()), errors);
+                components
+            }
+            Err(reason) => {
+                report.source(source::GPU_HWMON, Err(reason), Vec::new());
+                Vec::new()
+            }
+        };
 
         // memory pressure
         match &self.psi {
@@ -298,6 +327,7 @@ impl LinuxSensors {
         frame.components = components::cpu(utilization, &domains, &temperatures)
             .into_iter()
             .chain(gpus)
+            .chain(hwmon_gpus)
             .collect();
         frame.node = components::node(&frame.components, self.options.cap_mw);
         frame.temperatures = temperatures.into_iter().map(|t| t.telemetry).collect();
@@ -331,7 +361,7 @@ impl Report {
     fn new(pending: Vec<HwError>) -> Report {
         Report {
             pending,
-            statuses: Vec::with_capacity(8),
+            statuses: Vec::with_capacity(9),
         }
     }
 
@@ -367,7 +397,7 @@ impl Report {
 
     /// The statuses in a fixed order, and every error, each logged once per subject.
     fn finish(mut self, log: &mut WarnOnce) -> (Vec<SourceStatus>, Vec<HwError>) {
-        const ORDER: [&str; 8] = [
+        const ORDER: [&str; 9] = [
             source::CPU,
             source::MEMORY,
             source::CPUFREQ,
@@ -375,6 +405,7 @@ impl Report {
             source::HWMON,
             source::POWERCAP,
             source::NVML,
+            source::GPU_HWMON,
             source::PSI,
         ];
         self.statuses.sort_by_key(|(status, _)| {

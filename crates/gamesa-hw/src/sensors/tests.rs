@@ -197,6 +197,7 @@ fn missing_sources_are_listed_unavailable_on_every_frame() {
             source::HWMON,
             source::POWERCAP,
             source::NVML,
+            source::GPU_HWMON,
             source::PSI
         ]
     );
@@ -212,7 +213,15 @@ fn missing_sources_are_listed_unavailable_on_every_frame() {
         assert_eq!(
             names,
             [
-                "cpu", "memory", "cpufreq", "thermal", "hwmon", "powercap", "nvml", "psi"
+                "cpu",
+                "memory",
+                "cpufreq",
+                "thermal",
+                "hwmon",
+                "powercap",
+                "nvml",
+                "gpu_hwmon",
+                "psi"
             ]
         );
         for name in &unavailable {
@@ -343,7 +352,7 @@ fn reads_this_machine() {
         memory.total_mb > 0 && memory.available_mb <= memory.total_mb,
         "{memory:?}"
     );
-    assert_eq!(frame.sources.len(), 8);
+    assert_eq!(frame.sources.len(), 9);
     assert!(status(&frame, source::CPU).available);
     assert!(status(&frame, source::MEMORY).available);
     for status in &frame.sources {
@@ -369,16 +378,18 @@ fn reads_this_machine() {
     if !has_zone {
         assert!(!status(&frame, source::THERMAL).available);
     }
-    if status(&frame, source::NVML).available {
-        assert_eq!(
-            frame.gpus.len(),
-            frame
-                .components
-                .iter()
-                .filter(|c| c.kind == ComponentKind::Gpu)
-                .count()
-        );
+    // `frame.gpus` lists the NVML GPUs; the amdgpu, i915 and xe ones are components only.
+    let gpu_components = frame
+        .components
+        .iter()
+        .filter(|c| c.kind == ComponentKind::Gpu)
+        .count();
+    if status(&frame, source::GPU_HWMON).available {
+        assert!(gpu_components > frame.gpus.len(), "{:?}", frame.components);
     } else {
+        assert_eq!(frame.gpus.len(), gpu_components);
+    }
+    if !status(&frame, source::NVML).available {
         assert!(frame.gpus.is_empty());
     }
     assert_eq!(errors, [], "no reading should fail on a healthy machine");
