@@ -24,6 +24,7 @@ fn main() -> anyhow::Result<()> {
         domain,
         strength: Strength::try_from(strength)?,
         ttl_ticks: Some(50),
+        hold: false,
     });
     match std::env::var("GAMESA_TCP") {
         Ok(address) => send(Client::connect_tcp(address.as_str())?, &request),

@@ -1,6 +1,7 @@
 //! The `gamesa` command line: `run` the daemon, `check-config` a file, and `sim`ulate
 //! scenarios on the twin.
 
+mod exec;
 mod journal;
 mod send;
 mod sim;
@@ -56,6 +57,10 @@ enum Command {
     /// Talk to a running daemon over ingress: inject a signal, place or cancel an
     /// order, query state, or watch a topic.
     Send(send::SendArgs),
+    /// Run a command and hold a performance signal for exactly its lifetime (like
+    /// `gamemoderun`; as a Steam launch option: `gamesa exec -- %command%`). The exit
+    /// code is the command's; with no daemon reachable it warns and runs it anyway.
+    Exec(exec::ExecArgs),
     /// What this machine lets GAMESA read and write: every sensor source, every
     /// power-managed component, every knob a real actuator could write with its value,
     /// range and the privilege missing. Writes nothing.
@@ -144,6 +149,7 @@ fn main() -> ExitCode {
         }),
         Command::Sim(args) => sim::main(args),
         Command::Send(args) => send::main(args),
+        Command::Exec(args) => exec::main(args),
         Command::Replay(args) => journal::replay_main(args),
         Command::Probe { root, json, config } => {
             let found = gamesa_hw::probe::probe(gamesa_hw::LinuxSensorsOptions {

@@ -23,6 +23,18 @@ use gamesa_wire::{
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
+    #[command(flatten)]
+    door: ConnectArgs,
+    /// Print replies and events as JSON, one per line.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    what: SendCommand,
+}
+
+/// How to reach the daemon and who to say we are; shared by `send` and `exec`.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
     /// Connect over TCP to this address (or set GAMESA_TCP).
     #[arg(long, env = "GAMESA_TCP", conflicts_with = "unix")]
     tcp: Option<String>,
@@ -37,11 +49,41 @@ pub struct SendArgs {
     /// `query health` works.
     #[arg(long, env = "GAMESA_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// Print replies and events as JSON, one per line.
-    #[arg(long, global = true)]
-    json: bool,
-    #[command(subcommand)]
-    what: SendCommand,
+}
+
+/// An open connection, over either door.
+pub enum Door {
+    Tcp(Client<TcpStream>),
+    Unix(Client<std::os::unix::net::UnixStream>),
+}
+
+impl ConnectArgs {
+    /// Connects over TCP when an address is given, else to the Unix socket.
+    pub fn open(&self) -> anyhow::Result<Door> {
+        if let Some(address) = &self.tcp {
+            return Client::<TcpStream>::connect_tcp(address.as_str())
+                .map(Door::Tcp)
+                .with_context(|| format!("connecting to tcp {address}"));
+        }
+        let path = self.unix.clone().unwrap_or_else(default_socket);
+        Client::connect_unix(&path)
+            .map(Door::Unix)
+            .with_context(|| format!("connecting to the unix socket {}", path.display()))
+    }
+
+    /// Says `hello` when a client and token are given; neither is fine too.
+    pub fn hello<S: Duplex>(
+        &self,
+        client: &mut Client<S>,
+    ) -> anyhow::Result<Result<(), ClientError>> {
+        match (&self.client, &self.token) {
+            (Some(name), Some(token)) => Ok(client.hello(name, token).map(drop)),
+            (None, None) => Ok(Ok(())),
+            _ => {
+                anyhow::bail!("give both --client and --token (or GAMESA_CLIENT and GAMESA_TOKEN)")
+            }
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,15 +209,10 @@ pub fn main(args: SendArgs) -> ExitCode {
 
 fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let request = build_request(&args.what)?;
-    if let Some(address) = &args.tcp {
-        let client = Client::<TcpStream>::connect_tcp(address.as_str())
-            .with_context(|| format!("connecting to tcp {address}"))?;
-        return converse(client, &args, request);
+    match args.door.open()? {
+        Door::Tcp(client) => converse(client, &args, request),
+        Door::Unix(client) => converse(client, &args, request),
     }
-    let path = args.unix.clone().unwrap_or_else(default_socket);
-    let client = Client::connect_unix(&path)
-        .with_context(|| format!("connecting to the unix socket {}", path.display()))?;
-    converse(client, &args, request)
 }
 
 /// The socket a daemon started by this user would listen on (its runtime directory, as
@@ -217,6 +254,7 @@ fn build_request(what: &SendCommand) -> anyhow::Result<Option<Request>> {
             domain: *domain,
             strength: Strength::try_from(*strength)?,
             ttl_ticks: *ttl_ticks,
+            hold: false,
         }),
         SendCommand::Order {
             resource,
@@ -291,14 +329,8 @@ fn converse<S: Duplex>(
     args: &SendArgs,
     request: Option<Request>,
 ) -> anyhow::Result<ExitCode> {
-    match (&args.client, &args.token) {
-        (Some(name), Some(token)) => {
-            if let Err(error) = client.hello(name, token) {
-                return report_failure(&error, args.json);
-            }
-        }
-        (None, None) => {}
-        _ => anyhow::bail!("give both --client and --token (or GAMESA_CLIENT and GAMESA_TOKEN)"),
+    if let Err(error) = args.door.hello(&mut client)? {
+        return report_failure(&error, args.json);
     }
     let Some(request) = request else {
         let SendCommand::Watch { topics, count } = &args.what else {

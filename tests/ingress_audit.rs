@@ -46,6 +46,7 @@ async fn audit_records_name_the_client_by_its_configured_name() {
             domain: Domain::Safety,
             strength: Strength::MAX,
             ttl_ticks: None,
+            hold: false,
         }))
         .unwrap();
     assert_eq!(reply.outcome.unwrap_err().code, ErrorCode::Forbidden);

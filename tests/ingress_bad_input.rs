@@ -267,6 +267,7 @@ fn sessions_refuse(daemon: &Daemon, transport: Transport) {
         domain: Domain::Safety,
         strength: Strength::MAX,
         ttl_ticks: None,
+        hold: false,
     });
     let reply = stranger.call(&signal).unwrap();
     assert_eq!(error_code(&reply), ErrorCode::NotAuthenticated);

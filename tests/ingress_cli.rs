@@ -299,3 +299,77 @@ fn sigint_tells_every_one_of_sixteen_subscribers_shutting_down() {
     }
     assert!(daemon.wait().unwrap().success());
 }
+
+/// `gamesa exec` holds its signal on one connection for exactly the command's life: the
+/// signal is taken in with no expiry when the command starts, released (a ttl of one
+/// tick) when it ends, and the command's exit code comes back.
+#[test]
+fn gamesa_exec_holds_a_signal_for_the_commands_lifetime() {
+    use gamesa_wire::{Client, Request, SignalEvent, Topic, TopicRequest};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let socket = dir.path().join("gamesa.sock");
+    let mut daemon = start_daemon(&config);
+    let mut watcher = Client::connect_unix(&socket).unwrap();
+    watcher.hello("game", "game-token-0001").unwrap();
+    watcher
+        .call(&Request::Subscribe(TopicRequest {
+            topic: Topic::Signals,
+        }))
+        .unwrap()
+        .outcome
+        .unwrap();
+    watcher
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let exec = Command::new(env!("CARGO_BIN_EXE_gamesa"))
+        .args(["exec", "--unix"])
+        .arg(&socket)
+        .args(["--client", "game", "--token", "game-token-0001"])
+        .args(["--profile", "render", "--", "sh", "-c", "sleep 1; exit 3"])
+        .env_remove("GAMESA_TCP")
+        .output()
+        .unwrap();
+    let ran_for = started.elapsed();
+    assert_eq!(
+        exec.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&exec.stderr)
+    );
+    let mut render = Vec::new();
+    while render.len() < 2 {
+        let event = watcher.next_event().unwrap();
+        assert_eq!(event.topic, Topic::Signals);
+        let signal: SignalEvent = event.data_as().unwrap();
+        if signal.kind.as_str() == "render_started" {
+            render.push((signal.ttl_ticks, started.elapsed()));
+        }
+    }
+    assert_eq!(render[0].0, u32::MAX, "held: live until released");
+    assert_eq!(render[1].0, 1, "released: gone after the next tick");
+    assert!(
+        render[1].1 >= std::time::Duration::from_secs(1),
+        "released only after the command ran: {render:?}, exec took {ran_for:?}"
+    );
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+}
+
+/// Without a daemon, `gamesa exec` says so once and runs the command all the same.
+#[test]
+fn gamesa_exec_without_a_daemon_warns_and_runs_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let exec = Command::new(env!("CARGO_BIN_EXE_gamesa"))
+        .args(["exec", "--unix"])
+        .arg(dir.path().join("nobody-listens.sock"))
+        .args(["--", "sh", "-c", "echo ran; exit 5"])
+        .output()
+        .unwrap();
+    assert_eq!(exec.status.code(), Some(5));
+    assert_eq!(String::from_utf8_lossy(&exec.stdout), "ran\n");
+    let stderr = String::from_utf8_lossy(&exec.stderr);
+    assert_eq!(stderr.matches("no signal held").count(), 1, "{stderr}");
+}

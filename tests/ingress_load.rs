@@ -41,6 +41,7 @@ fn request(id: u64, workload: bool) -> Request {
             domain: Domain::Performance,
             strength: Strength::try_from(0.5).unwrap(),
             ttl_ticks: Some(2),
+            hold: false,
         }),
         1..=5 => Request::Query(QueryRequest {
             resource: Some(Resource::PowerBudgetMw),

@@ -30,6 +30,7 @@ fn performance_signal(strength: f64) -> Request {
         domain: Domain::Performance,
         strength: Strength::try_from(strength).unwrap(),
         ttl_ticks: Some(50),
+        hold: false,
     })
 }
 

@@ -45,6 +45,7 @@ async fn a_run_with_ingress_clients_sending_signals_and_orders_replays_identical
                 domain: Domain::Performance,
                 strength: Strength::try_from(0.8).unwrap(),
                 ttl_ticks: Some(3),
+                hold: false,
             }))
             .unwrap();
             workload

@@ -58,6 +58,9 @@ pub(super) struct Connection {
     closing: bool,
     output: Vec<u8>,
     written: usize,
+    /// Signals sent with `hold`, by kind: released when the connection ends, and while
+    /// there are any the connection never idles out.
+    held: std::collections::BTreeMap<gamesa_proto::SignalKind, gamesa_wire::SignalRequest>,
 }
 
 impl Connection {
@@ -81,6 +84,7 @@ impl Connection {
             closing: false,
             output: Vec::with_capacity(16 * 1024),
             written: 0,
+            held: std::collections::BTreeMap::new(),
         }
     }
 
@@ -177,7 +181,10 @@ impl Connection {
                 };
                 input.reserve(wanted);
             }
-            let may_idle = !self.closing && self.waiting == 0 && !self.queue.is_subscribed();
+            let may_idle = !self.closing
+                && self.waiting == 0
+                && !self.queue.is_subscribed()
+                && self.held.is_empty();
             let wants_events = self.queue.is_subscribed() && self.unsent() < OUTPUT_HIGH_WATER;
             tokio::select! {
                 biased;
@@ -221,6 +228,11 @@ impl Connection {
             }
         }
         let _ = writer.shutdown().await;
+        if let Some(client) = self.session.client() {
+            for held in self.held.values() {
+                self.hub.release_signal(client, held);
+            }
+        }
         self.hub.close_connection(self.number);
         self.hub.counters.connections.fetch_sub(1, Ordering::AcqRel);
     }
@@ -390,6 +402,9 @@ impl Connection {
             Request::Signal(signal) => {
                 if let Some(client) = client {
                     let result = hub.inject_signal(&client, id, &signal);
+                    if signal.hold {
+                        self.held.insert(signal.kind.clone(), signal);
+                    }
                     self.reply_ok(id, &result);
                 }
             }

@@ -381,7 +381,11 @@ impl IngressHub {
             domain: request.domain,
             strength: request.strength,
             source: client.agent,
-            ttl_ticks: request.ttl_ticks.unwrap_or(DEFAULT_SIGNAL_TTL_TICKS).max(1),
+            // Held: live until the connection releases it (`release_signal`).
+            ttl_ticks: match request.hold {
+                true => u32::MAX,
+                false => request.ttl_ticks.unwrap_or(DEFAULT_SIGNAL_TTL_TICKS).max(1),
+            },
             correlation: Some(correlation),
         };
         let mut intake = lock(&self.intake);
@@ -403,6 +407,25 @@ impl IngressHub {
             correlation,
             tick: intake.next_tick,
         }
+    }
+
+    /// Ends a signal the client's connection held (`hold`), as the connection closes:
+    /// the same signal again with a ttl of one tick replaces it in the scheduler's
+    /// queue (one per `(kind, source)`), so it is gone after the next tick. It goes
+    /// through the tick's intake like any signal, so the journal records the release.
+    pub fn release_signal(&self, client: &ClientEntry, held: &SignalRequest) -> SignalResult {
+        let release = SignalRequest {
+            ttl_ticks: Some(1),
+            hold: false,
+            ..held.clone()
+        };
+        tracing::info!(
+            target: "gamesa::ingress",
+            client = %client.name,
+            kind = %held.kind,
+            "a held signal is released: its connection closed"
+        );
+        self.inject_signal(client, 0, &release)
     }
 
     /// Whether the runtime manages `component`: configured in `guardian.components`, or

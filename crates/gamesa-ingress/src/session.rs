@@ -257,6 +257,7 @@ mod tests {
             domain,
             strength: Strength::MAX,
             ttl_ticks: None,
+            hold: false,
         })
     }
 

@@ -51,6 +51,11 @@ pub struct SignalRequest {
     /// Ticks the signal stays live; [`DEFAULT_SIGNAL_TTL_TICKS`] when absent.
     #[serde(default)]
     pub ttl_ticks: Option<u32>,
+    /// Hold the signal for the connection's lifetime instead: `ttl_ticks` is ignored,
+    /// the signal stays live while the connection is open (which then never idles
+    /// out), and it is released when the connection closes, however it closes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hold: bool,
 }
 
 /// How long an order may rest.
@@ -461,6 +466,7 @@ mod tests {
                 domain: Domain::Performance,
                 strength: Strength::try_from(0.9).unwrap(),
                 ttl_ticks: Some(20),
+                hold: false,
             }),
             Request::Order(OrderRequestBody {
                 resource: Resource::GpuMemoryMb,
@@ -693,6 +699,7 @@ mod tests {
                     domain: Domain::Performance,
                     strength: Strength::try_from(0.5).unwrap(),
                     ttl_ticks: Some(3),
+                    hold: false,
                 }),
                 Request::Order(OrderRequestBody {
                     resource: Resource::PowerBudgetMw,
