@@ -3,13 +3,14 @@
 
 mod exec;
 mod journal;
+mod pidfile;
 mod send;
+mod signals;
 mod sim;
 
 use std::{
     path::{Path, PathBuf},
     process::ExitCode,
-    time::Duration,
 };
 
 use anyhow::Context as _;
@@ -89,6 +90,14 @@ enum Command {
     Replay(journal::ReplayArgs),
     /// Why a component had the limit it had at a moment, from the journal.
     Why(journal::WhyArgs),
+    /// Ask the running daemon to reload its config (SIGHUP to the pid in its runtime
+    /// directory's gamesa.pid, or --pid): it applies what may change live and logs what
+    /// changed, or why the running config stays.
+    Reload {
+        /// The daemon's process id (default: read from gamesa.pid).
+        #[arg(long)]
+        pid: Option<i32>,
+    },
     /// Print the man page (roff) to stdout: `gamesa man > gamesa.1`.
     Man,
     /// Print shell completions to stdout: `gamesa completions bash > gamesa.bash`.
@@ -179,6 +188,7 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Why(args) => journal::why_main(args),
+        Command::Reload { pid } => report(pidfile::signal_reload(pid)),
         Command::Man => {
             let mut page = Vec::new();
             match clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page)
@@ -199,9 +209,12 @@ fn main() -> ExitCode {
         }
         Command::Run { config, duration_s } => {
             match load(&config).and_then(|loaded| Ok((telemetry_settings(&loaded.0)?, loaded))) {
-                Ok((settings, (loaded, layered))) => {
-                    report(run(loaded, settings, &layered, duration_s))
-                }
+                Ok((settings, (loaded, layered))) => report(run(
+                    loaded,
+                    settings,
+                    (&config.sources(), &layered),
+                    duration_s,
+                )),
                 Err(code) => code,
             }
         }
@@ -315,7 +328,7 @@ fn describe(destination: &Destination) -> String {
 fn run(
     config: Config,
     settings: TelemetrySettings,
-    layered: &Layered,
+    (sources, layered): (&ConfigSources, &Layered),
     duration_s: Option<f64>,
 ) -> anyhow::Result<()> {
     let registry = gamesa::builtin_registry()?;
@@ -387,44 +400,45 @@ fn run(
         let status_every = config.runtime.status_interval_s * u64::from(config.runtime.tick_hz);
         let mut status = StatusWindow::default();
         let status_on_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
-        let stop = async {
-            match duration_s {
-                Some(seconds) => {
-                    tokio::select! {
-                        () = tokio::time::sleep(Duration::from_secs_f64(seconds.max(0.0))) => {}
-                        () = shutdown_signal() => {}
+        let mut signals = signals::Signals::new(duration_s);
+        // After the handlers: whoever reads the pid may send SIGHUP at once.
+        let _pid = pidfile::PidFile::write();
+        let mut ready = false;
+        let ran = loop {
+            let mut wake = signals::Wake::Stop;
+            let ran = runtime
+                .run_until(async { wake = signals.next().await }, |report| {
+                    if !ready {
+                        // The first tick ran: tell systemd (Type=notify) we are up.
+                        ready = true;
+                        notify_systemd(&[sd_notify::NotifyState::Ready]);
                     }
+                    for error in &report.sample_errors {
+                        tracing::warn!(%error, "sensor reading failed");
+                    }
+                    status.record(report);
+                    if status_every > 0
+                        && (report.tick.0 + 1) % status_every == 0
+                        && let Some(line) = status.take_line()
+                    {
+                        // A person at a terminal reads it; journald gets a debug record,
+                        // and `systemctl status` the line itself.
+                        notify_systemd(&[sd_notify::NotifyState::Status(&line)]);
+                        if status_on_terminal {
+                            println!("{line}");
+                        } else {
+                            tracing::debug!(target: "gamesa::status", "{line}");
+                        }
+                    }
+                })
+                .await;
+            match (ran, wake) {
+                (Ok(()), signals::Wake::Reload) => {
+                    reload(&mut runtime, sources, &registry).await?;
                 }
-                None => shutdown_signal().await,
+                (ran, _) => break ran,
             }
         };
-        let mut ready = false;
-        let ran = runtime
-            .run_until(stop, |report| {
-                if !ready {
-                    // The first tick ran: tell systemd (Type=notify) we are up.
-                    ready = true;
-                    notify_systemd(&[sd_notify::NotifyState::Ready]);
-                }
-                for error in &report.sample_errors {
-                    tracing::warn!(%error, "sensor reading failed");
-                }
-                status.record(report);
-                if status_every > 0
-                    && (report.tick.0 + 1) % status_every == 0
-                    && let Some(line) = status.take_line()
-                {
-                    // A person at a terminal reads it; journald gets a debug record,
-                    // and `systemctl status` the line itself.
-                    notify_systemd(&[sd_notify::NotifyState::Status(&line)]);
-                    if status_on_terminal {
-                        println!("{line}");
-                    } else {
-                        tracing::debug!(target: "gamesa::status", "{line}");
-                    }
-                }
-            })
-            .await;
         // Every way out of the loop goes through the shutdown, which restores every
         // original even when an actor is dead; a panic unwinding past the runtime
         // restores them as it drops.
@@ -467,6 +481,46 @@ fn run(
         tracing::warn!(%error, "telemetry did not flush everything");
     }
     result
+}
+
+/// SIGHUP: reads the config again from the same layers and applies it without a
+/// restart (`Runtime::reload`). An invalid config, or a change that needs a restart, is
+/// logged and the running config stays; only an actor gone is an error.
+async fn reload(
+    runtime: &mut Runtime,
+    sources: &ConfigSources,
+    registry: &gamesa::agent::AgentRegistry,
+) -> anyhow::Result<()> {
+    notify_systemd(&[sd_notify::NotifyState::Reloading]);
+    tracing::info!("hang-up: reloading the config");
+    let next = match Config::load_layered(sources, env_vars(), registry) {
+        Ok((next, _)) => next,
+        Err(error) => {
+            tracing::error!(%error, "the new config is invalid; the running config stays");
+            notify_systemd(&[sd_notify::NotifyState::Ready]);
+            return Ok(());
+        }
+    };
+    match runtime
+        .reload(next, registry, &mut |name| std::env::var(name).ok())
+        .await
+    {
+        Ok(report) if report.changed.is_empty() => {
+            tracing::info!("config reloaded: nothing changed")
+        }
+        Ok(report) => {
+            tracing::info!(changed = ?report.changed, "config reloaded");
+            for (agent, failure) in &report.failed {
+                tracing::error!(%agent, %failure, "an agent failed to rebuild with its new parameters");
+            }
+        }
+        Err(gamesa_runtime::RuntimeError::ActorGone(gone)) => return Err(gone.into()),
+        Err(error) => {
+            tracing::error!(%error, "the config was not reloaded; the running config stays")
+        }
+    }
+    notify_systemd(&[sd_notify::NotifyState::Ready]);
+    Ok(())
 }
 
 /// `gamesa restore`: opening the real actuator on the state file restores what it
@@ -556,35 +610,4 @@ fn notify_systemd(state: &[sd_notify::NotifyState<'_>]) {
 /// Colours only for a person at a terminal: journald and log files get plain text.
 fn stderr_is_terminal() -> bool {
     std::io::IsTerminal::is_terminal(&std::io::stderr())
-}
-
-/// Completes on SIGINT, SIGTERM or SIGHUP. A hang-up (the SSH session that started
-/// the daemon dropping) stops it gracefully, originals restored, rather than killing it
-/// with the limits it set still in place.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) {
-            (Ok(mut terminate), Ok(mut hangup)) => {
-                tokio::select! {
-                    _ = interrupt => {}
-                    _ = terminate.recv() => {}
-                    _ = hangup.recv() => tracing::info!("hang-up: stopping"),
-                }
-            }
-            (Err(error), _) | (_, Err(error)) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM or SIGHUP; only Ctrl-C stops gamesa");
-                let _ = interrupt.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
 }

@@ -1,6 +1,7 @@
 //! With a real writer pointed at a fake sysfs tree, the `gamesa` binary puts every
-//! original value back byte for byte: on SIGTERM, SIGINT and SIGHUP (a dropped SSH
-//! session), on the start after a SIGKILL, and with `gamesa restore` after one.
+//! original value back byte for byte: on SIGTERM and SIGINT, on the start after a
+//! SIGKILL, and with `gamesa restore` after one. SIGHUP (a dropped SSH session)
+//! reloads: the daemon and its writes stay until a stop restores them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -156,8 +157,32 @@ fn sigint_restores_every_original_byte_for_byte() {
 }
 
 #[test]
-fn a_hang_up_restores_every_original_byte_for_byte() {
-    signal_restores_every_original_byte_for_byte("HUP");
+fn a_hang_up_reloads_and_the_stop_after_it_restores_every_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = fake_root(dir.path());
+    let config = config(dir.path(), &root, r#""power.limit:cpu""#);
+    let mut child = gamesa(&config, &[]);
+    wait_for_write(&root, &mut child);
+    let pid = child.id().to_string();
+    let kill = |signal: &str| {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    kill("HUP");
+    sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "a hang-up reloads; it does not end the daemon"
+    );
+    assert_ne!(limit(&root), LIMIT_ORIGINAL, "and it restores nothing");
+    kill("TERM");
+    let exit = wait_exit(&mut child, Duration::from_secs(10));
+    assert!(exit.success(), "{exit:?}");
+    assert_eq!(limit(&root), LIMIT_ORIGINAL);
+    assert_eq!(window(&root), WINDOW_ORIGINAL);
 }
 
 #[test]

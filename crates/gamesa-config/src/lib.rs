@@ -11,6 +11,7 @@ pub mod ingress;
 pub mod journal;
 pub mod layers;
 pub mod paths;
+pub mod reload;
 pub mod starter;
 pub mod state_dir;
 pub mod telemetry;

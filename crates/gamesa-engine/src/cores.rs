@@ -107,6 +107,14 @@ impl GuardianCore {
         &self.guardian
     }
 
+    /// A config reload: `next`'s guardian policy, safety policy and weights; this
+    /// core's ledger, gate history, supervisor (restarts and isolations) and counters.
+    pub fn adopt(&mut self, next: GuardianCore) {
+        self.guardian.adopt_policy(next.guardian);
+        self.safety = next.safety;
+        self.weights = next.weights;
+    }
+
     pub fn supervisor(&self) -> &Supervisor {
         &self.supervisor
     }

@@ -264,6 +264,26 @@ impl TickEngine {
         }
     }
 
+    /// A config reload between ticks: the guardian adopts `guardian`'s policy (keeping
+    /// its ledger and history) and each agent of `respecced` is rebuilt with its new
+    /// spec. Returns the agents whose rebuild failed: they fail their turns, as after a
+    /// failed restart, until the supervisor restarts them.
+    pub fn reload(
+        &mut self,
+        guardian: GuardianCore,
+        respecced: Vec<gamesa_agent::AgentSpec>,
+    ) -> Vec<(AgentId, AgentFailure)> {
+        self.cores.guardian.adopt(guardian);
+        respecced
+            .into_iter()
+            .filter_map(|spec| {
+                let id = spec.id;
+                let hosted = self.cores.agent_mut(id)?;
+                hosted.respec(spec).err().map(|failure| (id, failure))
+            })
+            .collect()
+    }
+
     /// Every open order of `participants` cancelled and the bids refunded, as a
     /// graceful stop does; how many orders were cancelled.
     pub fn withdraw(&mut self, participants: &[AgentId]) -> usize {

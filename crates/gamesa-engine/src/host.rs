@@ -144,6 +144,18 @@ impl HostedAgent {
             .map_err(|payload| AgentFailure::Panicked(panic_message(payload.as_ref())))
     }
 
+    /// A reload changed the agent's parameters: rebuilt from its factory with `spec`
+    /// (same id and kind), warmed with its past. Its account, orders and leases stay.
+    pub fn respec(&mut self, spec: AgentSpec) -> Result<(), AgentFailure> {
+        self.spec = spec;
+        self.rebuild()
+    }
+
+    /// Its past epochs, as handed to it.
+    pub fn past(&self) -> &Arc<[Experience]> {
+        &self.past
+    }
+
     /// Rebuilds the plugin from its factory: fresh state, same spec, warmed with its
     /// past again. The agent's account, orders and leases are kept.
     pub fn rebuild(&mut self) -> Result<(), AgentFailure> {

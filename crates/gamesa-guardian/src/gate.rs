@@ -249,6 +249,13 @@ impl Gate {
         Gate::default()
     }
 
+    /// Takes `next`'s rules (a reloaded config's) and keeps what this gate has seen:
+    /// each target's last value and its recent changes, so a step or rate limit still
+    /// counts from where the machine is.
+    pub fn adopt_rules(&mut self, next: Gate) {
+        self.rules = next.rules;
+    }
+
     /// Sets the rule of `target`, such as `power.limit:gpu0`.
     pub fn set_rule(&mut self, target: impl Into<String>, rule: GateRule) -> Result<(), GateError> {
         let target = target.into();

@@ -120,6 +120,22 @@ impl Guardian {
         self.power_components.insert(agent, component.into());
     }
 
+    /// A config reload: takes `next`'s policy — schema, constants, contracts, gate
+    /// rules, effects, power bindings, allowance — and keeps this guardian's history:
+    /// the ledger's balances and escrows, and the gate's last values and changes.
+    /// The telemetry environment is `next`'s (with its constants); the next tick's
+    /// frame fills it.
+    pub fn adopt_policy(&mut self, next: Guardian) {
+        self.config = next.config;
+        self.ledger.set_config(next.config.ledger);
+        self.schema = next.schema;
+        self.effects = next.effects;
+        self.contracts = next.contracts;
+        self.gate.adopt_rules(next.gate);
+        self.env = next.env;
+        self.power_components = next.power_components;
+    }
+
     pub fn config(&self) -> GuardianConfig {
         self.config
     }

@@ -204,6 +204,15 @@ impl Ledger {
         self.config
     }
 
+    /// A reloaded config's allowance and cap, from the next mint on; balances, escrows
+    /// and the supply are untouched.
+    pub fn set_config(&mut self, config: LedgerConfig) {
+        self.config = LedgerConfig {
+            cap_epochs: config.cap_epochs.max(1),
+            ..config
+        };
+    }
+
     /// Opens an empty account (idempotent). Accounts also open on their first credit.
     pub fn open_account(&mut self, agent: AgentId) {
         self.accounts.entry(agent).or_default();

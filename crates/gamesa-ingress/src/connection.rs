@@ -326,7 +326,7 @@ impl Connection {
             Err(error) => return self.reply_error(error.id, error.error),
         };
         if let Request::Hello(hello) = &request {
-            return match self.session.hello(hello, hub.directory()) {
+            return match self.session.hello(hello, &hub.roster().directory) {
                 Ok(authenticated) => {
                     let client = Arc::clone(&authenticated.client);
                     tracing::info!(client = %client.name, agent = %client.agent, "ingress client said hello");
@@ -352,6 +352,8 @@ impl Connection {
                 }
             };
         }
+        // A reload may have changed the client's effects since its hello.
+        self.session.refresh(&hub.roster().directory);
         let client = self.session.client().cloned();
         let cancel_resource = match (&request, &client) {
             (Request::Cancel(cancel), Some(client)) => {

@@ -166,12 +166,9 @@ pub struct IngressCounters {
 #[derive(Debug)]
 pub struct IngressHub {
     settings: IngressConfig,
-    directory: ClientDirectory,
-    participants: Vec<AgentEntry>,
+    /// Who may connect, and who trades; a reload replaces it whole.
+    roster: RwLock<Arc<Roster>>,
     names: BTreeMap<AgentId, String>,
-    /// `guardian.components`: components a client may report progress for even before
-    /// a frame has shown them.
-    configured_components: BTreeSet<String>,
     started: Instant,
     intake: Mutex<Intake>,
     tick_side: Mutex<TickSide>,
@@ -194,17 +191,23 @@ pub struct IngressHub {
     pub counters: IngressCounters,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every critical section below leaves its data consistent before it can panic.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+/// The clients and participants of one config: what a reload may change (tokens,
+/// effects, weights, components) with the names and ids staying.
+#[derive(Debug)]
+pub struct Roster {
+    pub directory: ClientDirectory,
+    pub participants: Vec<AgentEntry>,
+    /// `guardian.components`: components a client may report progress for even before
+    /// a frame has shown them.
+    pub configured_components: BTreeSet<String>,
 }
 
-impl IngressHub {
-    /// Builds the hub for `config`; tokens named by `token_env` are read through `env`.
-    pub fn new(
+impl Roster {
+    /// Tokens named by `token_env` are read through `env`.
+    pub fn from_config(
         config: &Config,
         env: &mut dyn FnMut(&str) -> Option<String>,
-    ) -> Result<IngressHub, String> {
+    ) -> Result<Roster, String> {
         let directory = ClientDirectory::from_config(config, env)?;
         let mut participants: Vec<AgentEntry> = gamesa_config::assemble::agent_specs(config)
             .into_iter()
@@ -227,16 +230,35 @@ impl IngressHub {
                 isolated: false,
             },
         ));
-        let names = participants
+        Ok(Roster {
+            directory,
+            participants,
+            configured_components: config.guardian.components.iter().cloned().collect(),
+        })
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section below leaves its data consistent before it can panic.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl IngressHub {
+    /// Builds the hub for `config`; tokens named by `token_env` are read through `env`.
+    pub fn new(
+        config: &Config,
+        env: &mut dyn FnMut(&str) -> Option<String>,
+    ) -> Result<IngressHub, String> {
+        let roster = Roster::from_config(config, env)?;
+        let names = roster
+            .participants
             .iter()
             .map(|entry| (entry.id, entry.name.clone()))
             .collect();
         Ok(IngressHub {
             settings: config.ingress.clone(),
-            directory,
-            participants,
+            roster: RwLock::new(Arc::new(roster)),
             names,
-            configured_components: config.guardian.components.iter().cloned().collect(),
             started: Instant::now(),
             intake: Mutex::new(Intake::default()),
             tick_side: Mutex::new(TickSide::default()),
@@ -258,12 +280,22 @@ impl IngressHub {
         &self.settings
     }
 
-    pub fn directory(&self) -> &ClientDirectory {
-        &self.directory
+    /// The clients and participants as the config last loaded (or reloaded) says.
+    pub fn roster(&self) -> Arc<Roster> {
+        Arc::clone(&self.roster.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    pub fn participants(&self) -> &[AgentEntry] {
-        &self.participants
+    /// A reload: the new config's clients (tokens, effects, weights) and components.
+    /// Connections already authenticated take the new effects at their next request.
+    /// The names and ids must be the same (the reload plan checks it).
+    pub fn reload(
+        &self,
+        config: &Config,
+        env: &mut dyn FnMut(&str) -> Option<String>,
+    ) -> Result<(), String> {
+        let roster = Roster::from_config(config, env)?;
+        *self.roster.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(roster);
+        Ok(())
     }
 
     pub fn name_of(&self, agent: AgentId) -> String {
@@ -274,7 +306,8 @@ impl IngressHub {
     }
 
     pub fn agent_named(&self, name: &str) -> Option<AgentId> {
-        self.participants
+        self.roster()
+            .participants
             .iter()
             .find(|entry| entry.name == name)
             .map(|entry| entry.id)
@@ -431,7 +464,7 @@ impl IngressHub {
     /// Whether the runtime manages `component`: configured in `guardian.components`, or
     /// in the last telemetry frame.
     pub fn knows_component(&self, component: &str) -> bool {
-        self.configured_components.contains(component)
+        self.roster().configured_components.contains(component)
             || self
                 .snapshot()
                 .frame
@@ -523,7 +556,12 @@ impl IngressHub {
 
     /// Every client's account id, in id order.
     pub fn client_ids(&self) -> Vec<AgentId> {
-        let mut ids: Vec<AgentId> = self.directory.iter().map(|client| client.agent).collect();
+        let mut ids: Vec<AgentId> = self
+            .roster()
+            .directory
+            .iter()
+            .map(|client| client.agent)
+            .collect();
         ids.sort();
         ids
     }

@@ -172,7 +172,8 @@ pub fn answer(
             id,
             &AgentsResult {
                 agents: hub
-                    .participants()
+                    .roster()
+                    .participants
                     .iter()
                     .map(|entry| gamesa_wire::AgentEntry {
                         isolated: snapshot.isolated.contains(&entry.id),

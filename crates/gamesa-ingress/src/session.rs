@@ -146,6 +146,26 @@ impl Session {
         }))
     }
 
+    /// Takes the directory's current entry for the authenticated client when a reload
+    /// replaced it: its effects apply from this request on. The connection stays
+    /// authenticated (a changed token is asked for at the next hello).
+    pub fn refresh(&mut self, directory: &ClientDirectory) {
+        let Some(authenticated) = self.authenticated.as_mut() else {
+            return;
+        };
+        let Some(current) = directory.get(&authenticated.client.name) else {
+            return;
+        };
+        if !Arc::ptr_eq(current, &authenticated.client) {
+            let mut effects = EffectTable::new();
+            effects.grant_all(current.agent, current.effects.iter().cloned());
+            *authenticated = Authenticated {
+                client: Arc::clone(current),
+                effects,
+            };
+        }
+    }
+
     /// The effect `request` needs: `None` for those anyone may send (`hello`, the
     /// `health` query, `unsubscribe`). A `cancel` needs `order:<resource>` of the
     /// order, which the caller looked up; a `progress` report `progress:<component>`.

@@ -32,7 +32,7 @@ pub use gamesa_agent::{AgentRegistry, Experience};
 pub use reader::{JournalReader, RecordedTick, RunRecord};
 pub use record::{TickInputs, decisions_digest, decisions_json};
 pub use replay::{Divergence, ReplayError, ReplayReport, TickRange, WhatIfReport, replay, what_if};
-pub use writer::{Entry, JournalStats, JournalWriter, RunInfo, WriterSettings};
+pub use writer::{Entry, JournalStats, JournalWriter, RunInfo, WriterSettings, config_text};
 
 /// Why the journal could not be opened, written or read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -26,12 +26,21 @@ pub struct TickInputs {
     pub actuated: Vec<Result<Applied, String>>,
     /// Targets the actuator could not restore, with why.
     pub restore_failed: Vec<(String, String)>,
+    /// The config a reload applied just before this tick (TOML, tokens redacted):
+    /// replay applies it at the same place.
+    #[serde(default)]
+    pub reload: Option<String>,
 }
 
 impl TickInputs {
     /// The inputs of a tick the shell ran: `intake` as it was handed to the engine, with
     /// the agents it found late, and the rest read from its `output` once actuated.
-    pub fn new(at_ms: u64, mut intake: Intake, output: &TickOutput) -> Self {
+    pub fn new(
+        at_ms: u64,
+        mut intake: Intake,
+        output: &TickOutput,
+        reload: Option<String>,
+    ) -> Self {
         intake.late = output
             .failures
             .iter()
@@ -51,6 +60,7 @@ impl TickInputs {
                 .filter_map(|record| record.outcome.clone())
                 .collect(),
             restore_failed: output.restore_failed.clone(),
+            reload,
         }
     }
 }

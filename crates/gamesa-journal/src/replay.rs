@@ -18,7 +18,7 @@ use std::{
 };
 
 use gamesa_agent::AgentRegistry;
-use gamesa_config::{Config, assemble};
+use gamesa_config::{Config, ConfigError, assemble};
 use gamesa_engine::{TickEngine, TickOutput};
 use gamesa_guardian::Verdict;
 use gamesa_hw::Applied;
@@ -139,21 +139,28 @@ pub fn replay(
         divergence: None,
         elapsed: Duration::ZERO,
     };
-    each_recorded_tick(reader, &record, range, &mut engine, |recorded, output| {
-        report.executed += 1;
-        if !range.reports(output.tick) {
-            return ControlFlow::Continue(());
-        }
-        if decisions_digest(output) == recorded.digest {
-            report.compared += 1;
-            ControlFlow::Continue(())
-        } else {
-            let mut replayed = Vec::new();
-            decisions_json(output, &mut replayed);
-            report.divergence = Some(divergence(output.tick, &recorded.decisions, &replayed));
-            ControlFlow::Break(())
-        }
-    })?;
+    each_recorded_tick(
+        reader,
+        &record,
+        range,
+        &mut engine,
+        registry,
+        |recorded, output| {
+            report.executed += 1;
+            if !range.reports(output.tick) {
+                return ControlFlow::Continue(());
+            }
+            if decisions_digest(output) == recorded.digest {
+                report.compared += 1;
+                ControlFlow::Continue(())
+            } else {
+                let mut replayed = Vec::new();
+                decisions_json(output, &mut replayed);
+                report.divergence = Some(divergence(output.tick, &recorded.decisions, &replayed));
+                ControlFlow::Break(())
+            }
+        },
+    )?;
     report.elapsed = started.elapsed();
     Ok(report)
 }
@@ -164,7 +171,8 @@ fn each_recorded_tick(
     reader: &JournalReader,
     record: &RunRecord,
     range: TickRange,
-    engine: &mut TickEngine,
+    recorded_engine: &mut RecordedEngine,
+    registry: &AgentRegistry,
     mut each: impl FnMut(&RecordedTick, &TickOutput) -> ControlFlow<()>,
 ) -> Result<(), ReplayError> {
     let run = record.run;
@@ -179,18 +187,29 @@ fn each_recorded_tick(
         Some(_) => {}
     }
     let mut gap = None;
+    let mut failed = None;
     reader.for_each_tick(run, Tick(0), range.to, |recorded| {
-        let expected = engine.state().next_tick();
+        let expected = recorded_engine.engine.state().next_tick();
         if recorded.inputs.tick != expected {
             gap = Some(expected);
             return Ok(ControlFlow::Break(()));
         }
+        if let Some(config) = &recorded.inputs.reload
+            && let Err(error) = recorded_engine.reload(config, registry, run)
+        {
+            failed = Some(error);
+            return Ok(ControlFlow::Break(()));
+        }
+        let engine = &mut recorded_engine.engine;
         let inputs = recorded.inputs.clone();
         let mut output = engine.tick(inputs.frame, inputs.intake);
         engine.applied(&mut output, inputs.actuated);
         output.restore_failed = inputs.restore_failed;
         Ok(each(&recorded, &output))
     })?;
+    if let Some(error) = failed {
+        return Err(error);
+    }
     match gap {
         Some(expected) => Err(ReplayError::Gap {
             run,
@@ -200,23 +219,53 @@ fn each_recorded_tick(
     }
 }
 
+/// A recorded run's engine and the config it runs under, which a journaled reload
+/// replaces as the daemon's did.
+struct RecordedEngine {
+    engine: TickEngine,
+    config: Config,
+}
+
+impl RecordedEngine {
+    /// Applies a reload journaled before a tick, through the same plan as the daemon.
+    fn reload(
+        &mut self,
+        text: &str,
+        registry: &AgentRegistry,
+        run: i64,
+    ) -> Result<(), ReplayError> {
+        let reason = |reason: String| ReplayError::RecordedConfig { run, reason };
+        let next = journaled_config(text, registry).map_err(|error| reason(error.to_string()))?;
+        let plan = gamesa_config::reload::plan(&self.config, &next, registry)
+            .map_err(|error| reason(format!("its reload: {error}")))?;
+        // A rebuild that failed then fails now, and the agent's turns fail as they did.
+        let _ = self.engine.reload(plan.guardian, plan.respecced);
+        self.config = next;
+        Ok(())
+    }
+}
+
+fn journaled_config(text: &str, registry: &AgentRegistry) -> Result<Config, ConfigError> {
+    Config::from_toml_str(
+        text,
+        Path::new("<journaled config>"),
+        std::iter::empty(),
+        registry,
+    )
+}
+
 /// The engine of a run, built from its recorded config, with what it resumed and its
 /// agents warmed as they were.
 fn recorded_engine(
     record: &RunRecord,
     registry: &AgentRegistry,
-) -> Result<TickEngine, ReplayError> {
+) -> Result<RecordedEngine, ReplayError> {
     let reason = |reason: String| ReplayError::RecordedConfig {
         run: record.run,
         reason,
     };
-    let config = Config::from_toml_str(
-        &record.config,
-        Path::new("<journaled config>"),
-        std::iter::empty(),
-        registry,
-    )
-    .map_err(|error| reason(error.to_string()))?;
+    let config =
+        journaled_config(&record.config, registry).map_err(|error| reason(error.to_string()))?;
     let mut engine = assemble::engine(&config, registry)
         .map_err(|(key, message)| reason(format!("{key}: {message}")))?;
     if !record.resumed.is_empty() {
@@ -228,7 +277,7 @@ fn recorded_engine(
         // A `warm` that panicked then panics now, and counts as nothing either time.
         let _ = engine.warm(*agent, past.as_slice().into());
     }
-    Ok(engine)
+    Ok(RecordedEngine { engine, config })
 }
 
 /// Where two decision documents first differ.
@@ -379,6 +428,7 @@ pub fn what_if(
         &record,
         range,
         &mut recorded_engine,
+        registry,
         |recorded, output| {
             let inputs = recorded.inputs.clone();
             let mut other_output = other_engine.tick(inputs.frame, inputs.intake);

@@ -101,10 +101,7 @@ impl RunInfo {
                     reason: format!("{key}: {message}"),
                 }
             })?;
-        let text = toml::to_string(config).map_err(|error| JournalError::Encode {
-            what: "the config",
-            reason: error.to_string(),
-        })?;
+        let text = config_text(config)?;
         Ok(RunInfo {
             started_ms,
             seed: config.runtime.seed,
@@ -116,6 +113,14 @@ impl RunInfo {
     }
 }
 
+/// A config as the journal keeps it, for a run or a reload: TOML, tokens redacted.
+pub fn config_text(config: &Config) -> Result<String, JournalError> {
+    toml::to_string(config).map_err(|error| JournalError::Encode {
+        what: "the config",
+        reason: error.to_string(),
+    })
+}
+
 /// One tick for the journal: when it ran, what came from outside, and what it
 /// decided. The rest of its inputs ([`TickInputs`]) is read from the output on the
 /// writer's thread, not the tick's.
@@ -125,6 +130,8 @@ pub struct Entry {
     pub at_ms: u64,
     pub intake: Intake,
     pub output: TickOutput,
+    /// The config a reload applied just before this tick ([`TickInputs::reload`]).
+    pub reload: Option<String>,
 }
 
 /// What the writer thread is handed.
@@ -547,7 +554,14 @@ impl Writer {
         self.next_tick = Some(last_tick.next());
         let inputs: Vec<TickInputs> = batch
             .iter()
-            .map(|entry| TickInputs::new(entry.at_ms, entry.intake.clone(), &entry.output))
+            .map(|entry| {
+                TickInputs::new(
+                    entry.at_ms,
+                    entry.intake.clone(),
+                    &entry.output,
+                    entry.reload.clone(),
+                )
+            })
             .collect();
         let inputs = batch::encode_inputs(&inputs)?;
 

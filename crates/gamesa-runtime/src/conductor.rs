@@ -109,6 +109,13 @@ impl AgentSlot {
         self.addr.send(Warm(past)).await.map_err(gone("agent"))
     }
 
+    /// A reload changed its parameters: a fresh build with `spec` (same id and kind)
+    /// on a fresh thread, warmed with its past; its account, orders and leases stay.
+    fn respec(&mut self, spec: AgentSpec) -> Result<(), AgentFailure> {
+        self.spec = spec;
+        self.restart()
+    }
+
     /// Replaces the agent's actor and thread with a fresh build. The old thread stops
     /// once its current turn returns, if it ever does.
     fn restart(&mut self) -> Result<(), AgentFailure> {
@@ -348,6 +355,8 @@ pub struct Conductor {
     /// What came from outside for the last tick, with the tick and when it ran, until
     /// its output joins it ([`Conductor::journal_tick`]).
     journal_inputs: Option<(Tick, u64, Intake)>,
+    /// The config of a reload since the last tick, for the next tick's journal entry.
+    reloaded: Option<String>,
 }
 
 impl Conductor {
@@ -370,7 +379,37 @@ impl Conductor {
             telemetry: TickRecorder::default(),
             journal: None,
             journal_inputs: None,
+            reloaded: None,
         }
+    }
+
+    /// A config reload between ticks: the guardian adopts the new policy, and each
+    /// agent of `respecced` is rebuilt with its new spec on a fresh thread. The
+    /// reloaded config (`config_toml`) goes into the next tick's journal entry, so
+    /// replay applies it at the same place. The agents whose rebuild failed, with why.
+    pub async fn reload(
+        &mut self,
+        guardian: gamesa_engine::GuardianCore,
+        respecced: Vec<gamesa_agent::AgentSpec>,
+        config_toml: String,
+    ) -> Result<Vec<(AgentId, AgentFailure)>, ActorGone> {
+        self.cores
+            .actors
+            .guardian
+            .send(crate::actors::guardian::Adopt(guardian))
+            .await
+            .map_err(gone("guardian"))?;
+        let mut failed = Vec::new();
+        for spec in respecced {
+            let id = spec.id;
+            if let Some(slot) = self.cores.agents.iter_mut().find(|slot| slot.id == id)
+                && let Err(failure) = slot.respec(spec)
+            {
+                failed.push((id, failure));
+            }
+        }
+        self.reloaded = self.journal.is_some().then_some(config_toml);
+        Ok(failed)
     }
 
     /// From the next tick on, each tick's inputs and decisions go to `journal`.
@@ -401,6 +440,7 @@ impl Conductor {
                 at_ms,
                 intake,
                 output,
+                reload: self.reloaded.take(),
             });
         }
     }

@@ -18,4 +18,4 @@ pub use gamesa_engine::TickOutput;
 pub use gamesa_ingress as ingress;
 pub use gamesa_journal as journal;
 pub use gamesa_telemetry as telemetry;
-pub use runtime::{Runtime, RuntimeError};
+pub use runtime::{ReloadReport, Runtime, RuntimeError};

@@ -45,6 +45,18 @@ pub enum RuntimeError {
     Hardware(String),
     #[error(transparent)]
     ActorGone(#[from] ActorGone),
+    #[error(transparent)]
+    Reload(#[from] crate::config::reload::ReloadError),
+}
+
+/// What a config reload changed.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadReport {
+    /// The keys that changed (`guardian`, `clients`, `agents[1].params`).
+    pub changed: Vec<String>,
+    /// Agents whose rebuild with new parameters failed: they fail their turns until the
+    /// supervisor restarts them, as after a failed restart.
+    pub failed: Vec<(gamesa_proto::AgentId, gamesa_engine::AgentFailure)>,
 }
 
 /// What a graceful shutdown did.
@@ -225,6 +237,45 @@ impl Runtime {
             }
         }
         Ok(failed)
+    }
+
+    /// Applies a new, validated config between ticks without a restart
+    /// (`docs/runtime-semantics.md`): contracts, gate limits, constants, safe limits,
+    /// components and the allowance; agents' parameters (rebuilt), weights and effects;
+    /// clients' tokens, effects and weights. Balances, escrows, leases, open orders,
+    /// signals, restarts and isolations, and the recorded originals stay. A change
+    /// that needs a restart (`[runtime]`, the agents or clients themselves, ...) is
+    /// refused before anything changes, and the running config stays. Tokens named by
+    /// `token_env` are read through `env`.
+    pub async fn reload(
+        &mut self,
+        next: Config,
+        registry: &AgentRegistry,
+        env: &mut dyn FnMut(&str) -> Option<String>,
+    ) -> Result<ReloadReport, RuntimeError> {
+        self.take_back_in_flight().await?;
+        let plan = crate::config::reload::plan(&self.config, &next, registry)?;
+        if let Some(hub) = &self.ingress {
+            hub.reload(&next, env)
+                .map_err(|message| RuntimeError::Config {
+                    key: "clients".into(),
+                    message,
+                })?;
+        }
+        let recorded =
+            gamesa_journal::config_text(&next).map_err(|error| RuntimeError::Config {
+                key: String::new(),
+                message: error.to_string(),
+            })?;
+        let failed = self
+            .conductor
+            .reload(plan.guardian, plan.respecced, recorded)
+            .await?;
+        self.config = next;
+        Ok(ReloadReport {
+            changed: plan.changed,
+            failed,
+        })
     }
 
     /// From the next tick on, every tick's inputs and decisions go to `journal`

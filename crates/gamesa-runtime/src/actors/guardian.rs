@@ -170,3 +170,16 @@ impl Handler<IsConserved> for GuardianActor {
         self.core.is_conserved()
     }
 }
+
+/// [`GuardianCore::adopt`]: a config reload's policy, between ticks.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Adopt(pub GuardianCore);
+
+impl Handler<Adopt> for GuardianActor {
+    type Result = ();
+
+    fn handle(&mut self, message: Adopt, _: &mut Context<Self>) {
+        self.core.adopt(message.0);
+    }
+}

@@ -1,0 +1,74 @@
+//! The daemon's process signals: SIGINT and SIGTERM stop it, SIGHUP asks it to reload
+//! its config (the hang-up of an SSH session included: it never ends the daemon with
+//! its limits in place), and an optional deadline stops it too.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Why the daemon's loop woke up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    Stop,
+    Reload,
+}
+
+/// The signal streams, registered once for the daemon's life so that a signal that
+/// arrives between two waits is not lost.
+#[derive(Debug)]
+pub struct Signals {
+    #[cfg(unix)]
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+    deadline: Option<Instant>,
+}
+
+impl Signals {
+    /// Listens for SIGTERM and SIGHUP (Ctrl-C is listened for at each wait), and stops
+    /// by itself after `duration_s` when given.
+    pub fn new(duration_s: Option<f64>) -> Signals {
+        #[cfg(unix)]
+        let streams = {
+            use tokio::signal::unix::{SignalKind, signal};
+            match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::hangup()),
+            ) {
+                (Ok(terminate), Ok(hangup)) => Some((terminate, hangup)),
+                (Err(error), _) | (_, Err(error)) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM or SIGHUP; only Ctrl-C stops gamesa");
+                    None
+                }
+            }
+        };
+        Signals {
+            #[cfg(unix)]
+            streams,
+            deadline: duration_s
+                .map(|seconds| Instant::now() + Duration::from_secs_f64(seconds.max(0.0))),
+        }
+    }
+
+    /// Waits for the next reason to stop the tick loop.
+    pub async fn next(&mut self) -> Wake {
+        let deadline = async {
+            match self.deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        let interrupt = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        if let Some((terminate, hangup)) = self.streams.as_mut() {
+            return tokio::select! {
+                _ = interrupt => Wake::Stop,
+                _ = terminate.recv() => Wake::Stop,
+                _ = hangup.recv() => Wake::Reload,
+                () = deadline => Wake::Stop,
+            };
+        }
+        tokio::select! {
+            _ = interrupt => Wake::Stop,
+            () = deadline => Wake::Stop,
+        }
+    }
+}
