@@ -16,9 +16,10 @@ use gamesa_proto::{
 use gamesa_wire::{
     AccountResult, AgentsResult, AllocationsResult, BookResult, CancelRequest, CancelResult,
     Client, ClientError, ComponentName, DecisionRecord, DecisionsResult, Event, ExperiencesResult,
-    FillEvent, HealthResult, OrderKind, OrderRequestBody, OrderResult, PricesEvent, ProgressAmount,
-    ProgressRequest, ProgressResult, QueryName, QueryRequest, Reply, Request, SignalEvent,
-    SignalRequest, SignalResult, TelemetryResult, Topic, TopicRequest, VetoEvent, client::Duplex,
+    FillEvent, HealthResult, HelloResult, OrderKind, OrderRequestBody, OrderResult, PricesEvent,
+    ProgressAmount, ProgressRequest, ProgressResult, QueryName, QueryRequest, Reply, Request,
+    SignalEvent, SignalRequest, SignalResult, TelemetryResult, Topic, TopicRequest, VetoEvent,
+    client::Duplex,
 };
 
 #[derive(Debug, Args)]
@@ -75,10 +76,10 @@ impl ConnectArgs {
     pub fn hello<S: Duplex>(
         &self,
         client: &mut Client<S>,
-    ) -> anyhow::Result<Result<(), ClientError>> {
+    ) -> anyhow::Result<Result<Option<HelloResult>, ClientError>> {
         match (&self.client, &self.token) {
-            (Some(name), Some(token)) => Ok(client.hello(name, token).map(drop)),
-            (None, None) => Ok(Ok(())),
+            (Some(name), Some(token)) => Ok(client.hello(name, token).map(Some)),
+            (None, None) => Ok(Ok(None)),
             _ => {
                 anyhow::bail!("give both --client and --token (or GAMESA_CLIENT and GAMESA_TOKEN)")
             }

@@ -373,3 +373,98 @@ fn gamesa_exec_without_a_daemon_warns_and_runs_the_command() {
     let stderr = String::from_utf8_lossy(&exec.stderr);
     assert_eq!(stderr.matches("no signal held").count(), 1, "{stderr}");
 }
+
+/// `gamesa exec --cores 2` buys two cores on the market and keeps its command in a
+/// cgroup (here under a fake cgroup v2 directory) whose `cpuset.cpus` is the cores its
+/// leases hold, then removes the cgroup when the command ends.
+#[test]
+fn gamesa_exec_cores_pins_the_command_to_the_cores_it_leased() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    // The twin reports no per-core load, so the cpu agent is told how many it sells.
+    let mut table: toml::Table = std::fs::read_to_string(&config).unwrap().parse().unwrap();
+    for agent in table["agents"].as_array_mut().unwrap() {
+        if agent["id"].as_str() == Some("cpu") {
+            let params = agent
+                .as_table_mut()
+                .unwrap()
+                .entry("params")
+                .or_insert_with(|| toml::Table::new().into());
+            params
+                .as_table_mut()
+                .unwrap()
+                .insert("cores".into(), 4.into());
+        }
+    }
+    for client in table["clients"].as_array_mut().unwrap() {
+        if client["name"].as_str() == Some("game") {
+            client["effects"]
+                .as_array_mut()
+                .unwrap()
+                .push("order:cpu_cores".into());
+        }
+    }
+    std::fs::write(&config, toml::to_string(&table).unwrap()).unwrap();
+    let socket = dir.path().join("gamesa.sock");
+    let cgroups = dir.path().join("cgroup");
+    std::fs::create_dir(&cgroups).unwrap();
+    std::fs::write(cgroups.join("cgroup.subtree_control"), "").unwrap();
+    let seen = dir.path().join("seen");
+    let mut daemon = start_daemon(&config);
+    // The command waits until its cpuset is written, then reports what it saw.
+    let script = format!(
+        "for i in $(seq 100); do c=$(cat \"$CG\"/gamesa-exec-*/cpuset.cpus 2>/dev/null); \
+         [ -n \"$c\" ] && break; sleep 0.05; done; \
+         echo \"$c\" > {seen}; cat \"$CG\"/gamesa-exec-*/cgroup.procs >> {seen}; exit 4",
+        seen = seen.display()
+    );
+    let exec = Command::new(env!("CARGO_BIN_EXE_gamesa"))
+        .args(["exec", "--unix"])
+        .arg(&socket)
+        .args([
+            "--client",
+            "game",
+            "--token",
+            "game-token-0001",
+            "--cores",
+            "2",
+        ])
+        .arg("--cgroup-root")
+        .arg(&cgroups)
+        .args(["--", "sh", "-c", &script])
+        .env("CG", &cgroups)
+        .env_remove("GAMESA_TCP")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&exec.stderr);
+    assert_eq!(exec.status.code(), Some(4), "{stderr}");
+    let seen = std::fs::read_to_string(&seen).unwrap();
+    let mut lines = seen.lines();
+    let cpus = lines.next().unwrap();
+    assert!(
+        !cpus.is_empty(),
+        "the command ran without its cores: {stderr}"
+    );
+    let cores: u32 = cpus
+        .split(',')
+        .map(|part| match part.split_once('-') {
+            Some((first, last)) => last.parse::<u32>().unwrap() - first.parse::<u32>().unwrap() + 1,
+            None => {
+                part.parse::<u32>().unwrap();
+                1
+            }
+        })
+        .sum();
+    assert_eq!(cores, 2, "the cpuset is the two leased cores: {cpus}");
+    let pid: u32 = lines.next().unwrap().trim().parse().unwrap();
+    assert!(pid > 0);
+    assert!(stderr.contains("cpuset.cpus"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(&cgroups)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .filter(|name| name.to_string_lossy().starts_with("gamesa-exec-"))
+        .collect();
+    assert!(left.is_empty(), "the command's cgroup stays: {left:?}");
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+}

@@ -17,7 +17,7 @@ use gamesa_guardian::{
     SafetyPolicy, SafetyResponse, Settlement, StampedIntent, SupervisionDecision, Supervisor,
     Verdict,
 };
-use gamesa_market::{BookDepth, Exchange, MarketError, MarketEvent, Submission};
+use gamesa_market::{ActiveLease, BookDepth, Exchange, MarketError, MarketEvent, Submission};
 use gamesa_proto::{
     Actuation, AgentId, Credits, Lease, LeaseId, OrderId, OrderRequest, Price, Quantity, Resource,
     Signal, TelemetryFrame, Tick, TimeInForce,
@@ -286,7 +286,9 @@ pub struct Matched {
 pub struct MarketOverview {
     /// One entry per resource, in `Resource::ALL` order.
     pub books: Vec<(Resource, BookDepth, Option<Price>)>,
-    pub leases: Vec<Lease>,
+    /// Every live lease with the part of its pool it holds (a `cpu_cores` lease's
+    /// core indices).
+    pub leases: Vec<ActiveLease>,
     /// The resting orders of the owners asked for, in owner and id order.
     pub orders: Vec<(OrderId, OrderRequest)>,
 }
@@ -437,11 +439,7 @@ impl ExchangeCore {
                     )
                 })
                 .collect(),
-            leases: exchange
-                .leases()
-                .iter()
-                .map(|active| active.lease.clone())
-                .collect(),
+            leases: exchange.leases().iter().cloned().collect(),
             orders: self
                 .snapshot(owners)
                 .open_orders

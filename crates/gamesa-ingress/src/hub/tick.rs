@@ -10,7 +10,7 @@ use std::{
 use gamesa_agent::{Intent, OrderIntent};
 use gamesa_engine::Outcome;
 use gamesa_guardian::{LedgerError, Reason, StampedIntent, Verdict};
-use gamesa_market::MarketEvent;
+use gamesa_market::{ActiveLease, MarketEvent};
 use gamesa_proto::{AgentId, CorrelationId, OrderId, Resource, Tick, TimeInForce};
 use gamesa_wire::{
     Allocation, BookResult, CancelResult, ErrorBody, ErrorCode, FillEvent, Level, OrderKind,
@@ -105,7 +105,11 @@ impl IngressHub {
             leases: overview
                 .leases
                 .into_iter()
-                .map(|lease| Allocation {
+                .map(|ActiveLease { lease, allocation }| Allocation {
+                    cores: match allocation {
+                        gamesa_market::Allocation::Cores(cores) => cores,
+                        _ => Vec::new(),
+                    },
                     lease: lease.id,
                     resource: lease.resource,
                     holder: lease.holder,

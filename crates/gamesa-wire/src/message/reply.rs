@@ -159,6 +159,9 @@ pub struct Allocation {
     pub price: Price,
     pub start: Tick,
     pub expires_at: Tick,
+    /// For `cpu_cores`: the core indices the lease holds, ascending (a cpuset).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cores: Vec<u32>,
 }
 
 /// `query allocations`: every live lease after the last tick.
