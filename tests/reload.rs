@@ -252,6 +252,18 @@ fn a_reload_under_load_loses_no_request_and_no_lease_and_replays() {
     assert!(status.success());
     assert!(daemon.wait().unwrap().success());
 
+    // The journal marks the one reload that applied.
+    let journal = rusqlite::Connection::open(dir.path().join("journal.sqlite")).unwrap();
+    let reloads: i64 = journal
+        .query_row(
+            "SELECT count(*) FROM events WHERE kind = 'reload'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(reloads, 1);
+    drop(journal);
+
     let replay = Command::new(env!("CARGO_BIN_EXE_gamesa"))
         .args(["replay", "--journal"])
         .arg(dir.path().join("journal.sqlite"))

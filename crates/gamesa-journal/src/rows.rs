@@ -1,6 +1,6 @@
 //! The queryable rows of a batch: one per actuation checked (`actuations`), per
 //! buyer, seller, resource and verdict of its fills (`trades`), and per failure,
-//! safety hold, denial, refused signal, market error or gap (`events`).
+//! safety hold, denial, refused signal, market error, gap or config reload (`events`).
 
 use gamesa_engine::TickOutput;
 use gamesa_proto::{Actuation, AgentId, Tick};

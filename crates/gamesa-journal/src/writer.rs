@@ -603,6 +603,17 @@ impl Writer {
         }
         let mut trades = Trades::default();
         for entry in &batch {
+            if entry.reload.is_some() {
+                // The config itself is in the tick's inputs, for replay.
+                rows.event(
+                    entry.output.tick,
+                    entry.at_ms,
+                    "reload",
+                    "config",
+                    "the config was reloaded before this tick",
+                )
+                .map_err(write)?;
+            }
             rows.tick(&entry.output, entry.at_ms).map_err(write)?;
             trades.add(&entry.output);
         }
