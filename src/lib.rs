@@ -1,5 +1,8 @@
-//! The `gamesa` facade: the built-in agent kinds, and re-exports of the crates a
-//! program embedding GAMESA needs.
+//! The `gamesa` facade: the built-in agent kinds, the whole command line over any agent
+//! registry ([`cli::main_with`]), and re-exports of the crates a program embedding
+//! GAMESA needs.
+
+pub mod cli;
 
 pub use gamesa_agent as agent;
 use gamesa_agent::{AgentError, AgentRegistry};

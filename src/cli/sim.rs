@@ -15,6 +15,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
+use gamesa_agent::AgentRegistry;
 use gamesa_hw::twin::Scenario;
 use gamesa_runtime::Config;
 use gamesa_sim::{
@@ -111,11 +112,11 @@ fn parse_policy(text: &str) -> Result<Policy, String> {
 }
 
 /// Runs `gamesa sim`; errors are printed, and the exit code says how it went.
-pub fn main(args: SimArgs) -> ExitCode {
+pub fn main(args: SimArgs, registry: &AgentRegistry) -> ExitCode {
     let result = match &args.command {
         Some(SimCommand::Generate(generate)) => write_generated(generate),
-        Some(SimCommand::Report(report)) => write_report(report),
-        None => sim(&args),
+        Some(SimCommand::Report(report)) => write_report(report, registry),
+        None => sim(&args, registry),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -148,9 +149,8 @@ fn scenario_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn sim(args: &SimArgs) -> anyhow::Result<()> {
-    let registry = gamesa::builtin_registry().context("built-in agents")?;
-    let template: Config = run::load_template(&args.config, std::env::vars(), &registry)?;
+fn sim(args: &SimArgs, registry: &AgentRegistry) -> anyhow::Result<()> {
+    let template: Config = run::load_template(&args.config, std::env::vars(), registry)?;
     let files = scenario_files(&args.scenario)?;
     if args.plot.is_some() && files.len() != 1 {
         bail!(
@@ -177,7 +177,7 @@ fn sim(args: &SimArgs) -> anyhow::Result<()> {
                 scenario,
                 scenario_path: path,
                 template: &template,
-                registry: &registry,
+                registry,
                 policy,
                 seed: args.seed,
                 trace: args.plot.is_some() && policy == args.policy,
@@ -256,9 +256,8 @@ fn write_generated(args: &GenerateArgs) -> anyhow::Result<()> {
 
 /// Runs the suite (and the hold-out set) and writes or checks the page's generated
 /// sections.
-fn write_report(args: &ReportArgs) -> anyhow::Result<()> {
-    let registry = gamesa::builtin_registry().context("built-in agents")?;
-    let template: Config = run::load_template(&args.config, std::iter::empty(), &registry)?;
+fn write_report(args: &ReportArgs, registry: &AgentRegistry) -> anyhow::Result<()> {
+    let template: Config = run::load_template(&args.config, std::iter::empty(), registry)?;
     let config = args.config.display().to_string();
     let committed = std::fs::read_to_string(&args.out)
         .with_context(|| format!("{}: cannot read", args.out.display()))?;
@@ -272,7 +271,7 @@ fn write_report(args: &ReportArgs) -> anyhow::Result<()> {
     }
     let mut page = committed.clone();
     for (section, dir) in sections {
-        let comparisons = compare_every_policy(dir, &template, &registry)?;
+        let comparisons = compare_every_policy(dir, &template, registry)?;
         let targets = SuiteTargets::check(&comparisons)?;
         let scenarios = dir.display().to_string();
         let source = report::Source {

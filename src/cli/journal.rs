@@ -9,6 +9,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use clap::Args;
+use gamesa_agent::AgentRegistry;
 use gamesa_proto::{CorrelationId, Tick};
 use gamesa_runtime::{
     Config,
@@ -73,16 +74,15 @@ pub struct WhyArgs {
     json: bool,
 }
 
-pub fn replay_main(args: ReplayArgs) -> ExitCode {
-    crate::report(replay_command(args))
+pub fn replay_main(args: ReplayArgs, registry: &AgentRegistry) -> ExitCode {
+    super::report(replay_command(args, registry))
 }
 
-pub fn why_main(args: WhyArgs) -> ExitCode {
-    crate::report(why_command(args))
+pub fn why_main(args: WhyArgs, registry: &AgentRegistry) -> ExitCode {
+    super::report(why_command(args, registry))
 }
 
-fn replay_command(args: ReplayArgs) -> anyhow::Result<()> {
-    let registry = gamesa::builtin_registry()?;
+fn replay_command(args: ReplayArgs, registry: &AgentRegistry) -> anyhow::Result<()> {
     let reader = JournalReader::open(&journal_path(args.journal.as_deref())?)?;
     let run = reader.run(args.run)?;
     let range = TickRange {
@@ -99,7 +99,7 @@ fn replay_command(args: ReplayArgs) -> anyhow::Result<()> {
     };
     match &args.config {
         None => {
-            let report = replay::replay(&reader, &registry, Some(run.run), range)?;
+            let report = replay::replay(&reader, registry, Some(run.run), range)?;
             if args.json {
                 println!(
                     "{}",
@@ -126,9 +126,9 @@ fn replay_command(args: ReplayArgs) -> anyhow::Result<()> {
             }
         }
         Some(path) => {
-            let other = Config::load(path, crate::env_vars(), &registry)
+            let other = Config::load(path, super::env_vars(), registry)
                 .with_context(|| format!("the what-if config {}", path.display()))?;
-            let report = replay::what_if(&reader, &registry, Some(run.run), range, &other)?;
+            let report = replay::what_if(&reader, registry, Some(run.run), range, &other)?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -139,8 +139,7 @@ fn replay_command(args: ReplayArgs) -> anyhow::Result<()> {
     }
 }
 
-fn why_command(args: WhyArgs) -> anyhow::Result<()> {
-    let registry = gamesa::builtin_registry()?;
+fn why_command(args: WhyArgs, registry: &AgentRegistry) -> anyhow::Result<()> {
     let moment = match (&args.at, args.tick, &args.correlation) {
         (Some(at), _, _) => Moment::At(parse_time(at)?),
         (_, Some(tick), _) => Moment::Tick(args.run, Tick(tick)),
@@ -157,7 +156,7 @@ fn why_command(args: WhyArgs) -> anyhow::Result<()> {
         &run.config,
         Path::new("<journaled config>"),
         std::iter::empty(),
-        &registry,
+        registry,
     )
     .with_context(|| format!("run {}'s journaled config", run.run))?;
     let explanation = why::explain(
@@ -177,10 +176,10 @@ fn why_command(args: WhyArgs) -> anyhow::Result<()> {
 
 /// `--journal`, or `journal.sqlite` under the state directory.
 fn journal_path(given: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let vars: Vec<(String, String)> = crate::env_vars().collect();
+    let vars: Vec<(String, String)> = super::env_vars().collect();
     let file = given.unwrap_or(Path::new("journal.sqlite"));
     Ok(state_dir::resolve_file(file, |name| {
-        crate::lookup(&vars, name)
+        super::lookup(&vars, name)
     })?)
 }
 
@@ -226,15 +225,12 @@ fn parse_time(text: &str) -> anyhow::Result<u64> {
 
 /// The journal `gamesa run` writes to, as `[journal]` says; `None` when it is off or
 /// cannot be opened (logged: the daemon runs on without one).
-pub fn start_journal(
-    config: &Config,
-    registry: &gamesa_runtime::journal::AgentRegistry,
-) -> Option<JournalWriter> {
+pub fn start_journal(config: &Config, registry: &AgentRegistry) -> Option<JournalWriter> {
     if !config.journal.enabled {
         return None;
     }
-    let vars: Vec<(String, String)> = crate::env_vars().collect();
-    let opened = state_dir::resolve_file(&config.journal.file, |name| crate::lookup(&vars, name))
+    let vars: Vec<(String, String)> = super::env_vars().collect();
+    let opened = state_dir::resolve_file(&config.journal.file, |name| super::lookup(&vars, name))
         .map_err(|error| error.to_string())
         .and_then(|path| {
             let started_ms = jiff::Timestamp::now().as_millisecond().max(0) as u64;

@@ -220,8 +220,8 @@ fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
 /// `ingress.unix_socket` is placed), when it exists; else the service's.
 fn default_socket() -> PathBuf {
     use gamesa_runtime::config::{ingress::DEFAULT_SOCKET, state_dir};
-    let vars: Vec<(String, String)> = crate::env_vars().collect();
-    let own = state_dir::runtime_directory(|name| crate::lookup(&vars, name)).join(DEFAULT_SOCKET);
+    let vars: Vec<(String, String)> = super::env_vars().collect();
+    let own = state_dir::runtime_directory(|name| super::lookup(&vars, name)).join(DEFAULT_SOCKET);
     if own.exists() {
         own
     } else {

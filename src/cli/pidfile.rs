@@ -10,8 +10,8 @@ const FILE: &str = "gamesa.pid";
 
 /// Where this user's daemon keeps its pid (the socket's directory).
 fn path() -> PathBuf {
-    let vars: Vec<(String, String)> = crate::env_vars().collect();
-    state_dir::runtime_directory(|name| crate::lookup(&vars, name)).join(FILE)
+    let vars: Vec<(String, String)> = super::env_vars().collect();
+    state_dir::runtime_directory(|name| super::lookup(&vars, name)).join(FILE)
 }
 
 /// The pid file of the running daemon; removed when dropped.

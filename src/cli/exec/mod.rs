@@ -21,7 +21,7 @@ use gamesa_wire::{
 };
 
 use self::scope::CoreScope;
-use crate::send::{ConnectArgs, Door};
+use super::send::{ConnectArgs, Door};
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {

@@ -1,0 +1,255 @@
+//! `gamesa run`: the daemon's life around the runtime — hardware, journal, ingress and
+//! telemetry started from the config, the tick loop until a stop, reloads on SIGHUP,
+//! systemd told how it goes, and the shutdown that restores the machine.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use gamesa_agent::AgentRegistry;
+use gamesa_runtime::config::{ConfigSources, Layered};
+use gamesa_runtime::telemetry::{Destination, Telemetry, TelemetrySettings};
+use gamesa_runtime::{Config, Runtime, hardware::hardware_for, status::StatusWindow};
+
+use super::{env_vars, journal, pidfile, signals, stderr_is_terminal};
+
+/// Runs the daemon on a loaded config until SIGINT, SIGTERM or `duration_s`; SIGHUP
+/// reloads the config from `sources`.
+pub fn run(
+    config: Config,
+    settings: TelemetrySettings,
+    (sources, layered): (&ConfigSources, &Layered),
+    duration_s: Option<f64>,
+    registry: &AgentRegistry,
+) -> anyhow::Result<()> {
+    // A relative scenario is relative to the file that named it.
+    let config_dir = layered
+        .provenance
+        .base_dir("sensors.scenario")
+        .unwrap_or(Path::new("."))
+        .to_owned();
+    let telemetry = start_telemetry(&settings)?;
+    let logging = tracing::subscriber::set_default(run_subscriber(&telemetry));
+    let tracer = &telemetry;
+    // The ingress server makes its request spans on threads of its own.
+    gamesa_runtime::telemetry::route_requests_to(telemetry.dispatch());
+    let system = actix::System::new();
+    let result = system.block_on(async move {
+        let hardware = hardware_for(&config, &config_dir)?;
+        if let Some(start) = &hardware.start_report {
+            for target in &start.recovered.restored {
+                tracing::warn!(%target, "restored an original left by a previous run");
+            }
+            if let Some(quarantined) = &start.quarantined {
+                tracing::error!(%quarantined, "actuator state file was corrupt and was kept aside");
+            }
+        }
+        let mut runtime = Runtime::start(&config, registry, hardware.sensors, hardware.actuator)
+            .context("starting the runtime")?;
+        runtime.instrument(tracer);
+        if let Some(journal) = journal::start_journal(&config, registry) {
+            if let Some(resumed) = journal.resumed() {
+                let credited = runtime.resume(resumed.holdings.clone()).await?;
+                match credited {
+                    Ok(total) => tracing::info!(
+                        snapshot = resumed.snapshot,
+                        run = resumed.run,
+                        tick = resumed.tick.0,
+                        %total,
+                        not_here = ?resumed.unknown,
+                        "resumed every agent's credits from the last run"
+                    ),
+                    Err(error) => {
+                        tracing::error!(%error, "could not resume the last run's credits")
+                    }
+                }
+            }
+            let warmed = journal.pasts().len();
+            for (agent, failure) in runtime.warm(journal.pasts()).await? {
+                tracing::warn!(%agent, %failure, "an agent failed to take its past epochs");
+            }
+            if warmed > 0 {
+                tracing::info!(agents = warmed, "handed agents their past epochs");
+            }
+            runtime.attach_journal(journal);
+        }
+        let ingress = if config.ingress.enabled() {
+            let ingress = gamesa_runtime::ingress::Ingress::start(&config)
+                .context("starting the ingress listeners")?;
+            runtime.attach_ingress(std::sync::Arc::clone(ingress.hub()));
+            Some(ingress)
+        } else {
+            None
+        };
+        tracing::info!(
+            tick_hz = config.runtime.tick_hz,
+            agents = config.agents.len(),
+            real_actuators = ?config.actuators.real,
+            "gamesa running; Ctrl-C to stop"
+        );
+        let status_every = config.runtime.status_interval_s * u64::from(config.runtime.tick_hz);
+        let mut status = StatusWindow::default();
+        let status_on_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        let mut signals = signals::Signals::new(duration_s);
+        // After the handlers: whoever reads the pid may send SIGHUP at once.
+        let _pid = pidfile::PidFile::write();
+        let mut ready = false;
+        let ran = loop {
+            let mut wake = signals::Wake::Stop;
+            let ran = runtime
+                .run_until(async { wake = signals.next().await }, |report| {
+                    if !ready {
+                        // The first tick ran: tell systemd (Type=notify) we are up.
+                        ready = true;
+                        notify_systemd(&[sd_notify::NotifyState::Ready]);
+                    }
+                    for error in &report.sample_errors {
+                        tracing::warn!(%error, "sensor reading failed");
+                    }
+                    status.record(report);
+                    if status_every > 0
+                        && (report.tick.0 + 1) % status_every == 0
+                        && let Some(line) = status.take_line()
+                    {
+                        // A person at a terminal reads it; journald gets a debug record,
+                        // and `systemctl status` the line itself.
+                        notify_systemd(&[sd_notify::NotifyState::Status(&line)]);
+                        if status_on_terminal {
+                            println!("{line}");
+                        } else {
+                            tracing::debug!(target: "gamesa::status", "{line}");
+                        }
+                    }
+                })
+                .await;
+            match (ran, wake) {
+                (Ok(()), signals::Wake::Reload) => {
+                    reload(&mut runtime, sources, registry).await?;
+                }
+                (ran, _) => break ran,
+            }
+        };
+        // Every way out of the loop goes through the shutdown, which restores every
+        // original even when an actor is dead; a panic unwinding past the runtime
+        // restores them as it drops.
+        notify_systemd(&[sd_notify::NotifyState::Stopping]);
+        match &ran {
+            Ok(()) => tracing::info!("stopping: cancelling orders and restoring originals"),
+            Err(error) => {
+                tracing::error!(%error, "the tick loop failed; cancelling orders and restoring originals")
+            }
+        }
+        let shutdown = runtime.shutdown().await;
+        drop(ingress);
+        for (target, error) in &shutdown.restored.failed {
+            tracing::error!(%target, %error, "could not restore an original value");
+        }
+        if let Some(error) = &shutdown.cancel_failed {
+            tracing::error!(%error, "could not cancel the open orders");
+        }
+        if let Some(journal) = &shutdown.journal {
+            match &journal.off {
+                Some(error) => tracing::error!(committed = journal.committed, dropped = journal.dropped, %error, "the journal stopped writing during the run"),
+                None if journal.dropped > 0 => tracing::warn!(committed = journal.committed, dropped = journal.dropped, "the journal dropped ticks"),
+                None => tracing::info!(committed = journal.committed, "journal closed"),
+            }
+        }
+        println!(
+            "gamesa stopped: {} open orders cancelled, {} originals restored",
+            shutdown.cancelled_orders,
+            shutdown.restored.restored.len()
+        );
+        ran?;
+        match shutdown.cancel_failed {
+            Some(error) => Err(error.into()),
+            None => anyhow::Ok(()),
+        }
+    });
+    drop(logging);
+    gamesa_runtime::telemetry::route_requests_to(None);
+    if let Err(error) = telemetry.shutdown() {
+        tracing::warn!(%error, "telemetry did not flush everything");
+    }
+    result
+}
+
+/// SIGHUP: reads the config again from the same layers and applies it without a
+/// restart (`Runtime::reload`). An invalid config, or a change that needs a restart, is
+/// logged and the running config stays; only an actor gone is an error.
+async fn reload(
+    runtime: &mut Runtime,
+    sources: &ConfigSources,
+    registry: &AgentRegistry,
+) -> anyhow::Result<()> {
+    notify_systemd(&[sd_notify::NotifyState::Reloading]);
+    tracing::info!("hang-up: reloading the config");
+    let next = match Config::load_layered(sources, env_vars(), registry) {
+        Ok((next, _)) => next,
+        Err(error) => {
+            tracing::error!(%error, "the new config is invalid; the running config stays");
+            notify_systemd(&[sd_notify::NotifyState::Ready]);
+            return Ok(());
+        }
+    };
+    match runtime
+        .reload(next, registry, &mut |name| std::env::var(name).ok())
+        .await
+    {
+        Ok(report) if report.changed.is_empty() => {
+            tracing::info!("config reloaded: nothing changed")
+        }
+        Ok(report) => {
+            tracing::info!(changed = ?report.changed, "config reloaded");
+            for (agent, failure) in &report.failed {
+                tracing::error!(%agent, %failure, "an agent failed to rebuild with its new parameters");
+            }
+        }
+        Err(gamesa_runtime::RuntimeError::ActorGone(gone)) => return Err(gone.into()),
+        Err(error) => {
+            tracing::error!(%error, "the config was not reloaded; the running config stays")
+        }
+    }
+    notify_systemd(&[sd_notify::NotifyState::Ready]);
+    Ok(())
+}
+
+/// Starts trace and metric export as `[telemetry]` and the `OTEL_*` variables say (a
+/// relative `telemetry.file` is already under the state directory).
+fn start_telemetry(settings: &TelemetrySettings) -> anyhow::Result<Telemetry> {
+    let telemetry = Telemetry::start(settings).context("starting telemetry")?;
+    match telemetry.destination() {
+        Destination::File(file) => {
+            tracing::info!(file = %file.display(), "traces and metrics go to a JSON-lines file")
+        }
+        Destination::Otlp {
+            protocol,
+            traces_endpoint,
+            ..
+        } => {
+            tracing::info!(?protocol, endpoint = %traces_endpoint, "traces and metrics go to OTLP")
+        }
+        Destination::Off => {}
+    }
+    Ok(telemetry)
+}
+
+/// `main`'s log output plus the telemetry layer, for the thread that runs the daemon.
+fn run_subscriber(telemetry: &Telemetry) -> impl tracing::Subscriber + Send + Sync + use<> {
+    use tracing_subscriber::{EnvFilter, Layer as _, layer::SubscriberExt as _};
+    let filter = EnvFilter::try_from_env("GAMESA_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(stderr_is_terminal())
+                .with_filter(filter),
+        )
+        .with(telemetry.layer())
+}
+
+/// Tells systemd how the service is doing, when it runs under `Type=notify`
+/// (`$NOTIFY_SOCKET` set); elsewhere it does nothing. A failure is logged, never fatal.
+fn notify_systemd(state: &[sd_notify::NotifyState<'_>]) {
+    if let Err(error) = sd_notify::notify(false, state) {
+        tracing::warn!(%error, "could not notify systemd");
+    }
+}
