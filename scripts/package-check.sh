@@ -48,8 +48,10 @@ if dpkg -s gamesa >/dev/null 2>&1; then
 fi
 work=$(mktemp -d)
 daemon=
+listener=
 cleanup() {
     [[ -n $daemon ]] && kill "$daemon" 2>/dev/null || true
+    [[ -n $listener ]] && kill "$listener" 2>/dev/null || true
     dpkg --purge gamesa >/dev/null 2>&1 || true
     rm -rf "$work"
 }
@@ -99,6 +101,7 @@ kill -TERM "$daemon"
 wait "$daemon"
 daemon=
 wait "$listener"
+listener=
 grep -q STOPPING=1 "$work/notify.log"
 echo "STOPPING=1 received, exit 0"
 /usr/bin/gamesa restore

@@ -415,7 +415,8 @@ fn gamesa_exec_cores_pins_the_command_to_the_cores_it_leased() {
     let script = format!(
         "for i in $(seq 100); do c=$(cat \"$CG\"/gamesa-exec-*/cpuset.cpus 2>/dev/null); \
          [ -n \"$c\" ] && break; sleep 0.05; done; \
-         echo \"$c\" > {seen}; cat \"$CG\"/gamesa-exec-*/cgroup.procs >> {seen}; exit 4",
+         echo \"$c\" > {seen}; cat \"$CG\"/gamesa-exec-*/cgroup.procs >> {seen}; \
+         echo $$ >> {seen}; exit 4",
         seen = seen.display()
     );
     let exec = Command::new(env!("CARGO_BIN_EXE_gamesa"))
@@ -456,8 +457,12 @@ fn gamesa_exec_cores_pins_the_command_to_the_cores_it_leased() {
         })
         .sum();
     assert_eq!(cores, 2, "the cpuset is the two leased cores: {cpus}");
-    let pid: u32 = lines.next().unwrap().trim().parse().unwrap();
-    assert!(pid > 0);
+    let member: u32 = lines.next().unwrap().trim().parse().unwrap();
+    let itself: u32 = lines.next().unwrap().trim().parse().unwrap();
+    assert_eq!(
+        member, itself,
+        "the command itself is in the cgroup, from its start"
+    );
     assert!(stderr.contains("cpuset.cpus"), "{stderr}");
     let left: Vec<_> = std::fs::read_dir(&cgroups)
         .unwrap()

@@ -50,7 +50,7 @@ fn entries(config: &Config, ticks: u64, at_ms: impl Fn(u64) -> u64) -> Vec<Entry
                 at_ms: at_ms(tick),
                 intake: Intake::default(),
                 output,
-                reload: None,
+                reloads: Vec::new(),
             }
         })
         .collect()

@@ -301,7 +301,13 @@ fn gamesa_reload_signals_the_daemon_named_by_its_pid_file() {
     wait_for(&log, "config reloaded: nothing changed");
     daemon.kill().unwrap();
     daemon.wait().unwrap();
-    // SIGKILL left the pid file; a fresh directory has none.
+    // SIGKILL left the pid file, but no process holds its lock: nothing is signalled.
+    assert!(dir.path().join("gamesa.pid").exists());
+    let output = reload();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is gone"), "{stderr}");
+    // A fresh directory has no pid file at all.
     let empty = tempfile::tempdir().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_gamesa"))
         .arg("reload")

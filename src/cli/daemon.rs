@@ -2,7 +2,7 @@
 //! telemetry started from the config, the tick loop until a stop, reloads on SIGHUP,
 //! systemd told how it goes, and the shutdown that restores the machine.
 
-use std::path::Path;
+use std::{io::Write as _, path::Path};
 
 use anyhow::Context as _;
 use gamesa_agent::AgentRegistry;
@@ -88,7 +88,7 @@ pub fn run(
         );
         let status_every = config.runtime.status_interval_s * u64::from(config.runtime.tick_hz);
         let mut status = StatusWindow::default();
-        let status_on_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        let mut status_on_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
         let mut signals = signals::Signals::new(duration_s);
         // After the handlers: whoever reads the pid may send SIGHUP at once.
         let _pid = pidfile::PidFile::write();
@@ -114,7 +114,12 @@ pub fn run(
                         // and `systemctl status` the line itself.
                         notify_systemd(&[sd_notify::NotifyState::Status(&line)]);
                         if status_on_terminal {
-                            println!("{line}");
+                            // A terminal that went away (the SSH session hung up and
+                            // the daemon reloaded) is not a reason to stop.
+                            let mut out = std::io::stdout().lock();
+                            if writeln!(out, "{line}").is_err() {
+                                status_on_terminal = false;
+                            }
                         } else {
                             tracing::debug!(target: "gamesa::status", "{line}");
                         }
@@ -123,9 +128,11 @@ pub fn run(
                 .await;
             match (ran, wake) {
                 (Ok(()), signals::Wake::Reload) => {
-                    reload(&mut runtime, sources, registry).await?;
+                    if let Err(error) = reload(&mut runtime, sources, registry).await {
+                        break Err(error);
+                    }
                 }
-                (ran, _) => break ran,
+                (ran, _) => break ran.map_err(anyhow::Error::from),
             }
         };
         // Every way out of the loop goes through the shutdown, which restores every

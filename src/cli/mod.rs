@@ -11,7 +11,10 @@ mod send;
 mod signals;
 mod sim;
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -198,8 +201,17 @@ pub fn main_with(registry: &AgentRegistry) -> ExitCode {
             }
         }
         Command::Restore { config } => match load(&config, registry) {
-            Ok((loaded, _)) => report(restore(&loaded)),
-            Err(code) => code,
+            Ok((loaded, _)) => report(restore(&loaded.actuators.state_file, &loaded.sensors.root)),
+            // After a crash the machine must come back even when the config on disk
+            // is broken (a reload refused it): the default state file is tried.
+            Err(_) => {
+                let state_file = Path::new(gamesa_hw::actuators::DEFAULT_STATE_FILE);
+                eprintln!(
+                    "gamesa: restoring from the default state file {} instead",
+                    state_file.display()
+                );
+                report(restore(state_file, Path::new("/")))
+            }
         },
         Command::Why(args) => journal::why_main(args, registry),
         Command::Reload { pid } => report(pidfile::signal_reload(pid)),
@@ -273,6 +285,24 @@ pub(crate) fn env_vars() -> impl Iterator<Item = (String, String)> {
         .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
 }
 
+/// The runtime directory a daemon started by this user would use (as
+/// `ingress.unix_socket` is placed).
+fn own_runtime_directory() -> PathBuf {
+    let vars: Vec<(String, String)> = env_vars().collect();
+    gamesa_runtime::config::state_dir::runtime_directory(|name| lookup(&vars, name))
+}
+
+/// `name` in this user's runtime directory when it exists there, else in the
+/// service's (`/run/gamesa`): where a client looks for the daemon's socket or pid.
+fn runtime_file(name: &str) -> PathBuf {
+    let own = own_runtime_directory().join(name);
+    if own.exists() {
+        own
+    } else {
+        Path::new(gamesa_runtime::config::state_dir::SYSTEM_RUNTIME_DIRECTORY).join(name)
+    }
+}
+
 /// The value of `name` among `vars` (from [`env_vars`]).
 pub(crate) fn lookup<'a>(vars: &'a [(String, String)], name: &str) -> Option<&'a str> {
     vars.iter()
@@ -337,8 +367,7 @@ fn describe(destination: &Destination) -> String {
 
 /// `gamesa restore`: opening the real actuator on the state file restores what it
 /// records (as every start does); this reports it and stops there.
-fn restore(config: &Config) -> anyhow::Result<()> {
-    let state_file = &config.actuators.state_file;
+fn restore(state_file: &Path, root: &Path) -> anyhow::Result<()> {
     if !state_file.exists() {
         println!(
             "nothing to restore: {} does not exist (no run with real actuators left anything)",
@@ -346,11 +375,13 @@ fn restore(config: &Config) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    // Opening the real actuator restores what the file records; no target is enabled,
+    // so it writes nothing else.
     let actuator = gamesa_hw::LinuxActuator::new(gamesa_hw::ActuatorConfig {
-        root: config.sensors.root.clone(),
-        state_file: state_file.clone(),
-        enabled_targets: config.actuators.real.clone(),
-        power_limits: config.actuators.power_limits.clone(),
+        root: root.to_owned(),
+        state_file: state_file.to_owned(),
+        enabled_targets: Vec::new(),
+        power_limits: Default::default(),
     })
     .with_context(|| format!("opening {}", state_file.display()))?;
     let report = actuator.start_report();

@@ -2,11 +2,7 @@
 //! `hello`, sends one request (or subscribes and prints events), and prints the reply in
 //! words, or as JSON with `--json`.
 
-use std::{
-    net::TcpStream,
-    path::{Path, PathBuf},
-    process::ExitCode,
-};
+use std::{net::TcpStream, path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
@@ -219,14 +215,7 @@ fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
 /// The socket a daemon started by this user would listen on (its runtime directory, as
 /// `ingress.unix_socket` is placed), when it exists; else the service's.
 fn default_socket() -> PathBuf {
-    use gamesa_runtime::config::{ingress::DEFAULT_SOCKET, state_dir};
-    let vars: Vec<(String, String)> = super::env_vars().collect();
-    let own = state_dir::runtime_directory(|name| super::lookup(&vars, name)).join(DEFAULT_SOCKET);
-    if own.exists() {
-        own
-    } else {
-        Path::new(state_dir::SYSTEM_RUNTIME_DIRECTORY).join(DEFAULT_SOCKET)
-    }
+    super::runtime_file(gamesa_runtime::config::ingress::DEFAULT_SOCKET)
 }
 
 /// `--resource`: one of the resources, listed in the help and in the error.

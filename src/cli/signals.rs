@@ -17,24 +17,26 @@ pub enum Wake {
 /// arrives between two waits is not lost.
 #[derive(Debug)]
 pub struct Signals {
+    /// SIGINT, SIGTERM, SIGHUP.
     #[cfg(unix)]
-    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+    streams: Option<[tokio::signal::unix::Signal; 3]>,
     deadline: Option<Instant>,
 }
 
 impl Signals {
-    /// Listens for SIGTERM and SIGHUP (Ctrl-C is listened for at each wait), and stops
-    /// by itself after `duration_s` when given.
+    /// Listens for SIGINT, SIGTERM and SIGHUP, and stops by itself after `duration_s`
+    /// when given.
     pub fn new(duration_s: Option<f64>) -> Signals {
         #[cfg(unix)]
         let streams = {
             use tokio::signal::unix::{SignalKind, signal};
             match (
+                signal(SignalKind::interrupt()),
                 signal(SignalKind::terminate()),
                 signal(SignalKind::hangup()),
             ) {
-                (Ok(terminate), Ok(hangup)) => Some((terminate, hangup)),
-                (Err(error), _) | (_, Err(error)) => {
+                (Ok(interrupt), Ok(terminate), Ok(hangup)) => Some([interrupt, terminate, hangup]),
+                (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
                     tracing::warn!(%error, "cannot listen for SIGTERM or SIGHUP; only Ctrl-C stops gamesa");
                     None
                 }
@@ -56,18 +58,17 @@ impl Signals {
                 None => std::future::pending().await,
             }
         };
-        let interrupt = tokio::signal::ctrl_c();
         #[cfg(unix)]
-        if let Some((terminate, hangup)) = self.streams.as_mut() {
+        if let Some([interrupt, terminate, hangup]) = self.streams.as_mut() {
             return tokio::select! {
-                _ = interrupt => Wake::Stop,
+                _ = interrupt.recv() => Wake::Stop,
                 _ = terminate.recv() => Wake::Stop,
                 _ = hangup.recv() => Wake::Reload,
                 () = deadline => Wake::Stop,
             };
         }
         tokio::select! {
-            _ = interrupt => Wake::Stop,
+            _ = tokio::signal::ctrl_c() => Wake::Stop,
             () = deadline => Wake::Stop,
         }
     }

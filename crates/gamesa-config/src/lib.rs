@@ -224,8 +224,9 @@ pub struct GateLimitConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ActuatorsConfig {
     /// Where original values are recorded before the first write to a target. Used
-    /// only when `real` enables a target. A relative path is under the state directory
-    /// (`$STATE_DIRECTORY`, `$XDG_STATE_HOME/gamesa`, `~/.local/state/gamesa`).
+    /// only when `real` enables a target. Absolute by default, so that the service,
+    /// a root shell and `sudo gamesa restore` all find the same file; a relative path
+    /// is under the state directory.
     pub state_file: PathBuf,
     /// Targets written for real: exact (`power.limit:gpu0`) or a prefix ending in `*`
     /// (`cgroup.cpu_max:*`). Empty by default: every actuation is a dry run.
@@ -240,7 +241,7 @@ pub struct ActuatorsConfig {
 impl Default for ActuatorsConfig {
     fn default() -> Self {
         ActuatorsConfig {
-            state_file: PathBuf::from("actuator-state.json"),
+            state_file: PathBuf::from(gamesa_hw::actuators::DEFAULT_STATE_FILE),
             real: Vec::new(),
             power_limits: BTreeMap::new(),
         }

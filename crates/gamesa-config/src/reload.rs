@@ -23,7 +23,8 @@ pub struct ReloadPlan {
     /// Agents whose `params` changed, with their new spec: rebuilt from their factory,
     /// keeping their id, account, orders and leases.
     pub respecced: Vec<AgentSpec>,
-    /// The keys that changed, for the log (`guardian.contracts`, `agents[1].params`).
+    /// What changed, for the log: `guardian`, `clients`, `clients[0].token`,
+    /// `agents[1].params`, `agents[1].weight`, `agents[1].effects`.
     pub changed: Vec<String>,
 }
 
@@ -93,6 +94,12 @@ pub fn plan(
             changed.push(key.to_owned());
         }
     }
+    for (index, (old_client, new_client)) in running.clients.iter().zip(&next.clients).enumerate() {
+        // Tokens are redacted in the compared TOML.
+        if old_client.token != new_client.token || old_client.token_env != new_client.token_env {
+            changed.push(format!("clients[{index}].token"));
+        }
+    }
     let mut respecced = Vec::new();
     let specs = assemble::agent_specs(next);
     for (index, ((old_agent, new_agent), spec)) in running
@@ -103,6 +110,15 @@ pub fn plan(
         .enumerate()
     {
         if old_agent.params != new_agent.params {
+            // Built once here, as a start would: params its factory refuses are an
+            // invalid config, not an agent left without its plugin.
+            registry
+                .factory(&spec.kind)
+                .and_then(|factory| factory(&spec))
+                .map_err(|error| ReloadError::Invalid {
+                    key: format!("agents[{index}].params"),
+                    message: error.to_string(),
+                })?;
             changed.push(format!("agents[{index}].params"));
             respecced.push(spec);
         }
@@ -218,6 +234,27 @@ mod tests {
                 .max,
             Some(250_000)
         );
+    }
+
+    #[test]
+    fn params_the_factory_refuses_are_an_invalid_reload() {
+        let running = config(BASE);
+        let mut next = running.clone();
+        next.agents[0]
+            .params
+            .insert("step_mw".into(), toml::Value::Integer(0));
+        match plan(&running, &next, &registry()) {
+            Err(ReloadError::Invalid { key, .. }) => assert_eq!(key, "agents[0].params"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_changed_token_is_reported() {
+        let running = config(BASE);
+        let next = config(&BASE.replace("game-token-0001", "game-token-0002"));
+        let plan = plan(&running, &next, &registry()).unwrap();
+        assert_eq!(plan.changed, ["clients[0].token"]);
     }
 
     #[test]

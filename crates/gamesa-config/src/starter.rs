@@ -153,8 +153,8 @@ max_step = 25_000
         r#"
 [actuators]
 # Targets written for real, such as "power.limit:cpu"; empty: dry-run only. Originals
-# are recorded in actuator-state.json under the state directory (/var/lib/gamesa for
-# the service) before the first write.
+# are recorded in /var/lib/gamesa/actuator-state.json (state_file) before the first
+# write.
 real = []
 power_limits = {bindings}
 "#,

@@ -151,11 +151,6 @@ impl HostedAgent {
         self.rebuild()
     }
 
-    /// Its past epochs, as handed to it.
-    pub fn past(&self) -> &Arc<[Experience]> {
-        &self.past
-    }
-
     /// Rebuilds the plugin from its factory: fresh state, same spec, warmed with its
     /// past again. The agent's account, orders and leases are kept.
     pub fn rebuild(&mut self) -> Result<(), AgentFailure> {

@@ -30,6 +30,11 @@ impl std::fmt::Debug for ClientEntry {
 }
 
 impl ClientEntry {
+    /// Whether `other` (the same client in another config) has this entry's token.
+    pub fn same_token(&self, other: &ClientEntry) -> bool {
+        self.token_matches(&other.token)
+    }
+
     /// Compares in time independent of where the first difference lies.
     pub fn token_matches(&self, presented: &str) -> bool {
         let (expected, presented) = (self.token.as_bytes(), presented.as_bytes());

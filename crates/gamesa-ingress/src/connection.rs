@@ -58,9 +58,13 @@ pub(super) struct Connection {
     closing: bool,
     output: Vec<u8>,
     written: usize,
-    /// Signals sent with `hold`, by kind: released when the connection ends, and while
-    /// there are any the connection never idles out.
-    held: std::collections::BTreeMap<gamesa_proto::SignalKind, gamesa_wire::SignalRequest>,
+    /// Signals sent with `hold`, by kind, with the client that sent them (a reload may
+    /// end the session before the connection): released when the connection ends, and
+    /// while there are any the connection never idles out.
+    held: std::collections::BTreeMap<
+        gamesa_proto::SignalKind,
+        (Arc<crate::clients::ClientEntry>, gamesa_wire::SignalRequest),
+    >,
 }
 
 impl Connection {
@@ -228,10 +232,8 @@ impl Connection {
             }
         }
         let _ = writer.shutdown().await;
-        if let Some(client) = self.session.client() {
-            for held in self.held.values() {
-                self.hub.release_signal(client, held);
-            }
+        for (client, held) in self.held.values() {
+            self.hub.release_signal(client, held);
         }
         self.hub.close_connection(self.number);
         self.hub.counters.connections.fetch_sub(1, Ordering::AcqRel);
@@ -404,8 +406,13 @@ impl Connection {
             Request::Signal(signal) => {
                 if let Some(client) = client {
                     let result = hub.inject_signal(&client, id, &signal);
+                    // The queue keeps one signal per kind and client: a later one of
+                    // the same kind replaces a held one, which is then no longer held.
                     if signal.hold {
-                        self.held.insert(signal.kind.clone(), signal);
+                        self.held
+                            .insert(signal.kind.clone(), (Arc::clone(&client), signal));
+                    } else {
+                        self.held.remove(&signal.kind);
                     }
                     self.reply_ok(id, &result);
                 }

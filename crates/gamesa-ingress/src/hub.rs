@@ -285,17 +285,12 @@ impl IngressHub {
         Arc::clone(&self.roster.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// A reload: the new config's clients (tokens, effects, weights) and components.
-    /// Connections already authenticated take the new effects at their next request.
-    /// The names and ids must be the same (the reload plan checks it).
-    pub fn reload(
-        &self,
-        config: &Config,
-        env: &mut dyn FnMut(&str) -> Option<String>,
-    ) -> Result<(), String> {
-        let roster = Roster::from_config(config, env)?;
+    /// A reload: the new config's clients (tokens, effects, weights) and components
+    /// ([`Roster::from_config`]). A connection already authenticated takes its client's
+    /// new effects at its next request, or is asked to say hello again when its token
+    /// changed. The names and ids must be the same (the reload plan checks it).
+    pub fn set_roster(&self, roster: Roster) {
         *self.roster.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(roster);
-        Ok(())
     }
 
     pub fn name_of(&self, agent: AgentId) -> String {

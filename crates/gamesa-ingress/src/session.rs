@@ -147,13 +147,19 @@ impl Session {
     }
 
     /// Takes the directory's current entry for the authenticated client when a reload
-    /// replaced it: its effects apply from this request on. The connection stays
-    /// authenticated (a changed token is asked for at the next hello).
+    /// replaced it: its effects apply from this request on. When its token changed (a
+    /// leaked one rotated), the connection is no longer authenticated and must say
+    /// hello with the new one.
     pub fn refresh(&mut self, directory: &ClientDirectory) {
         let Some(authenticated) = self.authenticated.as_mut() else {
             return;
         };
-        let Some(current) = directory.get(&authenticated.client.name) else {
+        let current = directory.get(&authenticated.client.name);
+        if current.is_none_or(|current| !current.same_token(&authenticated.client)) {
+            self.authenticated = None;
+            return;
+        }
+        let Some(current) = current else {
             return;
         };
         if !Arc::ptr_eq(current, &authenticated.client) {

@@ -26,21 +26,16 @@ pub struct TickInputs {
     pub actuated: Vec<Result<Applied, String>>,
     /// Targets the actuator could not restore, with why.
     pub restore_failed: Vec<(String, String)>,
-    /// The config a reload applied just before this tick (TOML, tokens redacted):
-    /// replay applies it at the same place.
+    /// The configs reloads applied just before this tick, in order (TOML, tokens
+    /// redacted): replay applies them at the same place.
     #[serde(default)]
-    pub reload: Option<String>,
+    pub reloads: Vec<String>,
 }
 
 impl TickInputs {
     /// The inputs of a tick the shell ran: `intake` as it was handed to the engine, with
     /// the agents it found late, and the rest read from its `output` once actuated.
-    pub fn new(
-        at_ms: u64,
-        mut intake: Intake,
-        output: &TickOutput,
-        reload: Option<String>,
-    ) -> Self {
+    pub fn new(at_ms: u64, mut intake: Intake, output: &TickOutput, reloads: Vec<String>) -> Self {
         intake.late = output
             .failures
             .iter()
@@ -60,7 +55,7 @@ impl TickInputs {
                 .filter_map(|record| record.outcome.clone())
                 .collect(),
             restore_failed: output.restore_failed.clone(),
-            reload,
+            reloads,
         }
     }
 }

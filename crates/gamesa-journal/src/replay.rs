@@ -194,11 +194,11 @@ fn each_recorded_tick(
             gap = Some(expected);
             return Ok(ControlFlow::Break(()));
         }
-        if let Some(config) = &recorded.inputs.reload
-            && let Err(error) = recorded_engine.reload(config, registry, run)
-        {
-            failed = Some(error);
-            return Ok(ControlFlow::Break(()));
+        for config in &recorded.inputs.reloads {
+            if let Err(error) = recorded_engine.reload(config, registry, run) {
+                failed = Some(error);
+                return Ok(ControlFlow::Break(()));
+            }
         }
         let engine = &mut recorded_engine.engine;
         let inputs = recorded.inputs.clone();

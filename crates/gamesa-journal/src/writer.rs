@@ -130,8 +130,8 @@ pub struct Entry {
     pub at_ms: u64,
     pub intake: Intake,
     pub output: TickOutput,
-    /// The config a reload applied just before this tick ([`TickInputs::reload`]).
-    pub reload: Option<String>,
+    /// The configs reloads applied just before this tick ([`TickInputs::reloads`]).
+    pub reloads: Vec<String>,
 }
 
 /// What the writer thread is handed.
@@ -559,7 +559,7 @@ impl Writer {
                     entry.at_ms,
                     entry.intake.clone(),
                     &entry.output,
-                    entry.reload.clone(),
+                    entry.reloads.clone(),
                 )
             })
             .collect();
@@ -603,7 +603,7 @@ impl Writer {
         }
         let mut trades = Trades::default();
         for entry in &batch {
-            if entry.reload.is_some() {
+            for _ in &entry.reloads {
                 // The config itself is in the tick's inputs, for replay.
                 rows.event(
                     entry.output.tick,

@@ -355,8 +355,9 @@ pub struct Conductor {
     /// What came from outside for the last tick, with the tick and when it ran, until
     /// its output joins it ([`Conductor::journal_tick`]).
     journal_inputs: Option<(Tick, u64, Intake)>,
-    /// The config of a reload since the last tick, for the next tick's journal entry.
-    reloaded: Option<String>,
+    /// The configs of the reloads since the last tick, in order, for the next tick's
+    /// journal entry.
+    reloaded: Vec<String>,
 }
 
 impl Conductor {
@@ -379,7 +380,7 @@ impl Conductor {
             telemetry: TickRecorder::default(),
             journal: None,
             journal_inputs: None,
-            reloaded: None,
+            reloaded: Vec::new(),
         }
     }
 
@@ -408,7 +409,9 @@ impl Conductor {
                 failed.push((id, failure));
             }
         }
-        self.reloaded = self.journal.is_some().then_some(config_toml);
+        if self.journal.is_some() {
+            self.reloaded.push(config_toml);
+        }
         Ok(failed)
     }
 
@@ -440,7 +443,7 @@ impl Conductor {
                 at_ms,
                 intake,
                 output,
-                reload: self.reloaded.take(),
+                reloads: std::mem::take(&mut self.reloaded),
             });
         }
     }

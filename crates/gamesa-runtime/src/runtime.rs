@@ -255,13 +255,18 @@ impl Runtime {
     ) -> Result<ReloadReport, RuntimeError> {
         self.take_back_in_flight().await?;
         let plan = crate::config::reload::plan(&self.config, &next, registry)?;
-        if let Some(hub) = &self.ingress {
-            hub.reload(&next, env)
-                .map_err(|message| RuntimeError::Config {
-                    key: "clients".into(),
-                    message,
-                })?;
-        }
+        // Everything that can fail comes first: nothing changes unless all of it does.
+        let roster = match &self.ingress {
+            Some(_) => Some(
+                crate::ingress::hub::Roster::from_config(&next, env).map_err(|message| {
+                    RuntimeError::Config {
+                        key: "clients".into(),
+                        message,
+                    }
+                })?,
+            ),
+            None => None,
+        };
         let recorded =
             gamesa_journal::config_text(&next).map_err(|error| RuntimeError::Config {
                 key: String::new(),
@@ -271,6 +276,9 @@ impl Runtime {
             .conductor
             .reload(plan.guardian, plan.respecced, recorded)
             .await?;
+        if let (Some(hub), Some(roster)) = (&self.ingress, roster) {
+            hub.set_roster(roster);
+        }
         self.config = next;
         Ok(ReloadReport {
             changed: plan.changed,

@@ -76,13 +76,17 @@ impl Profile {
 /// How often a command with `--cores` looks at its leases: about a tick.
 const POLL: Duration = Duration::from_millis(100);
 
+/// How long any answer from the daemon may take: a daemon that hangs must not hold up
+/// the command (its reply to an order comes after a tick).
+const ANSWER_WITHIN: Duration = Duration::from_secs(2);
+
 pub fn main(args: ExecArgs) -> ExitCode {
     match args.door.open() {
         Ok(Door::Tcp(client)) => run_with(client, &args),
         Ok(Door::Unix(client)) => run_with(client, &args),
         Err(error) => {
             warn_unheld(&error);
-            finish(spawn(&args).and_then(|mut child| Ok(child.wait()?)))
+            finish(spawn(&args).and_then(wait))
         }
     }
 }
@@ -93,30 +97,24 @@ fn warn_unheld(error: &anyhow::Error) {
 
 /// With a connection: hold the signal (and buy cores) while the command runs.
 fn run_with<S: Duplex>(mut client: Client<S>, args: &ExecArgs) -> ExitCode {
-    let agent = match hold(&mut client, args) {
+    let agent = match client
+        .set_read_timeout(Some(ANSWER_WITHIN))
+        .map_err(anyhow::Error::from)
+        .and_then(|()| hold(&mut client, args))
+    {
         Ok(agent) => Some(agent),
         Err(error) => {
             warn_unheld(&error);
             None
         }
     };
-    let mut child = match spawn(args) {
-        Ok(child) => child,
-        Err(error) => return finish(Err(error)),
-    };
     let status = match (args.cores, agent) {
-        (Some(cores), Some(Some(agent))) => {
-            let status = pinned(&mut client, &mut child, args, cores, agent);
-            status.or_else(|error| {
-                eprintln!("gamesa exec: cores not followed ({error:#})");
-                Ok(child.wait()?)
-            })
-        }
+        (Some(cores), Some(Some(agent))) => pinned(&mut client, args, cores, agent),
         (Some(_), _) => {
             eprintln!("gamesa exec: --cores needs a client (--client and --token)");
-            child.wait().map_err(Into::into)
+            spawn(args).and_then(wait)
         }
-        (None, _) => child.wait().map_err(Into::into),
+        (None, _) => spawn(args).and_then(wait),
     };
     // The connection closes here, after the command: the daemon releases the signal.
     drop(client);
@@ -146,25 +144,101 @@ fn spawn(args: &ExecArgs) -> anyhow::Result<Child> {
         .map_err(|error| anyhow::Error::new(error).context(format!("cannot run `{program}`")))
 }
 
+/// Waits for the command, passing SIGTERM and SIGHUP sent to `gamesa exec` on to it (a
+/// terminal's Ctrl-C reaches both already), so that whatever ends it, `gamesa exec`
+/// outlives it and cleans up.
+fn wait(mut child: Child) -> anyhow::Result<ExitStatus> {
+    let forwarding = forward_signals(child.id())?;
+    let status = child.wait();
+    forwarding.close();
+    Ok(status?)
+}
+
+fn forward_signals(pid: u32) -> anyhow::Result<signal_hook::iterator::Handle> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let handle = signals.handle();
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if signal == SIGINT {
+                continue; // the terminal sent it to the command too
+            }
+            if let (Ok(pid), Ok(signal)) = (
+                i32::try_from(pid),
+                nix::sys::signal::Signal::try_from(signal),
+            ) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+            }
+        }
+    });
+    Ok(handle)
+}
+
 /// Runs the command in a cgroup whose cpuset follows the client's `cpu_cores` leases,
-/// buying what is missing at the best ask each tick, until the command ends.
+/// buying what is missing, until the command ends; then removes the cgroup. The command
+/// starts through a shell trampoline that waits until it is in the cgroup, so nothing
+/// it starts runs outside. When the cgroup cannot be made, it runs unpinned.
 fn pinned<S: Duplex>(
     client: &mut Client<S>,
-    child: &mut Child,
     args: &ExecArgs,
     wanted: u64,
     agent: AgentId,
 ) -> anyhow::Result<ExitStatus> {
-    let mut scope = CoreScope::create(
-        &args.cgroup_root,
-        &format!("gamesa-exec-{}", child.id()),
-        child.id(),
-    )?;
-    let followed = follow(client, child, &mut scope, args, wanted, agent);
+    let name = format!("gamesa-exec-{}", std::process::id());
+    let mut scope = match CoreScope::create(&args.cgroup_root, &name) {
+        Ok(scope) => scope,
+        Err(error) => {
+            eprintln!("gamesa exec: running unpinned: {error}");
+            return spawn(args).and_then(wait);
+        }
+    };
+    let mut child = match trampoline(args, &scope) {
+        Ok(child) => child,
+        Err(error) => {
+            let _ = scope.remove();
+            return Err(error);
+        }
+    };
+    if let Err(error) = scope.admit(child.id()) {
+        eprintln!("gamesa exec: {error}; stopping the command before it starts");
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = scope.remove();
+        return Err(error.into());
+    }
+    let forwarding = forward_signals(child.id())?;
+    let status = match follow(client, &mut child, &mut scope, args, wanted, agent) {
+        Ok(status) => Ok(status),
+        Err(error) => {
+            // The daemon went away or refused: the command goes on, unpinned.
+            eprintln!("gamesa exec: cores no longer followed ({error:#}); unpinned");
+            let _ = scope.follow(&[]);
+            child.wait().map_err(Into::into)
+        }
+    };
+    forwarding.close();
     if let Err(error) = scope.remove() {
         eprintln!("gamesa exec: the command's cgroup stays: {error}");
     }
-    followed
+    status
+}
+
+/// `sh -c 'wait until $$ is in cgroup.procs; exec "$@"' gamesa-exec CMD ARGS...`: the
+/// shell's pid is the command's, so once it is listed the command starts inside.
+fn trampoline(args: &ExecArgs, scope: &CoreScope) -> anyhow::Result<Child> {
+    const WAIT_THEN_EXEC: &str = r#"procs=$1; shift
+i=0
+until grep -qx "$$" "$procs" 2>/dev/null; do
+  i=$((i + 1)); [ "$i" -gt 500 ] && { echo "gamesa exec: never moved into $procs" >&2; exit 126; }
+  sleep 0.01
+done
+exec "$@""#;
+    Command::new("/bin/sh")
+        .args(["-c", WAIT_THEN_EXEC, "gamesa-exec"])
+        .arg(scope.procs())
+        .args(&args.command)
+        .spawn()
+        .context("cannot start /bin/sh for the command")
 }
 
 fn follow<S: Duplex>(

@@ -17,8 +17,8 @@ pub struct CoreScope {
 
 impl CoreScope {
     /// Creates `root/name` with the cpuset controller enabled for it (`+cpuset` in the
-    /// parent's `cgroup.subtree_control`) and moves `pid` into it.
-    pub fn create(root: &Path, name: &str, pid: u32) -> io::Result<CoreScope> {
+    /// parent's `cgroup.subtree_control`). Nothing is in it yet ([`CoreScope::admit`]).
+    pub fn create(root: &Path, name: &str) -> io::Result<CoreScope> {
         let control = root.join("cgroup.subtree_control");
         if !control.exists() {
             return Err(io::Error::other(format!(
@@ -30,10 +30,19 @@ impl CoreScope {
             .map_err(|error| with_path(error, "enabling cpuset in", &control))?;
         let dir = root.join(name);
         std::fs::create_dir(&dir).map_err(|error| with_path(error, "creating", &dir))?;
-        let procs = dir.join("cgroup.procs");
-        std::fs::write(&procs, pid.to_string())
-            .map_err(|error| with_path(error, "moving the command into", &procs))?;
         Ok(CoreScope { dir, written: None })
+    }
+
+    /// Moves `pid` into the cgroup.
+    pub fn admit(&self, pid: u32) -> io::Result<()> {
+        let procs = self.procs();
+        std::fs::write(&procs, format!("{pid}\n"))
+            .map_err(|error| with_path(error, "moving the command into", &procs))
+    }
+
+    /// The cgroup's member list, which the command's trampoline waits to be in.
+    pub fn procs(&self) -> PathBuf {
+        self.dir.join("cgroup.procs")
     }
 
     pub fn dir(&self) -> &Path {
@@ -59,8 +68,9 @@ impl CoreScope {
     pub fn remove(self) -> io::Result<()> {
         match std::fs::remove_dir(&self.dir) {
             Ok(()) => Ok(()),
-            // A directory that is not on cgroupfs (a fake tree in tests) holds the
-            // files written into it as plain files.
+            // Not on cgroupfs (a fake tree in tests), the files written into it are
+            // plain files. On cgroupfs this means the command left child cgroups: the
+            // removals below fail as they should, and so does the second rmdir.
             Err(error) if error.kind() == io::ErrorKind::DirectoryNotEmpty => {
                 for file in ["cgroup.procs", "cpuset.cpus"] {
                     let path = self.dir.join(file);
@@ -90,7 +100,7 @@ pub fn cpu_list(cores: &[u32]) -> String {
     while index < sorted.len() {
         let start = sorted[index];
         let mut end = start;
-        while index + 1 < sorted.len() && sorted[index + 1] == end + 1 {
+        while index + 1 < sorted.len() && end.checked_add(1) == Some(sorted[index + 1]) {
             index += 1;
             end = sorted[index];
         }
@@ -115,13 +125,18 @@ mod tests {
         assert_eq!(cpu_list(&[]), "");
         assert_eq!(cpu_list(&[3]), "3");
         assert_eq!(cpu_list(&[0, 1, 2, 3, 6, 9, 8, 8]), "0-3,6,8-9");
+        assert_eq!(
+            cpu_list(&[u32::MAX, u32::MAX - 1]),
+            format!("{}-{}", u32::MAX - 1, u32::MAX)
+        );
     }
 
     #[test]
     fn a_scope_holds_the_command_follows_the_cores_and_goes_away() {
         let root = tempfile::tempdir().unwrap();
         std::fs::write(root.path().join("cgroup.subtree_control"), "").unwrap();
-        let mut scope = CoreScope::create(root.path(), "gamesa-exec-42", 4242).unwrap();
+        let mut scope = CoreScope::create(root.path(), "gamesa-exec-42").unwrap();
+        scope.admit(4242).unwrap();
         let dir = scope.dir().to_owned();
         assert_eq!(
             std::fs::read_to_string(root.path().join("cgroup.subtree_control")).unwrap(),
@@ -129,7 +144,7 @@ mod tests {
         );
         assert_eq!(
             std::fs::read_to_string(dir.join("cgroup.procs")).unwrap(),
-            "4242"
+            "4242\n"
         );
         assert_eq!(scope.follow(&[2, 3]).unwrap().as_deref(), Some("2-3"));
         assert_eq!(
@@ -149,7 +164,7 @@ mod tests {
     #[test]
     fn a_directory_that_is_not_cgroup_v2_is_refused() {
         let root = tempfile::tempdir().unwrap();
-        let error = CoreScope::create(root.path(), "x", 1).unwrap_err();
+        let error = CoreScope::create(root.path(), "x").unwrap_err();
         assert!(error.to_string().contains("not a cgroup v2"), "{error}");
         assert!(!root.path().join("x").exists());
     }
@@ -164,8 +179,8 @@ mod tests {
             .spawn()
             .unwrap();
         let root = Path::new("/sys/fs/cgroup");
-        let mut scope =
-            CoreScope::create(root, &format!("gamesa-test-{}", child.id()), child.id()).unwrap();
+        let mut scope = CoreScope::create(root, &format!("gamesa-test-{}", child.id())).unwrap();
+        scope.admit(child.id()).unwrap();
         scope.follow(&[0]).unwrap();
         let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
         let allowed = status
