@@ -278,8 +278,8 @@ fn a_reload_under_load_loses_no_request_and_no_lease_and_replays() {
     assert!(replayed.contains("100 % identical"), "{replayed}");
 }
 
-/// `gamesa reload` finds the daemon by the pid file in its runtime directory; without
-/// a daemon it says so and fails.
+/// `gamesa reload` finds the daemon by the pid file in its runtime directory; a file
+/// left by a killed daemon signals nothing.
 #[test]
 fn gamesa_reload_signals_the_daemon_named_by_its_pid_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -307,14 +307,126 @@ fn gamesa_reload_signals_the_daemon_named_by_its_pid_file() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("is gone"), "{stderr}");
-    // A fresh directory has no pid file at all.
-    let empty = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_gamesa"))
-        .arg("reload")
-        .env("RUNTIME_DIRECTORY", empty.path())
+}
+
+/// A reload adds an agent and removes another: the new one trades under an id never
+/// used before, the removed one's leases are revoked and it is never asked again, the
+/// others keep theirs, and the run replays identically.
+#[test]
+fn a_reload_adds_and_removes_agents_and_replays() {
+    use gamesa_wire::AgentsResult;
+
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("gamesa.sock");
+    let base = base_config(dir.path());
+    std::fs::write(
+        dir.path().join("gamesa.toml"),
+        toml::to_string(&base).unwrap(),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("gamesa.d")).unwrap();
+    let (mut daemon, log) = start(dir.path());
+    let ask_agents = || -> AgentsResult {
+        let mut client = Client::connect_unix(&socket).unwrap();
+        client.hello("game", TOKEN).unwrap();
+        client.call_as(&Request::query(QueryName::Agents)).unwrap()
+    };
+    let before = ask_agents();
+    let id_of = |agents: &AgentsResult, name: &str| {
+        agents
+            .agents
+            .iter()
+            .find(|entry| entry.name == name)
+            .map(|entry| entry.id)
+    };
+    let highest = before.agents.iter().map(|entry| entry.id.0).max().unwrap();
+    // Wait until the thermal agent sells headroom, so that its removal has leases to
+    // revoke.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !leases(&socket)
+        .leases
+        .iter()
+        .any(|lease| lease.seller_name == "thermal")
+    {
+        assert!(Instant::now() < deadline, "thermal never sold headroom");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let mut agents: Vec<toml::Value> = base["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|agent| agent["id"].as_str() != Some("thermal"))
+        .cloned()
+        .collect();
+    let mut memory2 = agents
+        .iter()
+        .find(|agent| agent["kind"].as_str() == Some("memory"))
+        .unwrap()
+        .clone();
+    memory2["id"] = "memory2".into();
+    agents.push(memory2);
+    let mut drop_in = toml::Table::new();
+    drop_in.insert("agents".into(), agents.into());
+    std::fs::write(
+        dir.path().join("gamesa.d/50-agents.toml"),
+        toml::to_string(&drop_in).unwrap(),
+    )
+    .unwrap();
+    hang_up(&daemon);
+    let reloaded = wait_for(&log, "config reloaded");
+    assert!(reloaded.contains("agent added: memory2"), "{reloaded}");
+    assert!(reloaded.contains("agent removed: thermal"), "{reloaded}");
+
+    let after = ask_agents();
+    assert_eq!(id_of(&after, "thermal"), None);
+    let memory2 = id_of(&after, "memory2").expect("memory2 is a participant");
+    assert!(memory2.0 > highest, "{memory2} reuses an id");
+    for kept in ["cpu", "gpu0", "memory", "power", "game"] {
+        assert_eq!(
+            id_of(&after, kept),
+            id_of(&before, kept),
+            "{kept} kept its id"
+        );
+    }
+    // The headroom thermal sold stays with its buyers until it expires (no limit
+    // jumps), and thermal sells no more: after an epoch (10 ticks) none is left.
+    let sold_until = leases(&socket)
+        .leases
+        .iter()
+        .filter(|lease| lease.seller_name == "thermal")
+        .map(|lease| lease.expires_at)
+        .max();
+    std::thread::sleep(Duration::from_millis(1_300));
+    let now = leases(&socket);
+    let left: Vec<_> = now
+        .leases
+        .iter()
+        .filter(|lease| lease.seller_name == "thermal" || lease.holder_name == "thermal")
+        .collect();
+    assert!(
+        left.is_empty(),
+        "{left:?} (sold until {sold_until:?}, now {:?})",
+        now.tick
+    );
+
+    std::thread::sleep(Duration::from_millis(500));
+    let status = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(daemon.wait().unwrap().success());
+    let replay = Command::new(env!("CARGO_BIN_EXE_gamesa"))
+        .args(["replay", "--journal"])
+        .arg(dir.path().join("journal.sqlite"))
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("is gamesa running"), "{stderr}");
+    let replayed = String::from_utf8_lossy(&replay.stdout);
+    assert!(
+        replay.status.success(),
+        "{replayed}{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    assert!(replayed.contains("100 % identical"), "{replayed}");
 }

@@ -22,14 +22,14 @@ use gamesa_guardian::Supervisor;
 
 use crate::{Config, Invalid};
 
-/// Agent ids are dense and follow config order, starting at 1.
+/// Agent ids are an agent's `participant` when set, else dense in config order from 1.
 pub fn agent_specs(config: &Config) -> Vec<AgentSpec> {
     config
         .agents
         .iter()
         .enumerate()
         .map(|(index, agent)| AgentSpec {
-            id: AgentId(index as u32 + 1),
+            id: AgentId(agent.participant.unwrap_or(index as u32 + 1)),
             name: agent.id.clone(),
             kind: agent.kind.clone(),
             weight: agent.weight,
@@ -38,14 +38,18 @@ pub fn agent_specs(config: &Config) -> Vec<AgentSpec> {
         .collect()
 }
 
-/// Ingress clients, numbered after the agents in config order.
+/// Ingress clients: their `participant` when set, else numbered after the agents in
+/// config order.
 pub fn client_ids(config: &Config) -> Vec<(AgentId, &crate::ClientConfig)> {
     let first = config.agents.len() as u32 + 1;
     config
         .clients
         .iter()
         .enumerate()
-        .map(|(index, client)| (AgentId(first + index as u32), client))
+        .map(|(index, client)| {
+            let id = client.participant.unwrap_or(first + index as u32);
+            (AgentId(id), client)
+        })
         .collect()
 }
 
@@ -153,13 +157,11 @@ pub fn build_guardian(config: &Config, registry: &AgentRegistry) -> Result<Guard
             .set_gate_rule(target, rule)
             .map_err(|error| (format!("guardian.limits.\"{target}\""), error.to_string()))?;
     }
-    for spec in agent_specs(config) {
+    for (spec, agent) in agent_specs(config).into_iter().zip(&config.agents) {
         guardian.ledger_mut().open_account(spec.id);
-        if let Some(agent) = config.agents.get(spec.id.0 as usize - 1) {
-            guardian
-                .effects_mut()
-                .grant_all(spec.id, agent.effects.iter().cloned());
-        }
+        guardian
+            .effects_mut()
+            .grant_all(spec.id, agent.effects.iter().cloned());
     }
     for (agent, component) in powered_components(config, registry)? {
         guardian.bind_power_component(agent, component);
@@ -251,7 +253,16 @@ pub fn hosted_agents(
     config: &Config,
     registry: &AgentRegistry,
 ) -> Result<Vec<HostedAgent>, (String, AgentError)> {
-    agent_specs(config)
+    host(agent_specs(config), registry)
+}
+
+/// Each spec built by its kind's factory; the error names the agent whose factory
+/// failed.
+pub fn host(
+    specs: Vec<AgentSpec>,
+    registry: &AgentRegistry,
+) -> Result<Vec<HostedAgent>, (String, AgentError)> {
+    specs
         .into_iter()
         .map(|spec| {
             let name = spec.name.clone();

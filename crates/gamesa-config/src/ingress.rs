@@ -94,6 +94,9 @@ pub struct ClientConfig {
     /// can still sell).
     #[serde(default = "default_client_weight")]
     pub weight: u32,
+    /// Its participant id, as for an agent (`AgentConfig::participant`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant: Option<u32>,
 }
 
 fn default_client_weight() -> u32 {

@@ -261,6 +261,11 @@ pub struct AgentConfig {
     pub effects: Vec<Effect>,
     #[serde(default)]
     pub params: toml::Table,
+    /// Its participant id in the market. Unset: numbered by file order, agents from 1
+    /// and then the clients. A reload sets it, so that every participant keeps its id
+    /// (and its account, orders and leases) while others come and go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant: Option<u32>,
 }
 
 fn default_weight() -> u32 {

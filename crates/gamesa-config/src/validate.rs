@@ -89,6 +89,26 @@ pub fn validate(config: &Config, registry: &AgentRegistry) -> Result<(), Invalid
             ),
         );
     }
+    let mut ids = BTreeSet::new();
+    let numbered = crate::assemble::agent_specs(config)
+        .into_iter()
+        .map(|spec| spec.id)
+        .enumerate()
+        .map(|(index, id)| (format!("agents[{index}].participant"), id))
+        .chain(
+            crate::assemble::client_ids(config)
+                .into_iter()
+                .enumerate()
+                .map(|(index, (id, _))| (format!("clients[{index}].participant"), id)),
+        );
+    for (key, id) in numbered {
+        if id.0 == 0 {
+            return invalid(&key, "participant ids start at 1".into());
+        }
+        if !ids.insert(id) {
+            return invalid(&key, format!("participant id {} is used twice", id.0));
+        }
+    }
     for (index, target) in config.actuators.real.iter().enumerate() {
         if !target.contains(':') {
             return invalid(

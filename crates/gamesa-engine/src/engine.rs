@@ -265,23 +265,35 @@ impl TickEngine {
     }
 
     /// A config reload between ticks: the guardian adopts `guardian`'s policy (keeping
-    /// its ledger and history) and each agent of `respecced` is rebuilt with its new
-    /// spec. Returns the agents whose rebuild failed: they fail their turns, as after a
-    /// failed restart, until the supervisor restarts them.
+    /// its ledger and history), each agent of `respecced` is rebuilt with its new spec,
+    /// `added` agents take a seat, and `retired` participants are never asked again
+    /// and retired at the next tick (`TickState::reseat`). Returns the agents whose
+    /// rebuild failed: they fail their turns, as after a failed restart, until the
+    /// supervisor restarts them.
     pub fn reload(
         &mut self,
         guardian: GuardianCore,
         respecced: Vec<gamesa_agent::AgentSpec>,
+        added: Vec<HostedAgent>,
+        retired: &[AgentId],
     ) -> Vec<(AgentId, AgentFailure)> {
         self.cores.guardian.adopt(guardian);
-        respecced
+        let failed = respecced
             .into_iter()
             .filter_map(|spec| {
                 let id = spec.id;
                 let hosted = self.cores.agent_mut(id)?;
                 hosted.respec(spec).err().map(|failure| (id, failure))
             })
-            .collect()
+            .collect();
+        let added_ids: Vec<AgentId> = added.iter().map(|agent| agent.spec().id).collect();
+        self.cores
+            .agents
+            .retain(|agent| !retired.contains(&agent.spec().id));
+        self.cores.agents.extend(added);
+        self.cores.agents.sort_by_key(|agent| agent.spec().id);
+        self.state.reseat(&added_ids, retired);
+        failed
     }
 
     /// Every open order of `participants` cancelled and the bids refunded, as a

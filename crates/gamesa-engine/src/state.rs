@@ -49,6 +49,9 @@ pub struct TickState {
     /// Allowed actuations the device refused, for the guardian at the next tick.
     pub(crate) failed_actuations: Vec<FailedActuation>,
     pub(crate) progress: ProgressCounters,
+    /// Participants a reload removed, retired at the next tick as an isolation
+    /// retires an agent.
+    pub(crate) retiring: Vec<AgentId>,
 }
 
 impl TickState {
@@ -72,7 +75,29 @@ impl TickState {
             owners: BTreeMap::new(),
             failed_actuations: Vec::new(),
             progress: ProgressCounters::default(),
+            retiring: Vec::new(),
         }
+    }
+
+    /// A reload's change of participants: `added` agents get a seat; `retired` agents
+    /// and clients are never asked again from now on, and the next tick withdraws
+    /// their orders and leases, drops their signals and restores the targets they set.
+    pub fn reseat(&mut self, added: &[AgentId], retired: &[AgentId]) {
+        for id in added {
+            if !self.seats.iter().any(|seat| seat.id == *id) {
+                self.seats.push(Seat {
+                    id: *id,
+                    isolated: false,
+                });
+            }
+        }
+        self.seats.sort_by_key(|seat| seat.id);
+        for seat in &mut self.seats {
+            if retired.contains(&seat.id) {
+                seat.isolated = true;
+            }
+        }
+        self.retiring.extend_from_slice(retired);
     }
 
     pub fn settings(&self) -> TickSettings {

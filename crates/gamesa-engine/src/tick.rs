@@ -265,6 +265,11 @@ pub async fn run<C: Cores>(
             SupervisionDecision::AlreadyIsolated => {}
         }
     }
+    // Participants a reload removed go the way of an isolated agent.
+    for agent in std::mem::take(&mut state.retiring) {
+        state.isolate(agent, &mut restore);
+        isolated.push(agent);
+    }
     let rebuild_errors = if restart.is_empty() {
         Vec::new()
     } else {

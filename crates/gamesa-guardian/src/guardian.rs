@@ -122,10 +122,15 @@ impl Guardian {
 
     /// A config reload: takes `next`'s policy — schema, constants, contracts, gate
     /// rules, effects, power bindings, allowance — and keeps this guardian's history:
-    /// the ledger's balances and escrows, and the gate's last values and changes.
+    /// the ledger's balances and escrows (new participants get empty accounts), and
+    /// the gate's last values and changes.
     /// The telemetry environment is `next`'s (with its constants); the next tick's
     /// frame fills it.
     pub fn adopt_policy(&mut self, next: Guardian) {
+        // New participants' accounts; a gone one's stays, as it was.
+        for (agent, _) in next.ledger.accounts() {
+            self.ledger.open_account(agent);
+        }
         self.config = next.config;
         self.ledger.set_config(next.config.ledger);
         self.schema = next.schema;

@@ -293,10 +293,15 @@ impl IngressHub {
         *self.roster.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(roster);
     }
 
+    /// A participant's name: as the roster says (a reload may have added it), else as
+    /// the start's config said (a reload may have removed it since), else its id.
     pub fn name_of(&self, agent: AgentId) -> String {
-        self.names
-            .get(&agent)
-            .cloned()
+        self.roster()
+            .participants
+            .iter()
+            .find(|entry| entry.id == agent)
+            .map(|entry| entry.name.clone())
+            .or_else(|| self.names.get(&agent).cloned())
             .unwrap_or_else(|| agent.to_string())
     }
 

@@ -224,6 +224,8 @@ fn each_recorded_tick(
 struct RecordedEngine {
     engine: TickEngine,
     config: Config,
+    /// The highest participant id used so far, as the daemon counted it.
+    highest_id: u32,
 }
 
 impl RecordedEngine {
@@ -236,11 +238,16 @@ impl RecordedEngine {
     ) -> Result<(), ReplayError> {
         let reason = |reason: String| ReplayError::RecordedConfig { run, reason };
         let next = journaled_config(text, registry).map_err(|error| reason(error.to_string()))?;
-        let plan = gamesa_config::reload::plan(&self.config, &next, registry)
+        let plan = gamesa_config::reload::plan(&self.config, &next, self.highest_id, registry)
             .map_err(|error| reason(format!("its reload: {error}")))?;
+        let added = assemble::host(plan.added, registry)
+            .map_err(|(agent, error)| reason(format!("its reload: {agent}: {error}")))?;
         // A rebuild that failed then fails now, and the agent's turns fail as they did.
-        let _ = self.engine.reload(plan.guardian, plan.respecced);
-        self.config = next;
+        let _ = self
+            .engine
+            .reload(plan.guardian, plan.respecced, added, &plan.retired);
+        self.config = plan.config;
+        self.highest_id = plan.highest;
         Ok(())
     }
 }
@@ -277,7 +284,11 @@ fn recorded_engine(
         // A `warm` that panicked then panics now, and counts as nothing either time.
         let _ = engine.warm(*agent, past.as_slice().into());
     }
-    Ok(RecordedEngine { engine, config })
+    Ok(RecordedEngine {
+        engine,
+        highest_id: gamesa_config::reload::highest_id(&config),
+        config,
+    })
 }
 
 /// Where two decision documents first differ.

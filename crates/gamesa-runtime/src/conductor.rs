@@ -384,14 +384,18 @@ impl Conductor {
         }
     }
 
-    /// A config reload between ticks: the guardian adopts the new policy, and each
-    /// agent of `respecced` is rebuilt with its new spec on a fresh thread. The
+    /// A config reload between ticks: the guardian adopts the new policy, each agent
+    /// of `respecced` is rebuilt with its new spec on a fresh thread, `added` agents
+    /// start on threads of their own, and `retired` participants are never asked again
+    /// (their threads stop) and are retired at the next tick (`TickState::reseat`). The
     /// reloaded config (`config_toml`) goes into the next tick's journal entry, so
     /// replay applies it at the same place. The agents whose rebuild failed, with why.
     pub async fn reload(
         &mut self,
         guardian: gamesa_engine::GuardianCore,
         respecced: Vec<gamesa_agent::AgentSpec>,
+        added: Vec<HostedAgent>,
+        retired: &[AgentId],
         config_toml: String,
     ) -> Result<Vec<(AgentId, AgentFailure)>, ActorGone> {
         self.cores
@@ -409,6 +413,19 @@ impl Conductor {
                 failed.push((id, failure));
             }
         }
+        let added_ids: Vec<AgentId> = added.iter().map(|host| host.spec().id).collect();
+        let names: Vec<(AgentId, String)> = added
+            .iter()
+            .map(|host| (host.spec().id, host.spec().name.clone()))
+            .collect();
+        self.cores.agents.retain(|slot| !retired.contains(&slot.id));
+        self.cores
+            .agents
+            .extend(added.into_iter().map(AgentSlot::start));
+        self.cores.agents.sort_by_key(|slot| slot.id);
+        self.state.reseat(&added_ids, retired);
+        self.telemetry
+            .name_agents(names.iter().map(|(id, name)| (*id, name.as_str())));
         if self.journal.is_some() {
             self.reloaded.push(config_toml);
         }

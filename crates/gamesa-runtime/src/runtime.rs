@@ -88,6 +88,9 @@ pub struct Runtime {
     /// that future is dropped mid-tick, the next `tick`, `run_until` or `shutdown`
     /// still waits for the tick to end and takes its conductor back.
     in_flight: Option<JoinHandle<TaskTick>>,
+    /// The highest participant id the run has used: a reload's new participants get
+    /// ids above it, never a gone one's.
+    highest_id: u32,
     /// Signals injected while `in_flight` held the conductor, for it when it is back.
     injected_meanwhile: Vec<(Signal, Option<IngressLink>)>,
     /// Ingress clients' intake and replies, when a server is attached.
@@ -147,6 +150,7 @@ impl Runtime {
             conductor,
             stand_in: Some(stand_in),
             in_flight: None,
+            highest_id: crate::config::reload::highest_id(config),
             injected_meanwhile: Vec::new(),
             ingress: None,
             actuator,
@@ -254,7 +258,15 @@ impl Runtime {
         env: &mut dyn FnMut(&str) -> Option<String>,
     ) -> Result<ReloadReport, RuntimeError> {
         self.take_back_in_flight().await?;
-        let plan = crate::config::reload::plan(&self.config, &next, registry)?;
+        let plan = crate::config::reload::plan(&self.config, &next, self.highest_id, registry)?;
+        let added =
+            crate::config::assemble::host(plan.added, registry).map_err(|(agent, error)| {
+                RuntimeError::Agent {
+                    agent,
+                    message: error.to_string(),
+                }
+            })?;
+        let next = plan.config;
         // Everything that can fail comes first: nothing changes unless all of it does.
         let roster = match &self.ingress {
             Some(_) => Some(
@@ -274,8 +286,15 @@ impl Runtime {
             })?;
         let failed = self
             .conductor
-            .reload(plan.guardian, plan.respecced, recorded)
+            .reload(
+                plan.guardian,
+                plan.respecced,
+                added,
+                &plan.retired,
+                recorded,
+            )
             .await?;
+        self.highest_id = plan.highest;
         if let (Some(hub), Some(roster)) = (&self.ingress, roster) {
             hub.set_roster(roster);
         }

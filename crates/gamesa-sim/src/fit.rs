@@ -107,6 +107,7 @@ pub fn fit(
                 scope: Effect::WILDCARD.into(),
             }],
             params: toml::Table::new(),
+            participant: None,
         });
     }
     if policy == Policy::None {
