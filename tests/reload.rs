@@ -122,10 +122,9 @@ fn leases(socket: &Path) -> AllocationsResult {
         .unwrap()
 }
 
-#[test]
-fn a_reload_under_load_loses_no_request_and_no_lease_and_replays() {
+/// A config directory whose `gamesa.toml` is [`base_config`], with an empty `gamesa.d`.
+fn config_dir() -> (tempfile::TempDir, toml::Table) {
     let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("gamesa.sock");
     let base = base_config(dir.path());
     std::fs::write(
         dir.path().join("gamesa.toml"),
@@ -133,6 +132,39 @@ fn a_reload_under_load_loses_no_request_and_no_lease_and_replays() {
     )
     .unwrap();
     std::fs::create_dir(dir.path().join("gamesa.d")).unwrap();
+    (dir, base)
+}
+
+/// SIGTERM, and a clean exit.
+fn stop(daemon: &mut Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(daemon.wait().unwrap().success());
+}
+
+/// `gamesa replay` of the journal in `dir`: every decision identical.
+fn assert_replays(dir: &Path) {
+    let replay = Command::new(env!("CARGO_BIN_EXE_gamesa"))
+        .args(["replay", "--journal"])
+        .arg(dir.join("journal.sqlite"))
+        .output()
+        .unwrap();
+    let replayed = String::from_utf8_lossy(&replay.stdout);
+    assert!(
+        replay.status.success(),
+        "{replayed}{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    assert!(replayed.contains("100 % identical"), "{replayed}");
+}
+
+#[test]
+fn a_reload_under_load_loses_no_request_and_no_lease_and_replays() {
+    let (dir, base) = config_dir();
+    let socket = dir.path().join("gamesa.sock");
     let (mut daemon, log) = start(dir.path());
 
     // 3,000 `query telemetry` requests, one a millisecond, on one connection.
@@ -245,12 +277,7 @@ fn a_reload_under_load_loses_no_request_and_no_lease_and_replays() {
     assert!(refused.is_empty(), "refused: {refused:?}");
     assert_eq!(count(&log, "config reloaded"), 1);
 
-    let status = Command::new("kill")
-        .args(["-TERM", &daemon.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(daemon.wait().unwrap().success());
+    stop(&mut daemon);
 
     // The journal marks the one reload that applied.
     let journal = rusqlite::Connection::open(dir.path().join("journal.sqlite")).unwrap();
@@ -264,18 +291,7 @@ fn a_reload_under_load_loses_no_request_and_no_lease_and_replays() {
     assert_eq!(reloads, 1);
     drop(journal);
 
-    let replay = Command::new(env!("CARGO_BIN_EXE_gamesa"))
-        .args(["replay", "--journal"])
-        .arg(dir.path().join("journal.sqlite"))
-        .output()
-        .unwrap();
-    let replayed = String::from_utf8_lossy(&replay.stdout);
-    assert!(
-        replay.status.success(),
-        "{replayed}{}",
-        String::from_utf8_lossy(&replay.stderr)
-    );
-    assert!(replayed.contains("100 % identical"), "{replayed}");
+    assert_replays(dir.path());
 }
 
 /// `gamesa reload` finds the daemon by the pid file in its runtime directory; a file
@@ -316,15 +332,8 @@ fn gamesa_reload_signals_the_daemon_named_by_its_pid_file() {
 fn a_reload_adds_and_removes_agents_and_replays() {
     use gamesa_wire::AgentsResult;
 
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, base) = config_dir();
     let socket = dir.path().join("gamesa.sock");
-    let base = base_config(dir.path());
-    std::fs::write(
-        dir.path().join("gamesa.toml"),
-        toml::to_string(&base).unwrap(),
-    )
-    .unwrap();
-    std::fs::create_dir(dir.path().join("gamesa.d")).unwrap();
     let (mut daemon, log) = start(dir.path());
     let ask_agents = || -> AgentsResult {
         let mut client = Client::connect_unix(&socket).unwrap();
@@ -411,22 +420,6 @@ fn a_reload_adds_and_removes_agents_and_replays() {
     );
 
     std::thread::sleep(Duration::from_millis(500));
-    let status = Command::new("kill")
-        .args(["-TERM", &daemon.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(daemon.wait().unwrap().success());
-    let replay = Command::new(env!("CARGO_BIN_EXE_gamesa"))
-        .args(["replay", "--journal"])
-        .arg(dir.path().join("journal.sqlite"))
-        .output()
-        .unwrap();
-    let replayed = String::from_utf8_lossy(&replay.stdout);
-    assert!(
-        replay.status.success(),
-        "{replayed}{}",
-        String::from_utf8_lossy(&replay.stderr)
-    );
-    assert!(replayed.contains("100 % identical"), "{replayed}");
+    stop(&mut daemon);
+    assert_replays(dir.path());
 }
