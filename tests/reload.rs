@@ -421,5 +421,12 @@ fn a_reload_adds_and_removes_agents_and_replays() {
 
     std::thread::sleep(Duration::from_millis(500));
     stop(&mut daemon);
+    // The journal names the newcomer (in its rows, snapshots and `why`).
+    let journal = rusqlite::Connection::open(dir.path().join("journal.sqlite")).unwrap();
+    let participants: String = journal
+        .query_row("SELECT participants FROM runs", [], |row| row.get(0))
+        .unwrap();
+    assert!(participants.contains("\"memory2\""), "{participants}");
+    drop(journal);
     assert_replays(dir.path());
 }

@@ -581,6 +581,31 @@ impl Writer {
                 ],
             )
             .map_err(write)?;
+        // Participants a reload added are named in the rows and snapshots from now on;
+        // the names of those it removed stay, for the rows before it.
+        let named = self.names.len();
+        for text in batch.iter().flat_map(|entry| &entry.reloads) {
+            if let Ok(config) = toml::from_str::<Config>(text) {
+                for (id, name) in assemble::participants(&config) {
+                    if !self.names.iter().any(|(known, _)| *known == id) {
+                        self.names.push((id, name));
+                    }
+                }
+            }
+        }
+        if self.names.len() > named {
+            let participants =
+                serde_json::to_string(&self.names).map_err(|error| JournalError::Encode {
+                    what: "participants",
+                    reason: error.to_string(),
+                })?;
+            transaction
+                .execute(
+                    "UPDATE runs SET participants = ?1 WHERE run = ?2",
+                    params![participants, self.run],
+                )
+                .map_err(write)?;
+        }
         let rows = Rows {
             transaction: &transaction,
             batch: transaction.last_insert_rowid(),
