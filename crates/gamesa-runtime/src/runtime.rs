@@ -245,12 +245,12 @@ impl Runtime {
 
     /// Applies a new, validated config between ticks without a restart
     /// (`docs/runtime-semantics.md`): contracts, gate limits, constants, safe limits,
-    /// components and the allowance; agents' parameters (rebuilt), weights and effects;
-    /// clients' tokens, effects and weights. Balances, escrows, leases, open orders,
-    /// signals, restarts and isolations, and the recorded originals stay. A change
-    /// that needs a restart (`[runtime]`, the agents or clients themselves, ...) is
-    /// refused before anything changes, and the running config stays. Tokens named by
-    /// `token_env` are read through `env`.
+    /// components and the allowance; agents and clients added, removed or changed
+    /// (parameters, weights, effects, tokens). Kept participants keep their ids,
+    /// balances, escrows, leases and open orders; signals, restarts and isolations and
+    /// the recorded originals stay. A change that needs a restart (`[runtime]`,
+    /// `[sensors]`, ...) is refused before anything changes, and the running config
+    /// stays. Tokens named by `token_env` are read through `env`.
     pub async fn reload(
         &mut self,
         next: Config,
