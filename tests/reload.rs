@@ -418,6 +418,12 @@ fn a_reload_adds_and_removes_agents_and_replays() {
         "{left:?} (sold until {sold_until:?}, now {:?})",
         now.tick
     );
+    // Gone, not isolated: the daemon is healthy.
+    let mut client = Client::connect_unix(&socket).unwrap();
+    let health: gamesa_wire::HealthResult =
+        client.call_as(&Request::query(QueryName::Health)).unwrap();
+    assert_eq!(health.status, "ok", "{health:?}");
+    assert!(health.isolated.is_empty(), "{health:?}");
 
     std::thread::sleep(Duration::from_millis(500));
     stop(&mut daemon);

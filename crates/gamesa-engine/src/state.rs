@@ -80,8 +80,9 @@ impl TickState {
     }
 
     /// A reload's change of participants: `added` agents get a seat; `retired` agents
-    /// and clients are never asked again from now on, and the next tick withdraws
-    /// their orders and leases, drops their signals and restores the targets they set.
+    /// lose theirs, so they are never asked again (and never read as isolated), and
+    /// the next tick withdraws their orders and held leases and those of retired
+    /// clients, drops their signals and restores the targets they set.
     pub fn reseat(&mut self, added: &[AgentId], retired: &[AgentId]) {
         for id in added {
             if !self.seats.iter().any(|seat| seat.id == *id) {
@@ -91,12 +92,9 @@ impl TickState {
                 });
             }
         }
+        // A retired agent loses its seat (it is not isolated: it is gone).
+        self.seats.retain(|seat| !retired.contains(&seat.id));
         self.seats.sort_by_key(|seat| seat.id);
-        for seat in &mut self.seats {
-            if retired.contains(&seat.id) {
-                seat.isolated = true;
-            }
-        }
         self.retiring.extend_from_slice(retired);
     }
 
