@@ -91,6 +91,8 @@ pub struct Runtime {
     /// The highest participant id the run has used: a reload's new participants get
     /// ids above it, never a gone one's.
     highest_id: u32,
+    /// When `run_until`'s next tick is due, kept across its calls.
+    next_tick_at: Option<tokio::time::Instant>,
     /// Signals injected while `in_flight` held the conductor, for it when it is back.
     injected_meanwhile: Vec<(Signal, Option<IngressLink>)>,
     /// Ingress clients' intake and replies, when a server is attached.
@@ -151,6 +153,7 @@ impl Runtime {
             stand_in: Some(stand_in),
             in_flight: None,
             highest_id: crate::config::reload::highest_id(config),
+            next_tick_at: None,
             injected_meanwhile: Vec::new(),
             ingress: None,
             actuator,
@@ -424,14 +427,18 @@ impl Runtime {
         mut on_tick: impl FnMut(&TickOutput),
     ) -> Result<(), RuntimeError> {
         let period = Duration::from_secs_f64(1.0 / f64::from(self.config.runtime.tick_hz));
-        let mut interval = tokio::time::interval(period);
+        // A loop resumed after a reload keeps the cadence: its first tick is when the
+        // next one was due, not at once.
+        let start = self.next_tick_at.unwrap_or_else(tokio::time::Instant::now);
+        let mut interval = tokio::time::interval_at(start, period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         tokio::pin!(stop);
         loop {
             tokio::select! {
                 biased;
                 () = &mut stop => return Ok(()),
-                _ = interval.tick() => {
+                due = interval.tick() => {
+                    self.next_tick_at = Some(due + period);
                     let report = self.tick_as_task_unjournaled().await?;
                     on_tick(&report);
                     // Done with it: the journal takes it as it is.
@@ -759,5 +766,45 @@ mod tests {
             (0..=10u32).map(|n| (u64::from(n), period * n)).collect();
         assert_eq!(tick_hz, 10);
         assert_eq!(ticks, expected);
+    }
+
+    /// A tick loop stopped between ticks (a reload) and run again keeps its cadence:
+    /// the next tick comes when it was due, not at once.
+    #[test]
+    fn run_until_resumed_keeps_the_cadence() {
+        let system = actix::System::with_tokio_rt(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .unwrap()
+        });
+        let ticks = system.block_on(async {
+            let (mut runtime, _twin) = start_on_twin();
+            let mut ticks = Vec::new();
+            let started = tokio::time::Instant::now();
+            for until_ms in [250, 450] {
+                let stop = tokio::time::sleep_until(started + Duration::from_millis(until_ms));
+                runtime
+                    .run_until(stop, |output| {
+                        ticks.push((output.tick.0, started.elapsed()))
+                    })
+                    .await
+                    .unwrap();
+            }
+            let _ = runtime.shutdown().await;
+            ticks
+        });
+        let at = |ms| Duration::from_millis(ms);
+        assert_eq!(
+            ticks,
+            [
+                (0, at(0)),
+                (1, at(100)),
+                (2, at(200)),
+                (3, at(300)),
+                (4, at(400))
+            ]
+        );
     }
 }
