@@ -473,3 +473,68 @@ fn gamesa_exec_cores_pins_the_command_to_the_cores_it_leased() {
     daemon.kill().unwrap();
     daemon.wait().unwrap();
 }
+
+/// `gamesa send watch --plot` records a live run's ticks over the socket and draws
+/// them as `gamesa sim --plot` draws a simulated one.
+#[test]
+fn gamesa_send_watch_plot_draws_the_live_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let socket = dir.path().join("gamesa.sock");
+    let mut daemon = start_daemon(&config);
+    let out = dir.path().join("live.svg");
+    let output = send(
+        &socket,
+        &[
+            "--client",
+            "game",
+            "--token",
+            "game-token-0001",
+            "watch",
+            "--plot",
+            out.to_str().unwrap(),
+            "--seconds",
+            "1.5",
+        ],
+    );
+    let printed = stdout(&output);
+    let ticks: usize = printed
+        .trim()
+        .rsplit(": ")
+        .next()
+        .and_then(|tail| tail.strip_suffix(" ticks"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    // 1.5 s at 10 Hz, give or take the poll.
+    assert!((10..=17).contains(&ticks), "{printed}");
+    let svg = std::fs::read_to_string(&out).unwrap();
+    assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
+    for label in [
+        "cpu draw",
+        "gpu0 limit",
+        "gpu0 temperature",
+        "gpu0 t_max",
+        "cap",
+    ] {
+        assert!(svg.contains(label), "no `{label}` in the plot");
+    }
+    // Without the query effects, a clear refusal.
+    let refused = send(
+        &socket,
+        &[
+            "--client",
+            "reader",
+            "--token",
+            "reader-token-0001",
+            "watch",
+            "--plot",
+            out.to_str().unwrap(),
+            "--seconds",
+            "1",
+        ],
+    );
+    assert!(!refused.status.success());
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+}

@@ -6,6 +6,7 @@
 mod daemon;
 mod exec;
 mod journal;
+mod live_plot;
 mod pidfile;
 mod send;
 mod signals;

@@ -160,10 +160,18 @@ enum SendCommand {
     },
     /// Subscribe to topics and print events until interrupted (or `--count` events).
     Watch {
-        #[arg(value_enum, required = true)]
+        #[arg(value_enum, required_unless_present = "plot", conflicts_with = "plot")]
         topics: Vec<TopicArg>,
         #[arg(long)]
         count: Option<u64>,
+        /// Instead of printing events: record the limits, draw, temperatures and
+        /// power price of the live run (needs `query:telemetry` and `query:book`) and
+        /// draw them into this SVG, as `gamesa sim --plot` does.
+        #[arg(long, value_name = "OUT.svg")]
+        plot: Option<PathBuf>,
+        /// How long to record for `--plot`.
+        #[arg(long, default_value_t = 60.0, requires = "plot")]
+        seconds: f64,
     },
 }
 
@@ -323,9 +331,20 @@ fn converse<S: Duplex>(
         return report_failure(&error, args.json);
     }
     let Some(request) = request else {
-        let SendCommand::Watch { topics, count } = &args.what else {
+        let SendCommand::Watch {
+            topics,
+            count,
+            plot,
+            seconds,
+        } = &args.what
+        else {
             anyhow::bail!("nothing to send");
         };
+        if let Some(out) = plot {
+            let ticks = super::live_plot::record_and_plot(&mut client, *seconds, out)?;
+            println!("{}: {ticks} ticks", out.display());
+            return Ok(ExitCode::SUCCESS);
+        }
         return watch(client, topics, *count, args.json);
     };
     let reply = match client.call(&request) {

@@ -69,6 +69,12 @@ pub fn write_svg(path: &std::path::Path, trace: &RunTrace, title: &str) -> Resul
         .map_err(|error| SimError::Plot(format!("{}: {error}", path.display())))
 }
 
+/// A point of a series, or none where the value is unknown (NaN: a live run's reading
+/// the sensors did not give).
+fn point(time_s: f64, value: f64) -> Option<(f64, f64)> {
+    value.is_finite().then_some((time_s, value))
+}
+
 fn end_time_s(trace: &RunTrace) -> f64 {
     trace
         .twin
@@ -116,7 +122,9 @@ fn power_panel(area: &Area<'_>, trace: &RunTrace) -> Result<(), SimError> {
         .map_err(plot_error)?;
     chart
         .draw_series(LineSeries::new(
-            indices.iter().map(|&i| (steps[i].time_s, steps[i].cap_w)),
+            indices
+                .iter()
+                .filter_map(|&i| point(steps[i].time_s, steps[i].cap_w)),
             ShapeStyle::from(CAP_COLOR).stroke_width(2),
         ))
         .map_err(plot_error)?
@@ -127,7 +135,7 @@ fn power_panel(area: &Area<'_>, trace: &RunTrace) -> Result<(), SimError> {
         chart
             .draw_series(LineSeries::new(
                 indices.iter().filter_map(|&i| {
-                    Some((steps[i].time_s, steps[i].components.get(index)?.limit_w))
+                    point(steps[i].time_s, steps[i].components.get(index)?.limit_w)
                 }),
                 ShapeStyle::from(c.mix(0.6)).stroke_width(1),
             ))
@@ -137,7 +145,7 @@ fn power_panel(area: &Area<'_>, trace: &RunTrace) -> Result<(), SimError> {
         chart
             .draw_series(LineSeries::new(
                 indices.iter().filter_map(|&i| {
-                    Some((steps[i].time_s, steps[i].components.get(index)?.power_w))
+                    point(steps[i].time_s, steps[i].components.get(index)?.power_w)
                 }),
                 ShapeStyle::from(c).stroke_width(2),
             ))
@@ -187,14 +195,14 @@ fn temperature_panel(area: &Area<'_>, trace: &RunTrace) -> Result<(), SimError> 
         chart
             .draw_series(LineSeries::new(
                 indices.iter().filter_map(|&i| {
-                    Some((steps[i].time_s, steps[i].components.get(index)?.temp_c))
+                    point(steps[i].time_s, steps[i].components.get(index)?.temp_c)
                 }),
                 ShapeStyle::from(c).stroke_width(2),
             ))
             .map_err(plot_error)?
             .label(format!("{name} temperature"))
             .legend(legend(c, false));
-        if let Some(&t_max_c) = trace.t_max_c.get(index) {
+        if let Some(&t_max_c) = trace.t_max_c.get(index).filter(|t| t.is_finite()) {
             // Dashes: short segments along the line.
             let dashes = (0..60).map(|k| {
                 let from = end_s * f64::from(k) / 60.0;
