@@ -538,3 +538,77 @@ fn gamesa_send_watch_plot_draws_the_live_run() {
     daemon.kill().unwrap();
     daemon.wait().unwrap();
 }
+
+/// Two connections of one client holding the same kind (two `gamesa exec` runs of a
+/// game launcher): the signal is released only when the last of them closes.
+#[test]
+fn a_held_signal_is_released_when_its_last_holder_closes() {
+    use gamesa_proto::{Domain, SignalKind, Strength};
+    use gamesa_wire::{Client, Request, SignalEvent, SignalRequest, Topic, TopicRequest};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let socket = dir.path().join("gamesa.sock");
+    let mut daemon = start_daemon(&config);
+    let connect = || {
+        let mut client = Client::connect_unix(&socket).unwrap();
+        client.hello("game", "game-token-0001").unwrap();
+        client
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        client
+    };
+    let mut watcher = connect();
+    watcher
+        .call(&Request::Subscribe(TopicRequest {
+            topic: Topic::Signals,
+        }))
+        .unwrap()
+        .outcome
+        .unwrap();
+    let hold = Request::Signal(SignalRequest {
+        kind: SignalKind::new("game_started").unwrap(),
+        domain: Domain::Performance,
+        strength: Strength::try_from(0.8).unwrap(),
+        ttl_ticks: None,
+        hold: true,
+    });
+    let mut first = connect();
+    let mut second = connect();
+    first.call(&hold).unwrap().outcome.unwrap();
+    second.call(&hold).unwrap().outcome.unwrap();
+    let mut next_game_signal = || loop {
+        let event = watcher.next_event().unwrap();
+        let signal: SignalEvent = event.data_as().unwrap();
+        if signal.kind.as_str() == "game_started" {
+            return (signal.ttl_ticks, event.tick);
+        }
+    };
+    // Both holds may land in one tick, where the queue keeps one of them.
+    assert_eq!(next_game_signal().0, u32::MAX);
+    drop(first);
+    // Ten ticks later the second still holds it: no release came.
+    std::thread::sleep(std::time::Duration::from_millis(1_000));
+    drop(second);
+    let (ttl, released_at) = loop {
+        let (ttl, tick) = next_game_signal();
+        if ttl != u32::MAX {
+            break (ttl, tick);
+        }
+    };
+    assert_eq!(ttl, 1, "the release comes when the last holder closes");
+    let health = send(&socket, &["query", "health"]);
+    let tick_now: u64 = stdout(&health)
+        .split("tick ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        tick_now.saturating_sub(released_at.0) < 5,
+        "released at tick {released_at:?}, now {tick_now}: it waited for the second"
+    );
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+}

@@ -59,8 +59,9 @@ pub(super) struct Connection {
     output: Vec<u8>,
     written: usize,
     /// Signals sent with `hold`, by kind, with the client that sent them (a reload may
-    /// end the session before the connection): released when the connection ends, and
-    /// while there are any the connection never idles out.
+    /// end the session before the connection): let go when the connection ends (the
+    /// hub releases a signal when its last holder goes), and while there are any the
+    /// connection never idles out.
     held: std::collections::BTreeMap<
         gamesa_proto::SignalKind,
         (Arc<crate::clients::ClientEntry>, gamesa_wire::SignalRequest),
@@ -233,7 +234,7 @@ impl Connection {
         }
         let _ = writer.shutdown().await;
         for (client, held) in self.held.values() {
-            self.hub.release_signal(client, held);
+            self.hub.unhold_signal(client, held, true);
         }
         self.hub.close_connection(self.number);
         self.hub.counters.connections.fetch_sub(1, Ordering::AcqRel);
@@ -409,10 +410,16 @@ impl Connection {
                     // The queue keeps one signal per kind and client: a later one of
                     // the same kind replaces a held one, which is then no longer held.
                     if signal.hold {
-                        self.held
-                            .insert(signal.kind.clone(), (Arc::clone(&client), signal));
-                    } else {
-                        self.held.remove(&signal.kind);
+                        let kind = signal.kind.clone();
+                        if self
+                            .held
+                            .insert(kind.clone(), (Arc::clone(&client), signal))
+                            .is_none()
+                        {
+                            hub.hold_signal(&client, &kind);
+                        }
+                    } else if let Some((holder, held)) = self.held.remove(&signal.kind) {
+                        hub.unhold_signal(&holder, &held, false);
                     }
                     self.reply_ok(id, &result);
                 }

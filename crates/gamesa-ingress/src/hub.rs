@@ -181,6 +181,9 @@ pub struct IngressHub {
     journal_reader: Mutex<Option<gamesa_journal::JournalReader>>,
     /// The correlation of each client order still resting, to tag its later fills.
     correlations: Mutex<BTreeMap<OrderId, CorrelationId>>,
+    /// How many connections hold each client's signal of each kind: the queue keeps
+    /// one per `(kind, source)`, so it is released only when the last of them ends.
+    holds: Mutex<BTreeMap<(AgentId, gamesa_proto::SignalKind), usize>>,
     /// Each connection's event queue, by connection number.
     queues: DashMap<u64, Arc<EventQueue>>,
     next_connection: AtomicU64,
@@ -267,6 +270,7 @@ impl IngressHub {
             journal: OnceLock::new(),
             journal_reader: Mutex::new(None),
             correlations: Mutex::new(BTreeMap::new()),
+            holds: Mutex::new(BTreeMap::new()),
             queues: DashMap::new(),
             next_connection: AtomicU64::new(1),
             next_correlation: AtomicU64::new(1),
@@ -442,11 +446,35 @@ impl IngressHub {
         }
     }
 
-    /// Ends a signal the client's connection held (`hold`), as the connection closes:
-    /// the same signal again with a ttl of one tick replaces it in the scheduler's
-    /// queue (one per `(kind, source)`), so it is gone after the next tick. It goes
-    /// through the tick's intake like any signal, so the journal records the release.
-    pub fn release_signal(&self, client: &ClientEntry, held: &SignalRequest) -> SignalResult {
+    /// A connection began holding `kind` for `client` (`hold`).
+    pub fn hold_signal(&self, client: &ClientEntry, kind: &gamesa_proto::SignalKind) {
+        *lock(&self.holds)
+            .entry((client.agent, kind.clone()))
+            .or_default() += 1;
+    }
+
+    /// A connection stopped holding `kind` for `client`: it closed (`release` is
+    /// true), or sent the kind again without `hold`, which replaced the held signal
+    /// in the queue. When no other connection of the client holds the kind, a closing
+    /// connection's signal is released: the same signal with a ttl of one tick replaces
+    /// it in the scheduler's queue, so it is gone after the next tick. The release goes
+    /// through the tick's intake like any signal, so the journal records it. Returns
+    /// whether it was released.
+    pub fn unhold_signal(&self, client: &ClientEntry, held: &SignalRequest, release: bool) -> bool {
+        let last = {
+            let mut holds = lock(&self.holds);
+            let key = (client.agent, held.kind.clone());
+            let count = holds.get(&key).copied().unwrap_or(0).saturating_sub(1);
+            if count == 0 {
+                holds.remove(&key);
+            } else {
+                holds.insert(key, count);
+            }
+            count == 0
+        };
+        if !(release && last) {
+            return false;
+        }
         let release = SignalRequest {
             ttl_ticks: Some(1),
             hold: false,
@@ -456,9 +484,10 @@ impl IngressHub {
             target: "gamesa::ingress",
             client = %client.name,
             kind = %held.kind,
-            "a held signal is released: its connection closed"
+            "a held signal is released: the last connection holding it closed"
         );
-        self.inject_signal(client, 0, &release)
+        self.inject_signal(client, 0, &release);
+        true
     }
 
     /// Whether the runtime manages `component`: configured in `guardian.components`, or
