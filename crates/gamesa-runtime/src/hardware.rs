@@ -55,7 +55,8 @@ pub fn hardware_for(config: &Config, config_dir: &Path) -> Result<Hardware, Runt
                         enabled_targets: config.actuators.real.clone(),
                         power_limits: config.actuators.power_limits.clone(),
                     })
-                    .map_err(|error| RuntimeError::Hardware(error.to_string()))?;
+                    .map_err(|error| RuntimeError::Hardware(error.to_string()))?
+                    .with_gpu_numbering(sensors.gpu_numbering());
                     let report = actuator.start_report().clone();
                     (Box::new(actuator), Some(report))
                 };

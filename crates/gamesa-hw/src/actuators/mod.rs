@@ -222,7 +222,8 @@ pub struct LinuxActuator {
     state: StateStore,
     dry_run: DryRunActuator,
     nvml: NvmlHandle,
-    /// Looked up on the first `gpuN` without a configured binding, then kept (GPUs are
+    /// The sensors' numbering when given ([`LinuxActuator::with_gpu_numbering`]), else
+    /// looked up on the first `gpuN` without a configured binding; then kept (GPUs are
     /// not hot-plugged).
     gpus: Option<GpuNumbering>,
     start: StartReport,
@@ -257,6 +258,14 @@ impl LinuxActuator {
 
     pub fn config(&self) -> &ActuatorConfig {
         &self.config
+    }
+
+    /// Numbers `gpuN` as the sensors do (`LinuxSensors::gpu_numbering`), so that a
+    /// default binding writes the GPU whose readings the agents saw as `gpuN`, even
+    /// when NVML loaded for one of them and not for the other.
+    pub fn with_gpu_numbering(mut self, gpus: GpuNumbering) -> LinuxActuator {
+        self.gpus = Some(gpus);
+        self
     }
 
     pub fn start_report(&self) -> &StartReport {

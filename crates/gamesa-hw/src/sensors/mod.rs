@@ -157,6 +157,29 @@ impl LinuxSensors {
         LinuxSensors::new(LinuxSensorsOptions::default())
     }
 
+    /// How these sensors number `gpuN`: NVML's GPUs first, then the amdgpu, i915 and
+    /// xe ones (`LinuxActuator::with_gpu_numbering` takes it).
+    pub fn gpu_numbering(&self) -> crate::GpuNumbering {
+        crate::GpuNumbering {
+            nvml_count: self.nvml.as_ref().map_or(0, |nvml| {
+                u32::try_from(nvml.gpu_count()).unwrap_or(u32::MAX)
+            }),
+            hwmon: self
+                .gpu_hwmon
+                .as_ref()
+                .map(|source| {
+                    source
+                        .devices()
+                        .map(|gpu| crate::HwmonGpu {
+                            pci: gpu.device.pci.clone(),
+                            limit_file: gpu.limit_file.map(str::to_owned),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
     pub fn options(&self) -> &LinuxSensorsOptions {
         &self.options
     }

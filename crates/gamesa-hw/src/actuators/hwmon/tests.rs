@@ -340,3 +340,33 @@ fn a_card_without_a_limit_file_says_so() {
         })
     );
 }
+
+/// The sensors' numbering is the one the actuator writes by: what they read as `gpu1`
+/// is what `power.limit:gpu1` writes, even when NVML answered only the sensors (here:
+/// they saw one NVML GPU, so the hwmon cards are gpu1 and gpu2).
+#[test]
+fn the_actuator_numbers_gpus_as_the_sensors_did() {
+    let machine = Machine::new();
+    let sensors = crate::LinuxSensors::new(crate::LinuxSensorsOptions {
+        root: machine.root(),
+        cap_mw: None,
+        nvml: false,
+    });
+    let mut nvml = NvmlHandle::unavailable("no NVML in this test");
+    assert_eq!(
+        sensors.gpu_numbering(),
+        GpuNumbering::discover(&machine.root(), &mut nvml)
+    );
+    let as_sensors_saw_it = GpuNumbering {
+        nvml_count: 1,
+        ..sensors.gpu_numbering()
+    };
+    let mut actuator = machine
+        .actuator(&["power.limit:gpu2"])
+        .with_gpu_numbering(as_sensors_saw_it);
+    let original = read(&machine.amd_cap());
+    actuator.apply(&limit("gpu2", 150_000)).unwrap();
+    assert_eq!(read(&machine.amd_cap()), "150000000");
+    actuator.restore_all();
+    assert_eq!(read(&machine.amd_cap()), original);
+}
