@@ -89,9 +89,11 @@ async fn a_run_with_ingress_clients_sending_signals_and_orders_replays_identical
         found
             .experiences
             .iter()
-            .all(|epoch| epoch.agent == "gpu0" && epoch.ticks == 10)
+            .all(|epoch| epoch.agent == "gpu0" && epoch.experience.ticks == 10)
     );
-    assert!(found.experiences[0].first_tick > found.experiences[1].first_tick);
+    assert!(
+        found.experiences[0].experience.first_tick > found.experiences[1].experience.first_tick
+    );
     let Daemon {
         runtime, ingress, ..
     } = daemon;

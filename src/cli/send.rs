@@ -597,13 +597,14 @@ fn print_query(query: QueryName, reply: Reply) -> anyhow::Result<()> {
         QueryName::Experiences => {
             let found: ExperiencesResult = reply.into_result()?;
             println!("{} experiences, newest first", found.experiences.len());
-            for epoch in &found.experiences {
+            for record in &found.experiences {
+                let epoch = &record.experience;
                 println!(
                     "run {} tick {}+{}: {} ({}) {:.1} % busy, drew {} mW under {} mW, bought {} mW at {}, work {}",
-                    epoch.run,
+                    record.run,
                     epoch.first_tick,
                     epoch.ticks,
-                    epoch.agent,
+                    record.agent,
                     epoch.component,
                     f64::from(epoch.utilization_permille) / 10.0,
                     or_dash(epoch.power_mw),

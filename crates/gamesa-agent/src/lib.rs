@@ -21,12 +21,12 @@
 //!   temperature and power;
 //! - [`power_demand`]: buying power budget and thermal headroom for one component at the
 //!   marginal utility of more power (the CPU and GPU agents' strategy);
-//! - [`experience`]: an agent's past epochs, which it may take back at start;
+//! - [`Experience`] (from `gamesa-proto`): an agent's past epochs, which it may take
+//!   back at start;
 //! - `testkit` (feature `testkit`): hand-made worlds for agents' unit tests.
 
 pub mod capacity;
 mod error;
-pub mod experience;
 pub mod fixed_offer;
 pub mod hysteresis;
 pub mod moving_average;
@@ -41,8 +41,8 @@ pub mod thermal_model;
 pub mod work_model;
 
 pub use error::AgentError;
-pub use experience::Experience;
 pub use gamesa_proto as proto;
+pub use gamesa_proto::Experience;
 pub use gamesa_proto::{Intent, OrderIntent, SignalIntent};
 pub use observation::{MarketView, Observation};
 pub use registry::{AgentFactory, AgentRegistry, AgentSpec};

@@ -251,23 +251,11 @@ fn experiences(hub: &IngressHub, query: &QueryRequest) -> Result<ExperiencesResu
     Ok(ExperiencesResult {
         experiences: found
             .into_iter()
-            .map(|journaled| {
-                let experience = journaled.experience;
-                ExperienceRecord {
-                    run: journaled.run,
-                    agent: journaled.agent,
-                    component: experience.component,
-                    first_tick: experience.first_tick,
-                    ticks: experience.ticks,
-                    at_ms: journaled.at_ms,
-                    utilization_permille: experience.utilization_permille,
-                    power_mw: experience.power_mw,
-                    temp_mc: experience.temp_mc,
-                    limit_mw: experience.limit_mw,
-                    progress_micro: experience.progress_micro,
-                    bought_mw: experience.bought_mw,
-                    mean_price: experience.mean_price,
-                }
+            .map(|journaled| ExperienceRecord {
+                run: journaled.run,
+                agent: journaled.agent,
+                at_ms: journaled.at_ms,
+                experience: journaled.experience,
             })
             .collect(),
     })

@@ -7,6 +7,7 @@
 mod actuation;
 mod effect;
 mod error;
+mod experience;
 mod ids;
 mod intent;
 mod order;
@@ -18,6 +19,7 @@ mod units;
 pub use actuation::{Actuation, ActuationKind};
 pub use effect::{Effect, EffectAction, QUERY_SCOPES, SUBSCRIBE_SCOPES};
 pub use error::ProtoError;
+pub use experience::Experience;
 pub use ids::{AgentId, CorrelationId, LeaseId, OrderId};
 pub use intent::{Intent, OrderIntent, SignalIntent};
 pub use order::{Fill, Lease, OrderRequest, Side, TimeInForce};

@@ -2,7 +2,7 @@
 //! client's decoding of whatever a server sends ([`decode_server_frame`]).
 
 use gamesa_proto::{
-    AgentId, CorrelationId, Credits, LeaseId, OrderId, Price, Quantity, Resource, Side,
+    AgentId, CorrelationId, Credits, Experience, LeaseId, OrderId, Price, Quantity, Resource, Side,
     TelemetryFrame, Tick,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -296,23 +296,16 @@ pub struct ExperiencesResult {
     pub experiences: Vec<ExperienceRecord>,
 }
 
-/// One power buyer's epoch (`gamesa_agent::Experience`), with whose and which run's.
+/// One power buyer's epoch, with whose and which run's; the epoch's fields are
+/// [`Experience`]'s, side by side with these.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExperienceRecord {
     pub run: i64,
     pub agent: String,
-    pub component: String,
-    pub first_tick: Tick,
-    pub ticks: u64,
     /// When its first tick ran, ms since the Unix epoch.
     pub at_ms: u64,
-    pub utilization_permille: u16,
-    pub power_mw: Option<u64>,
-    pub temp_mc: Option<i32>,
-    pub limit_mw: Option<u64>,
-    pub progress_micro: Option<u64>,
-    pub bought_mw: u64,
-    pub mean_price: Option<f64>,
+    #[serde(flatten)]
+    pub experience: Experience,
 }
 
 /// The result of `subscribe`.

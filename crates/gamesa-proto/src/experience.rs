@@ -1,9 +1,10 @@
 //! [`Experience`]: one epoch of a power-buying agent's past — the state it saw, the
 //! power it held and bought, and the work that came of it — as the journal keeps it
-//! (`docs/journal.md`). An agent may take its own back at start ([`crate::Agent::warm`])
-//! to warm a learned model across restarts.
+//! (`docs/journal.md`) and ingress clients read it (`query experiences`). An agent may
+//! take its own back at start (`gamesa_agent::Agent::warm`) to warm a learned model
+//! across restarts.
 
-use gamesa_proto::Tick;
+use crate::Tick;
 use serde::{Deserialize, Serialize};
 
 /// One epoch of one power-buying agent, for its component.
