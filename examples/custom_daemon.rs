@@ -15,19 +15,10 @@ use gamesa::agent::{
     quote::resting_this_tick,
 };
 
-fn main() -> ExitCode {
-    let mut registry = match gamesa::builtin_registry() {
-        Ok(registry) => registry,
-        Err(error) => {
-            eprintln!("{error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Err(error) = register(&mut registry) {
-        eprintln!("{error}");
-        return ExitCode::FAILURE;
-    }
-    gamesa::cli::main_with(&registry)
+fn main() -> Result<ExitCode, AgentError> {
+    let mut registry = gamesa::builtin_registry()?;
+    register(&mut registry)?;
+    Ok(gamesa::cli::main_with(&registry))
 }
 
 /// Sells `cores` CPU cores at `price` credits each per epoch (`docs/agents.md`).

@@ -150,10 +150,10 @@ impl ConfigArgs {
 /// binary runs with the built-in ones. A program that adds kinds of its own:
 ///
 /// ```no_run
-/// fn main() -> std::process::ExitCode {
-///     let mut registry = gamesa::builtin_registry().expect("the built-in kinds register");
-///     // registry.register("fan", ...) — see docs/agents.md
-///     gamesa::cli::main_with(&registry)
+/// fn main() -> Result<std::process::ExitCode, gamesa::agent::AgentError> {
+///     let registry = gamesa::builtin_registry()?;
+///     // registry.register("fan", ...)? — see docs/agents.md
+///     Ok(gamesa::cli::main_with(&registry))
 /// }
 /// ```
 pub fn main_with(registry: &AgentRegistry) -> ExitCode {
