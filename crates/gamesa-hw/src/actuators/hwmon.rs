@@ -11,7 +11,7 @@ use std::path::Path;
 
 use super::{
     knob::{Compare, Knob},
-    plan::{Plan, Unit},
+    plan::{self, Plan, Unit},
 };
 use crate::{HwError, drm};
 
@@ -53,19 +53,11 @@ pub(crate) fn plan(
     .unwrap_or(0)
     .max(step_uw);
     let max_uw = drm::read_bound_uw(&dir.join(max_file))?.unwrap_or(u64::MAX);
-    let out_of_range = || HwError::OutOfRange {
-        target: target.to_string(),
-        value: limit_mw,
-        min: min_uw.div_ceil(1000),
-        max: max_uw / 1000,
-    };
-    let limit_uw = limit_mw.checked_mul(1000).ok_or_else(out_of_range)?;
-    if !(min_uw..=max_uw).contains(&limit_uw) {
-        return Err(out_of_range());
-    }
+    let limit_uw = plan::limit_in_range_uw(target, limit_mw, min_uw, max_uw)?;
+    // Rounded down to the driver's step, it must still be in range.
     let written_uw = limit_uw / step_uw * step_uw;
     if written_uw < min_uw {
-        return Err(out_of_range());
+        return Err(plan::out_of_range(target, limit_mw, min_uw, max_uw));
     }
     Ok(Plan::single(
         Knob::Sysfs {

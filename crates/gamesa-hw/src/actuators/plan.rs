@@ -2,6 +2,32 @@
 //! before anything is recorded or written.
 
 use super::knob::{Compare, Knob};
+use crate::HwError;
+
+/// `limit_mw` in µW when it lies in the device's `min_uw..=max_uw`; else
+/// [`out_of_range`].
+pub(crate) fn limit_in_range_uw(
+    target: &str,
+    limit_mw: u64,
+    min_uw: u64,
+    max_uw: u64,
+) -> Result<u64, HwError> {
+    limit_mw
+        .checked_mul(1000)
+        .filter(|limit_uw| (min_uw..=max_uw).contains(limit_uw))
+        .ok_or_else(|| out_of_range(target, limit_mw, min_uw, max_uw))
+}
+
+/// [`HwError::OutOfRange`] for `limit_mw`, with the device's range in mW (the minimum
+/// rounded up).
+pub(crate) fn out_of_range(target: &str, limit_mw: u64, min_uw: u64, max_uw: u64) -> HwError {
+    HwError::OutOfRange {
+        target: target.to_string(),
+        value: limit_mw,
+        min: min_uw.div_ceil(1000),
+        max: max_uw / 1000,
+    }
+}
 
 /// One knob to set.
 #[derive(Debug, Clone, PartialEq, Eq)]

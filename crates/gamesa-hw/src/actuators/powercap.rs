@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::{
     knob::{Compare, Knob},
-    plan::{Plan, Step, Unit},
+    plan::{self, Plan, Step, Unit},
 };
 use crate::{HwError, sysfs};
 
@@ -34,16 +34,7 @@ pub(crate) fn plan(
     let max_uw = sysfs::read_optional_u64(&dir.join("constraint_0_max_power_uw"))?
         .filter(|uw| *uw > 0)
         .unwrap_or(u64::MAX);
-    let out_of_range = || HwError::OutOfRange {
-        target: target.to_string(),
-        value: limit_mw,
-        min: min_uw.div_ceil(1000),
-        max: max_uw / 1000,
-    };
-    let limit_uw = limit_mw.checked_mul(1000).ok_or_else(out_of_range)?;
-    if !(min_uw..=max_uw).contains(&limit_uw) {
-        return Err(out_of_range());
-    }
+    let limit_uw = plan::limit_in_range_uw(target, limit_mw, min_uw, max_uw)?;
     let mut steps = Vec::with_capacity(2);
     if let Some(window_us) = time_window_us {
         steps.push(Step {
