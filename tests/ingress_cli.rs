@@ -82,6 +82,32 @@ fn start_daemon(config: &Path) -> Child {
     child
 }
 
+/// The `game` client, said hello, with a 10 s read timeout.
+fn game_client(socket: &Path) -> gamesa_wire::Client<std::os::unix::net::UnixStream> {
+    let mut client = gamesa_wire::Client::connect_unix(socket).unwrap();
+    client.hello("game", "game-token-0001").unwrap();
+    client
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    client
+}
+
+/// The `game` client, subscribed to `topic`.
+fn subscribed(
+    socket: &Path,
+    topic: gamesa_wire::Topic,
+) -> gamesa_wire::Client<std::os::unix::net::UnixStream> {
+    let mut client = game_client(socket);
+    client
+        .call(&gamesa_wire::Request::Subscribe(
+            gamesa_wire::TopicRequest { topic },
+        ))
+        .unwrap()
+        .outcome
+        .unwrap();
+    client
+}
+
 fn send(socket: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gamesa"))
         .arg("send")
@@ -222,9 +248,7 @@ fn gamesa_send_talks_to_gamesa_run() {
 fn sigint_tells_every_one_of_sixteen_subscribers_shutting_down() {
     use std::io::Write;
 
-    use gamesa_wire::{
-        Client, ClientError, ErrorCode, QueryName, Request, ServerFrame, Topic, TopicRequest,
-    };
+    use gamesa_wire::{ClientError, ErrorCode, QueryName, Request, ServerFrame, Topic};
 
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path());
@@ -238,21 +262,7 @@ fn sigint_tells_every_one_of_sixteen_subscribers_shutting_down() {
     }
     let mut writers = Vec::new();
     let mut subscribers: Vec<_> = (0..16)
-        .map(|_| {
-            let mut client = Client::connect_unix(&socket).unwrap();
-            client.hello("game", "game-token-0001").unwrap();
-            client
-                .call(&Request::Subscribe(TopicRequest {
-                    topic: Topic::Prices,
-                }))
-                .unwrap()
-                .outcome
-                .unwrap();
-            client
-                .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-                .unwrap();
-            client
-        })
+        .map(|_| subscribed(&socket, Topic::Prices))
         .collect();
     for client in &mut subscribers {
         // Live: it has had an event. Then it asks for more than it reads.
@@ -305,24 +315,13 @@ fn sigint_tells_every_one_of_sixteen_subscribers_shutting_down() {
 /// tick) when it ends, and the command's exit code comes back.
 #[test]
 fn gamesa_exec_holds_a_signal_for_the_commands_lifetime() {
-    use gamesa_wire::{Client, Request, SignalEvent, Topic, TopicRequest};
+    use gamesa_wire::{SignalEvent, Topic};
 
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path());
     let socket = dir.path().join("gamesa.sock");
     let mut daemon = start_daemon(&config);
-    let mut watcher = Client::connect_unix(&socket).unwrap();
-    watcher.hello("game", "game-token-0001").unwrap();
-    watcher
-        .call(&Request::Subscribe(TopicRequest {
-            topic: Topic::Signals,
-        }))
-        .unwrap()
-        .outcome
-        .unwrap();
-    watcher
-        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
+    let mut watcher = subscribed(&socket, Topic::Signals);
     let started = std::time::Instant::now();
     let exec = Command::new(env!("CARGO_BIN_EXE_gamesa"))
         .args(["exec", "--unix"])
@@ -544,28 +543,13 @@ fn gamesa_send_watch_plot_draws_the_live_run() {
 #[test]
 fn a_held_signal_is_released_when_its_last_holder_closes() {
     use gamesa_proto::{Domain, SignalKind, Strength};
-    use gamesa_wire::{Client, Request, SignalEvent, SignalRequest, Topic, TopicRequest};
+    use gamesa_wire::{Request, SignalEvent, SignalRequest, Topic};
 
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path());
     let socket = dir.path().join("gamesa.sock");
     let mut daemon = start_daemon(&config);
-    let connect = || {
-        let mut client = Client::connect_unix(&socket).unwrap();
-        client.hello("game", "game-token-0001").unwrap();
-        client
-            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-            .unwrap();
-        client
-    };
-    let mut watcher = connect();
-    watcher
-        .call(&Request::Subscribe(TopicRequest {
-            topic: Topic::Signals,
-        }))
-        .unwrap()
-        .outcome
-        .unwrap();
+    let mut watcher = subscribed(&socket, Topic::Signals);
     let hold = Request::Signal(SignalRequest {
         kind: SignalKind::new("game_started").unwrap(),
         domain: Domain::Performance,
@@ -573,8 +557,8 @@ fn a_held_signal_is_released_when_its_last_holder_closes() {
         ttl_ticks: None,
         hold: true,
     });
-    let mut first = connect();
-    let mut second = connect();
+    let mut first = game_client(&socket);
+    let mut second = game_client(&socket);
     first.call(&hold).unwrap().outcome.unwrap();
     second.call(&hold).unwrap().outcome.unwrap();
     let mut next_game_signal = || loop {

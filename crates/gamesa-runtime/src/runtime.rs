@@ -735,18 +735,23 @@ mod tests {
         assert_restored(&twin);
     }
 
-    /// `run_until`'s timer in virtual time (a paused tokio clock): one tick per period
-    /// from the first at once, none after `stop`. Without agents, no thread but the
-    /// arbiter's works, so the clock only moves when the tick loop waits for it.
-    #[test]
-    fn run_until_ticks_once_per_period_until_stop() {
-        let system = actix::System::with_tokio_rt(|| {
+    /// An actix system on a paused tokio clock: virtual time.
+    fn paused_system() -> actix::SystemRunner {
+        actix::System::with_tokio_rt(|| {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .start_paused(true)
                 .build()
                 .unwrap()
-        });
+        })
+    }
+
+    /// `run_until`'s timer in virtual time (a paused tokio clock): one tick per period
+    /// from the first at once, none after `stop`. Without agents, no thread but the
+    /// arbiter's works, so the clock only moves when the tick loop waits for it.
+    #[test]
+    fn run_until_ticks_once_per_period_until_stop() {
+        let system = paused_system();
         let (ticks, tick_hz) = system.block_on(async {
             let (mut runtime, _twin) = start_on_twin();
             let tick_hz = runtime.config().runtime.tick_hz;
@@ -772,13 +777,7 @@ mod tests {
     /// the next tick comes when it was due, not at once.
     #[test]
     fn run_until_resumed_keeps_the_cadence() {
-        let system = actix::System::with_tokio_rt(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .start_paused(true)
-                .build()
-                .unwrap()
-        });
+        let system = paused_system();
         let ticks = system.block_on(async {
             let (mut runtime, _twin) = start_on_twin();
             let mut ticks = Vec::new();
