@@ -58,6 +58,8 @@ pub(super) struct Connection {
     closing: bool,
     output: Vec<u8>,
     written: usize,
+    /// The roster generation this connection's session was last checked against.
+    roster_seen: u64,
     /// Signals sent with `hold`, by kind, with the client that sent them (a reload may
     /// end the session before the connection): let go when the connection ends (the
     /// hub releases a signal when its last holder goes), and while there are any the
@@ -89,6 +91,7 @@ impl Connection {
             closing: false,
             output: Vec::with_capacity(16 * 1024),
             written: 0,
+            roster_seen: 0,
             held: std::collections::BTreeMap::new(),
         }
     }
@@ -355,8 +358,13 @@ impl Connection {
                 }
             };
         }
-        // A reload may have changed the client's effects since its hello.
-        self.session.refresh(&hub.roster().directory);
+        // A reload may have changed the client's effects since its hello; the roster
+        // is read only when one happened since this connection last looked.
+        let generation = hub.roster_generation();
+        if generation != self.roster_seen {
+            self.roster_seen = generation;
+            self.session.refresh(&hub.roster().directory);
+        }
         let client = self.session.client().cloned();
         let cancel_resource = match (&request, &client) {
             (Request::Cancel(cancel), Some(client)) => {

@@ -168,7 +168,12 @@ pub struct IngressHub {
     settings: IngressConfig,
     /// Who may connect, and who trades; a reload replaces it whole.
     roster: RwLock<Arc<Roster>>,
-    names: BTreeMap<AgentId, String>,
+    /// How many times the roster was replaced: connections re-check their session only
+    /// when it moved.
+    roster_generation: AtomicU64,
+    /// Every participant's name since start: a reload adds newcomers' and keeps gone
+    /// ones', for the events and records that still name them.
+    names: RwLock<BTreeMap<AgentId, String>>,
     started: Instant,
     intake: Mutex<Intake>,
     tick_side: Mutex<TickSide>,
@@ -194,8 +199,8 @@ pub struct IngressHub {
     pub counters: IngressCounters,
 }
 
-/// The clients and participants of one config: what a reload may change (tokens,
-/// effects, weights, components) with the names and ids staying.
+/// The clients and participants of one config, which a reload replaces whole: who
+/// may connect with which token and effects, who trades, and the components.
 #[derive(Debug)]
 pub struct Roster {
     pub directory: ClientDirectory,
@@ -261,7 +266,8 @@ impl IngressHub {
         Ok(IngressHub {
             settings: config.ingress.clone(),
             roster: RwLock::new(Arc::new(roster)),
-            names,
+            roster_generation: AtomicU64::new(0),
+            names: RwLock::new(names),
             started: Instant::now(),
             intake: Mutex::new(Intake::default()),
             tick_side: Mutex::new(TickSide::default()),
@@ -289,23 +295,33 @@ impl IngressHub {
         Arc::clone(&self.roster.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// A reload: the new config's clients (tokens, effects, weights) and components
-    /// ([`Roster::from_config`]). A connection already authenticated takes its client's
-    /// new effects at its next request, or is asked to say hello again when its token
-    /// changed. The names and ids must be the same (the reload plan checks it).
+    /// A reload: the new config's participants, clients (tokens, effects, weights)
+    /// and components ([`Roster::from_config`]). A connection already authenticated
+    /// takes its client's new effects at its next request, or must say hello again
+    /// when its token changed or its client is gone.
     pub fn set_roster(&self, roster: Roster) {
+        {
+            let mut names = self.names.write().unwrap_or_else(PoisonError::into_inner);
+            for entry in &roster.participants {
+                names.entry(entry.id).or_insert_with(|| entry.name.clone());
+            }
+        }
         *self.roster.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(roster);
+        self.roster_generation.fetch_add(1, Ordering::Release);
     }
 
-    /// A participant's name: as the roster says (a reload may have added it), else as
-    /// the start's config said (a reload may have removed it since), else its id.
+    /// Bumped by every [`IngressHub::set_roster`].
+    pub fn roster_generation(&self) -> u64 {
+        self.roster_generation.load(Ordering::Acquire)
+    }
+
+    /// A participant's name (of now, or of before a reload removed it), else its id.
     pub fn name_of(&self, agent: AgentId) -> String {
-        self.roster()
-            .participants
-            .iter()
-            .find(|entry| entry.id == agent)
-            .map(|entry| entry.name.clone())
-            .or_else(|| self.names.get(&agent).cloned())
+        self.names
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&agent)
+            .cloned()
             .unwrap_or_else(|| agent.to_string())
     }
 
