@@ -84,6 +84,21 @@ impl ClientDirectory {
     pub fn iter(&self) -> impl Iterator<Item = &Arc<ClientEntry>> {
         self.by_name.values()
     }
+
+    /// The client whose token is `presented` (an HTTP bearer token), comparing with
+    /// every client in constant time each; `None` when no client, or more than one
+    /// (a token shared through one `token_env`), has it: a bearer token must name one.
+    pub fn by_token(&self, presented: &str) -> Option<&Arc<ClientEntry>> {
+        let mut found = None;
+        let mut matches = 0;
+        for client in self.by_name.values() {
+            if client.token_matches(presented) {
+                found = Some(client);
+                matches += 1;
+            }
+        }
+        found.filter(|_| matches == 1)
+    }
 }
 
 #[cfg(test)]

@@ -16,9 +16,8 @@ use std::{
     time::Duration,
 };
 
-use gamesa_proto::{Price, Quantity};
 use gamesa_wire::{
-    ErrorBody, ErrorCode, FrameError, HelloResult, OrderKind, ReplyFrame, Request, SubscribeResult,
+    ErrorBody, ErrorCode, FrameError, HelloResult, ReplyFrame, Request, SubscribeResult,
     UnsubscribeResult, decode_body, decode_head, encode_frame, split_frame,
 };
 use serde::Serialize;
@@ -29,7 +28,8 @@ use tokio::{
 };
 
 use super::{
-    hub::{IngressHub, ReplyTo},
+    dispatch::{self, Carried, Respond},
+    hub::{Deferred, IngressHub},
     query,
     session::Session,
     subscriptions::EventQueue,
@@ -50,8 +50,8 @@ pub(super) struct Connection {
     queue: Arc<EventQueue>,
     session: Session,
     /// Replies to orders and cancels come back here after their tick.
-    deferred_sender: mpsc::UnboundedSender<Vec<u8>>,
-    deferred: mpsc::UnboundedReceiver<Vec<u8>>,
+    deferred_sender: mpsc::UnboundedSender<Deferred>,
+    deferred: mpsc::UnboundedReceiver<Deferred>,
     /// Requests read whose reply waits for a tick.
     waiting: usize,
     /// Read nothing more; close once every reply is written.
@@ -201,11 +201,11 @@ impl Connection {
                     break;
                 }
                 Some(reply) = self.deferred.recv(), if self.waiting > 0 => {
-                    self.output.extend_from_slice(&reply);
+                    self.write_deferred(reply);
                     self.waiting -= 1;
                     while self.waiting > 0 {
                         let Ok(reply) = self.deferred.try_recv() else { break };
-                        self.output.extend_from_slice(&reply);
+                        self.write_deferred(reply);
                         self.waiting -= 1;
                     }
                 }
@@ -250,7 +250,7 @@ impl Connection {
         W: AsyncWrite + Unpin,
     {
         while let Ok(reply) = self.deferred.try_recv() {
-            self.output.extend_from_slice(&reply);
+            self.write_deferred(reply);
         }
         self.reply_error(
             None,
@@ -276,6 +276,14 @@ impl Connection {
                 // The end of the stream, an error, or silence.
                 _ => break,
             }
+        }
+    }
+
+    /// Encodes what became of an order or cancel after its tick.
+    fn write_deferred(&mut self, (id, settled): Deferred) {
+        match settled {
+            Ok(settled) => self.reply_ok(id, &settled),
+            Err(error) => self.reply_error(Some(id), error),
         }
     }
 
@@ -358,104 +366,42 @@ impl Connection {
                 }
             };
         }
-        // A reload may have changed the client's effects since its hello; the roster
-        // is read only when one happened since this connection last looked.
-        let generation = hub.roster_generation();
-        if generation != self.roster_seen {
-            self.roster_seen = generation;
-            self.session.refresh(&hub.roster().directory);
-        }
-        let client = self.session.client().cloned();
-        let cancel_resource = match (&request, &client) {
-            (Request::Cancel(cancel), Some(client)) => {
-                match hub.resting_order(client.agent, cancel.order) {
-                    Some(resource) => Some(resource),
-                    None => {
-                        return self.reply_error(
-                            Some(id),
-                            ErrorBody::new(
-                                ErrorCode::UnknownOrder,
-                                format!("{} is not one of your resting orders", cancel.order),
-                            ),
-                        );
-                    }
-                }
-            }
-            _ => None,
-        };
-        let (verdict, audit) =
-            self.session
-                .authorize(hub.current_tick(), &request, cancel_resource);
-        for record in audit.iter().filter(|record| !record.allowed) {
-            // An operator searches the audit log by the client's configured name.
-            tracing::warn!(
-                target: "gamesa::audit",
-                client = %hub.name_of(record.principal),
-                effect = %record.effect,
-                tick = record.tick.0,
-                "ingress request denied: missing effect"
-            );
-        }
-        if let Err(error) = verdict {
-            hub.counters.denied.fetch_add(1, Ordering::Relaxed);
-            return self.reply_error(Some(id), error);
-        }
-        match request {
-            Request::Hello(_) => {}
-            Request::Query(query) => {
-                if let Err(error) =
-                    query::answer(&hub, client.as_deref(), id, &query, &mut self.output)
+        let client =
+            match dispatch::authorize(&hub, &mut self.session, &mut self.roster_seen, &request) {
+                Ok(client) => client,
+                Err(error) => return self.reply_error(Some(id), error),
+            };
+        // A held signal is the connection's to let go of; the queue keeps one signal
+        // per kind and client, so a later one of the same kind replaces a held one,
+        // which is then no longer held.
+        if let (Request::Signal(signal), Some(client)) = (&request, &client) {
+            if signal.hold {
+                let kind = signal.kind.clone();
+                if self
+                    .held
+                    .insert(kind.clone(), (Arc::clone(client), signal.clone()))
+                    .is_none()
                 {
-                    self.reply_error(
-                        Some(id),
-                        ErrorBody::new(ErrorCode::Internal, error.to_string()),
-                    );
+                    hub.hold_signal(client, &kind);
                 }
+            } else if let Some((holder, held)) = self.held.remove(&signal.kind) {
+                hub.unhold_signal(&holder, &held, false);
             }
-            Request::Signal(signal) => {
-                if let Some(client) = client {
-                    let result = hub.inject_signal(&client, id, &signal);
-                    // The queue keeps one signal per kind and client: a later one of
-                    // the same kind replaces a held one, which is then no longer held.
-                    if signal.hold {
-                        let kind = signal.kind.clone();
-                        if self
-                            .held
-                            .insert(kind.clone(), (Arc::clone(&client), signal))
-                            .is_none()
-                        {
-                            hub.hold_signal(&client, &kind);
-                        }
-                    } else if let Some((holder, held)) = self.held.remove(&signal.kind) {
-                        hub.unhold_signal(&holder, &held, false);
-                    }
-                    self.reply_ok(id, &result);
-                }
-            }
-            Request::Order(order) => {
-                if let Some(client) = client {
-                    if let Err(error) = check_order(&order) {
-                        return self.reply_error(Some(id), error);
-                    }
-                    self.waiting += 1;
-                    hub.submit_order(&client, order, self.reply_to(id));
-                }
-            }
-            Request::Cancel(cancel) => {
-                if let Some(client) = client {
-                    self.waiting += 1;
-                    hub.submit_cancel(&client, cancel.order, self.reply_to(id));
-                }
-            }
-            Request::Progress(report) => {
-                if let Some(client) = client {
-                    match hub.report_progress(&client, &report) {
-                        Ok(result) => self.reply_ok(id, &result),
-                        Err(error) => self.reply_error(Some(id), error),
-                    }
-                }
-            }
-            Request::Subscribe(topic) => {
+        }
+        let mut respond = FrameReply {
+            id,
+            out: &mut self.output,
+        };
+        match dispatch::carry_out(
+            &hub,
+            client.as_ref(),
+            (id, request),
+            &self.deferred_sender,
+            &mut respond,
+        ) {
+            Ok(Carried::Answered) => {}
+            Ok(Carried::AfterTick) => self.waiting += 1,
+            Err(Request::Subscribe(topic)) => {
                 self.queue.subscribe(topic.topic);
                 self.reply_ok(
                     id,
@@ -465,7 +411,7 @@ impl Connection {
                     },
                 );
             }
-            Request::Unsubscribe(topic) => {
+            Err(Request::Unsubscribe(topic)) => {
                 let lost = self.queue.unsubscribe(topic.topic);
                 self.reply_ok(
                     id,
@@ -475,32 +421,30 @@ impl Connection {
                     },
                 );
             }
-        }
-    }
-
-    fn reply_to(&self, id: u64) -> ReplyTo {
-        ReplyTo {
-            id,
-            sender: self.deferred_sender.clone(),
+            // Hello was answered above, and the rest needs a client, which the
+            // authorization above made sure of.
+            Err(_) => {}
         }
     }
 }
 
-/// The checks of an order that need no market state.
-fn check_order(order: &gamesa_wire::OrderRequestBody) -> Result<(), ErrorBody> {
-    let invalid = |message: String| Err(ErrorBody::new(ErrorCode::InvalidRequest, message));
-    if let Err(error) = Price::checked(order.price.0) {
-        return invalid(format!("field `price`: {error}"));
-    }
-    if let Err(error) = Quantity::checked(order.quantity.0) {
-        return invalid(format!("field `quantity`: {error}"));
-    }
-    match (order.time_in_force, order.expires_after_ticks) {
-        (_, Some(0)) => invalid("field `expires_after_ticks`: must be at least 1".into()),
-        (OrderKind::Ioc, Some(_)) => {
-            invalid("an ioc order cannot carry `expires_after_ticks`".into())
+/// Writes an answer as one reply frame with the request's id.
+struct FrameReply<'a> {
+    id: u64,
+    out: &'a mut Vec<u8>,
+}
+
+impl Respond for FrameReply<'_> {
+    fn ok<T: Serialize>(&mut self, result: &T) {
+        if let Err(error) = encode_frame(&ReplyFrame::ok(self.id, result), self.out) {
+            self.error(ErrorBody::new(ErrorCode::Internal, error.to_string()));
         }
-        _ => Ok(()),
+    }
+
+    fn error(&mut self, error: ErrorBody) {
+        if encode_frame(&ReplyFrame::error(Some(self.id), &error), self.out).is_err() {
+            tracing::error!(%error, "cannot encode an error reply");
+        }
     }
 }
 

@@ -28,9 +28,9 @@ use gamesa_proto::{
     AgentId, CorrelationId, Domain, OrderId, Resource, Signal, SignalKind, TelemetryFrame, Tick,
 };
 use gamesa_wire::{
-    AgentEntry, Allocation, BookResult, DEFAULT_SIGNAL_TTL_TICKS, ErrorBody, ErrorCode, Limits,
-    MAX_DEPTH, OrderRequestBody, ProgressRequest, ProgressResult, ReplyFrame, Role, SignalRequest,
-    SignalResult, encode_frame,
+    AgentEntry, Allocation, BookResult, CancelResult, DEFAULT_SIGNAL_TTL_TICKS, ErrorBody,
+    ErrorCode, Limits, MAX_DEPTH, OrderRequestBody, OrderResult, ProgressRequest, ProgressResult,
+    Role, SignalRequest, SignalResult,
 };
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -68,31 +68,35 @@ pub struct MarketState {
     pub isolated: Vec<AgentId>,
 }
 
-/// Where a deferred reply goes: the request's id and its connection's reply channel.
+/// What became of an order or cancel after its tick: a door encodes it for its client
+/// (a MessagePack frame on the socket, a JSON body over HTTP).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Settled {
+    Order(OrderResult),
+    Cancel(CancelResult),
+}
+
+/// A deferred reply: the request's id, and what became of it.
+pub type Deferred = (u64, Result<Settled, ErrorBody>);
+
+/// Where a deferred reply goes: the request's id and its door's reply channel.
 #[derive(Debug, Clone)]
 pub struct ReplyTo {
     pub id: u64,
-    /// Unbounded, because the connection bounds how many requests it leaves waiting
-    /// (`max_in_flight`); a closed channel means the client is gone.
-    pub sender: mpsc::UnboundedSender<Vec<u8>>,
+    /// Unbounded, because each door bounds how many requests it leaves waiting (the
+    /// socket's `max_in_flight`, one per HTTP request); a closed channel means the
+    /// client is gone.
+    pub sender: mpsc::UnboundedSender<Deferred>,
 }
 
 impl ReplyTo {
-    fn ok<T: Serialize>(&self, result: &T) {
-        let mut frame = Vec::with_capacity(96);
-        match encode_frame(&ReplyFrame::ok(self.id, result), &mut frame) {
-            Ok(()) => {
-                let _ = self.sender.send(frame);
-            }
-            Err(error) => self.error(ErrorBody::new(ErrorCode::Internal, error.to_string())),
-        }
+    fn ok(&self, result: Settled) {
+        let _ = self.sender.send((self.id, Ok(result)));
     }
 
     fn error(&self, error: ErrorBody) {
-        let mut frame = Vec::with_capacity(96);
-        if encode_frame(&ReplyFrame::error(Some(self.id), &error), &mut frame).is_ok() {
-            let _ = self.sender.send(frame);
-        }
+        let _ = self.sender.send((self.id, Err(error)));
     }
 }
 
@@ -196,6 +200,8 @@ pub struct IngressHub {
     stopping: AtomicBool,
     /// The last tick run, for audit records of requests checked between ticks.
     last_tick: AtomicU64,
+    /// When the last tick ended, in µs since `started` plus one (0: no tick yet).
+    last_tick_at_us: AtomicU64,
     pub counters: IngressCounters,
 }
 
@@ -282,6 +288,7 @@ impl IngressHub {
             next_correlation: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
             last_tick: AtomicU64::new(0),
+            last_tick_at_us: AtomicU64::new(0),
             counters: IngressCounters::default(),
         })
     }
@@ -335,6 +342,19 @@ impl IngressHub {
 
     pub fn uptime_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// How long ago the last tick ended; `None` before the first.
+    pub fn since_last_tick(&self) -> Option<std::time::Duration> {
+        let at_us = self
+            .last_tick_at_us
+            .load(Ordering::Acquire)
+            .checked_sub(1)?;
+        Some(
+            self.started
+                .elapsed()
+                .saturating_sub(std::time::Duration::from_micros(at_us)),
+        )
     }
 
     /// The limits `hello` reports.

@@ -9,6 +9,7 @@
 
 pub mod clients;
 mod connection;
+pub mod dispatch;
 pub mod hub;
 pub mod query;
 pub mod server;

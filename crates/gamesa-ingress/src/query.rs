@@ -5,11 +5,10 @@ use gamesa_wire::{
     AccountResult, ActuationDecision, AgentsResult, AllocationDecision, AllocationsResult,
     BookResult, DecisionRecord, DecisionsResult, ErrorBody, ErrorCode, ExperienceRecord,
     ExperiencesResult, FailedClause, HealthResult, OrderConsidered, PROTOCOL_VERSION, QueryName,
-    QueryRequest, ReplyFrame, TelemetryResult, encode_frame,
+    QueryRequest, TelemetryResult,
 };
-use serde::Serialize;
 
-use super::{clients::ClientEntry, hub::IngressHub};
+use super::{clients::ClientEntry, dispatch::Respond, hub::IngressHub};
 use gamesa_telemetry::{Decision, DecisionQuery, decision::Subject};
 
 /// Price levels per side a `query book` returns when it sets no `levels`.
@@ -31,24 +30,13 @@ pub fn server_name() -> String {
     format!("gamesa/{}", env!("CARGO_PKG_VERSION"))
 }
 
-/// Appends the reply to `query` (result or error) as one frame to `out`.
+/// Answers `query` (result or error) through `respond`.
 pub fn answer(
     hub: &IngressHub,
     caller: Option<&ClientEntry>,
-    id: u64,
     query: &QueryRequest,
-    out: &mut Vec<u8>,
-) -> Result<(), gamesa_wire::FrameError> {
-    fn ok<T: Serialize>(
-        id: u64,
-        result: &T,
-        out: &mut Vec<u8>,
-    ) -> Result<(), gamesa_wire::FrameError> {
-        encode_frame(&ReplyFrame::ok(id, result), out)
-    }
-    let failed = |error: ErrorBody, out: &mut Vec<u8>| {
-        encode_frame(&ReplyFrame::error(Some(id), &error), out)
-    };
+    respond: &mut impl Respond,
+) {
     let snapshot = hub.snapshot();
     match query.query {
         QueryName::Health => {
@@ -57,52 +45,41 @@ pub fn answer(
                 .iter()
                 .map(|agent| hub.name_of(*agent))
                 .collect();
-            ok(
-                id,
-                &HealthResult {
-                    status: if isolated.is_empty() {
-                        "ok"
-                    } else {
-                        "degraded"
-                    }
-                    .into(),
-                    protocol_version: PROTOCOL_VERSION,
-                    server: server_name(),
-                    tick: snapshot.tick,
-                    uptime_ms: hub.uptime_ms(),
-                    connections: hub
-                        .counters
-                        .connections
-                        .load(std::sync::atomic::Ordering::Relaxed),
-                    isolated,
-                },
-                out,
-            )
-        }
-        QueryName::Telemetry => ok(
-            id,
-            &TelemetryResult {
+            respond.ok(&HealthResult {
+                status: if isolated.is_empty() {
+                    "ok"
+                } else {
+                    "degraded"
+                }
+                .into(),
+                protocol_version: PROTOCOL_VERSION,
+                server: server_name(),
                 tick: snapshot.tick,
-                frame: snapshot.frame.as_deref().cloned(),
-            },
-            out,
-        ),
+                uptime_ms: hub.uptime_ms(),
+                connections: hub
+                    .counters
+                    .connections
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                isolated,
+            })
+        }
+        QueryName::Telemetry => respond.ok(&TelemetryResult {
+            tick: snapshot.tick,
+            frame: snapshot.frame.as_deref().cloned(),
+        }),
         QueryName::Book => {
             let Some(resource) = query.resource else {
-                return failed(
-                    ErrorBody::new(ErrorCode::InvalidRequest, "the book query needs `resource`"),
-                    out,
-                );
+                return respond.error(ErrorBody::new(
+                    ErrorCode::InvalidRequest,
+                    "the book query needs `resource`",
+                ));
             };
             let levels = query.levels.unwrap_or(DEFAULT_BOOK_LEVELS);
             if !(1..=MAX_BOOK_LEVELS).contains(&levels) {
-                return failed(
-                    ErrorBody::new(
-                        ErrorCode::InvalidRequest,
-                        format!("field `levels`: {levels} is outside 1..={MAX_BOOK_LEVELS}"),
-                    ),
-                    out,
-                );
+                return respond.error(ErrorBody::new(
+                    ErrorCode::InvalidRequest,
+                    format!("field `levels`: {levels} is outside 1..={MAX_BOOK_LEVELS}"),
+                ));
             }
             let levels = levels as usize;
             let book = snapshot.books.get(resource.index()).map_or_else(
@@ -121,21 +98,17 @@ pub fn answer(
                     ..book.clone()
                 },
             );
-            ok(id, &book, out)
+            respond.ok(&book)
         }
-        QueryName::Allocations => ok(
-            id,
-            &AllocationsResult {
-                tick: snapshot.tick,
-                leases: snapshot
-                    .leases
-                    .iter()
-                    .filter(|lease| query.resource.is_none_or(|only| lease.resource == only))
-                    .cloned()
-                    .collect(),
-            },
-            out,
-        ),
+        QueryName::Allocations => respond.ok(&AllocationsResult {
+            tick: snapshot.tick,
+            leases: snapshot
+                .leases
+                .iter()
+                .filter(|lease| query.resource.is_none_or(|only| lease.resource == only))
+                .cloned()
+                .collect(),
+        }),
         QueryName::Account => {
             let agent = match (&query.agent, caller) {
                 (Some(name), _) => hub.agent_named(name),
@@ -143,67 +116,49 @@ pub fn answer(
                 (None, None) => None,
             };
             let Some(agent) = agent else {
-                return failed(
-                    ErrorBody::new(
-                        ErrorCode::InvalidRequest,
-                        format!(
-                            "no agent or client named `{}`",
-                            query.agent.as_deref().unwrap_or_default()
-                        ),
+                return respond.error(ErrorBody::new(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "no agent or client named `{}`",
+                        query.agent.as_deref().unwrap_or_default()
                     ),
-                    out,
-                );
+                ));
             };
             let balance = snapshot.accounts.get(&agent).copied().unwrap_or_default();
-            ok(
-                id,
-                &AccountResult {
-                    agent,
-                    name: hub.name_of(agent),
-                    tick: snapshot.tick,
-                    available: balance.available,
-                    escrowed: balance.escrowed,
-                    allowance: balance.allowance,
-                },
-                out,
-            )
+            respond.ok(&AccountResult {
+                agent,
+                name: hub.name_of(agent),
+                tick: snapshot.tick,
+                available: balance.available,
+                escrowed: balance.escrowed,
+                allowance: balance.allowance,
+            })
         }
-        QueryName::Agents => ok(
-            id,
-            &AgentsResult {
-                agents: hub
-                    .roster()
-                    .participants
-                    .iter()
-                    .map(|entry| gamesa_wire::AgentEntry {
-                        isolated: snapshot.isolated.contains(&entry.id),
-                        ..entry.clone()
-                    })
-                    .collect(),
-            },
-            out,
-        ),
+        QueryName::Agents => respond.ok(&AgentsResult {
+            agents: hub
+                .roster()
+                .participants
+                .iter()
+                .map(|entry| gamesa_wire::AgentEntry {
+                    isolated: snapshot.isolated.contains(&entry.id),
+                    ..entry.clone()
+                })
+                .collect(),
+        }),
         QueryName::Decisions => {
             let Some(log) = hub.decision_log() else {
-                return ok(
-                    id,
-                    &DecisionsResult {
-                        oldest_tick: None,
-                        newest_tick: None,
-                        decisions: Vec::new(),
-                    },
-                    out,
-                );
+                return respond.ok(&DecisionsResult {
+                    oldest_tick: None,
+                    newest_tick: None,
+                    decisions: Vec::new(),
+                });
             };
             let limit = query.limit.unwrap_or(DEFAULT_DECISIONS);
             if !(1..=MAX_DECISIONS).contains(&limit) {
-                return failed(
-                    ErrorBody::new(
-                        ErrorCode::InvalidRequest,
-                        format!("field `limit`: {limit} is outside 1..={MAX_DECISIONS}"),
-                    ),
-                    out,
-                );
+                return respond.error(ErrorBody::new(
+                    ErrorCode::InvalidRequest,
+                    format!("field `limit`: {limit} is outside 1..={MAX_DECISIONS}"),
+                ));
             }
             let found = log.query(&DecisionQuery {
                 since: query.since_tick,
@@ -213,19 +168,15 @@ pub fn answer(
                 limit: limit as usize,
             });
             let span = log.span();
-            ok(
-                id,
-                &DecisionsResult {
-                    oldest_tick: span.map(|(oldest, _)| oldest),
-                    newest_tick: span.map(|(_, newest)| newest),
-                    decisions: found.iter().map(record_of).collect(),
-                },
-                out,
-            )
+            respond.ok(&DecisionsResult {
+                oldest_tick: span.map(|(oldest, _)| oldest),
+                newest_tick: span.map(|(_, newest)| newest),
+                decisions: found.iter().map(record_of).collect(),
+            })
         }
         QueryName::Experiences => match experiences(hub, query) {
-            Ok(result) => ok(id, &result, out),
-            Err(error) => failed(error, out),
+            Ok(result) => respond.ok(&result),
+            Err(error) => respond.error(error),
         },
     }
 }

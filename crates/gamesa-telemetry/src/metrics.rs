@@ -203,6 +203,48 @@ fn register_hardware(meter: &Meter, state: &Shared) {
         .build();
     let shared = Arc::clone(state);
     meter
+        .f64_observable_gauge("gamesa.power.limit")
+        .with_unit("W")
+        .with_description(
+            "Power limit in force on each managed component (the dry-run value when \
+             actuators are dry).",
+        )
+        .with_callback(move |observer: &dyn AsyncInstrument<f64>| {
+            read(&shared, |state| {
+                let Some(frame) = &state.frame else { return };
+                for component in &frame.components {
+                    if let Some(limit_mw) = component.limit_mw {
+                        observer.observe(
+                            limit_mw as f64 / 1000.0,
+                            &hw(&component.id, component_type(component.kind)),
+                        );
+                    }
+                }
+            })
+        })
+        .build();
+    let shared = Arc::clone(state);
+    meter
+        .f64_observable_gauge("hw.temperature.limit")
+        .with_unit("Cel")
+        .with_description("Highest temperature each managed component may run at.")
+        .with_callback(move |observer: &dyn AsyncInstrument<f64>| {
+            read(&shared, |state| {
+                let Some(frame) = &state.frame else { return };
+                for component in &frame.components {
+                    if let Some(t_max_mc) = component.t_max_mc {
+                        let [id, kind] = hw(&component.id, component_type(component.kind));
+                        observer.observe(
+                            f64::from(t_max_mc) / 1000.0,
+                            &[id, kind, KeyValue::new("hw.limit_type", "max")],
+                        );
+                    }
+                }
+            })
+        })
+        .build();
+    let shared = Arc::clone(state);
+    meter
         .f64_observable_counter("hw.energy")
         .with_unit("J")
         .with_description("Energy used by each managed component since start.")

@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 use opentelemetry::{KeyValue, metrics::MeterProvider as _, trace::TracerProvider as _};
 use opentelemetry_sdk::{
     Resource,
-    metrics::{PeriodicReader, SdkMeterProvider},
+    metrics::{MeterProviderBuilder, PeriodicReader, SdkMeterProvider},
     resource::TelemetryResourceDetector,
     trace::{Sampler, SdkTracer, SdkTracerProvider},
 };
@@ -21,6 +21,7 @@ use super::{
     jsonl::{JsonLinesFile, JsonLinesMetricExporter},
     metrics::TickMetrics,
     otlp::{OtlpMetricExporter, OtlpSpanSink, export_runtime},
+    prometheus::PrometheusReader,
     queue::{ExportStats, QueueProcessor, QueueSettings, SpanSink},
     settings::{Destination, TelemetrySettings},
     trace::TracePool,
@@ -30,6 +31,16 @@ use gamesa_config::SamplerName;
 
 /// How long shutdown waits for the last export beyond the export timeout.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+fn with_prometheus(
+    builder: MeterProviderBuilder,
+    prometheus: Option<&PrometheusReader>,
+) -> MeterProviderBuilder {
+    match prometheus {
+        Some(reader) => builder.with_reader(reader.clone()),
+        None => builder,
+    }
+}
 
 fn sampler(name: SamplerName, ratio: f64) -> Sampler {
     match name {
@@ -90,6 +101,16 @@ impl Telemetry {
     /// Starts exporting as `settings` say. May be called inside a tokio runtime; it
     /// starts its own threads and never runs on the caller's runtime.
     pub fn start(settings: &TelemetrySettings) -> Result<Telemetry, TelemetryError> {
+        Telemetry::start_with(settings, None)
+    }
+
+    /// As [`Telemetry::start`], with `prometheus` as a second reader of every
+    /// instrument: it collects when `/metrics` is scraped, whatever the destination,
+    /// and the instruments exist even with export off.
+    pub fn start_with(
+        settings: &TelemetrySettings,
+        prometheus: Option<&PrometheusReader>,
+    ) -> Result<Telemetry, TelemetryError> {
         let stats = Arc::new(ExportStats::default());
         let resource = resource(settings);
         let queue = QueueSettings {
@@ -101,6 +122,22 @@ impl Telemetry {
         let (sink, meter_provider, runtime): (Box<dyn SpanSink>, SdkMeterProvider, _) =
             match &settings.destination {
                 Destination::Off => {
+                    if let Some(prometheus) = prometheus {
+                        let meter_provider = SdkMeterProvider::builder()
+                            .with_resource(resource)
+                            .with_reader(prometheus.clone())
+                            .build();
+                        let metrics = TickMetrics::new(&meter_provider.meter("gamesa"));
+                        return Ok(Telemetry {
+                            settings: settings.clone(),
+                            tracer: None,
+                            tick_tracer: None,
+                            meter_provider: Some(meter_provider),
+                            metrics: Some(metrics),
+                            stats,
+                            runtime: None,
+                        });
+                    }
                     return Ok(Telemetry {
                         settings: settings.clone(),
                         tracer: None,
@@ -122,10 +159,13 @@ impl Telemetry {
                         PeriodicReader::builder(JsonLinesMetricExporter::new(file.clone()))
                             .with_interval(settings.metrics_interval)
                             .build();
-                    let meters = SdkMeterProvider::builder()
-                        .with_resource(resource.clone())
-                        .with_reader(reader)
-                        .build();
+                    let meters = with_prometheus(
+                        SdkMeterProvider::builder()
+                            .with_resource(resource.clone())
+                            .with_reader(reader),
+                        prometheus,
+                    )
+                    .build();
                     (Box::new(FileSink(file)), meters, None)
                 }
                 Destination::Otlp {
@@ -150,10 +190,13 @@ impl Telemetry {
                     let reader = PeriodicReader::builder(exporter)
                         .with_interval(settings.metrics_interval)
                         .build();
-                    let meters = SdkMeterProvider::builder()
-                        .with_resource(resource.clone())
-                        .with_reader(reader)
-                        .build();
+                    let meters = with_prometheus(
+                        SdkMeterProvider::builder()
+                            .with_resource(resource.clone())
+                            .with_reader(reader),
+                        prometheus,
+                    )
+                    .build();
                     (Box::new(sink), meters, Some(runtime))
                 }
             };

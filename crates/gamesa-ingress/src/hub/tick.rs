@@ -1,6 +1,6 @@
-//! The hub's tick side: before a tick, the intake is handed over in canonical order; after it, the snapshot queries read is replaced, each order and
-//! cancel is answered from the engine's outcome of it, and the tick's events go to the
-//! subscribers.
+//! The hub's tick side: before a tick, the intake is handed over in canonical order;
+//! after it, the snapshot queries read is replaced, each order and cancel is answered
+//! from the engine's outcome of it, and the tick's events go to the subscribers.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -17,7 +17,7 @@ use gamesa_wire::{
     OrderRequestBody, OrderResult, PriceLine, PricesEvent, SignalEvent, Topic, VetoEvent,
 };
 
-use super::{Awaiting, HubIntake, IngressHub, MarketState, Snapshot, Submission, lock};
+use super::{Awaiting, HubIntake, IngressHub, MarketState, Settled, Snapshot, Submission, lock};
 use gamesa_engine::TickOutput;
 
 use crate::subscriptions::{EventData, PublishedEvent};
@@ -136,6 +136,9 @@ impl IngressHub {
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Arc::clone(&snapshot);
         self.last_tick.store(report.tick.0, Ordering::Release);
+        let since_start_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.last_tick_at_us
+            .store(since_start_us.saturating_add(1), Ordering::Release);
 
         let awaiting = std::mem::take(&mut lock(&self.tick_side).awaiting);
         let correlations = self.settle_orders(report, awaiting, &snapshot.client_orders);
@@ -193,24 +196,24 @@ impl IngressHub {
                     reply.error(ErrorBody::new(ErrorCode::Rejected, error.to_string()))
                 }
                 (Submission::Cancel(_), Some(Outcome::Cancelled { order, remaining })) => {
-                    reply.ok(&CancelResult {
+                    reply.ok(Settled::Cancel(CancelResult {
                         order,
                         tick,
                         cancelled: remaining.0,
-                    })
+                    }))
                 }
                 (Submission::Cancel(order), _) => reply.error(ErrorBody::new(
                     ErrorCode::Rejected,
                     format!("{order} was no longer resting"),
                 )),
                 (Submission::Order(_), Some(placed @ Outcome::Placed { order, filled, .. })) => {
-                    reply.ok(&OrderResult {
+                    reply.ok(Settled::Order(OrderResult {
                         order,
                         correlation: waiting.submitted.correlation,
                         tick,
                         filled: filled.0,
                         resting: placed.resting().map_or(0, |resting| resting.0),
-                    })
+                    }))
                 }
                 (Submission::Order(_), _) => reply.error(ErrorBody::new(
                     ErrorCode::Internal,
