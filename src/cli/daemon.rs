@@ -27,7 +27,13 @@ pub fn run(
         .base_dir("sensors.scenario")
         .unwrap_or(Path::new("."))
         .to_owned();
-    let telemetry = start_telemetry(&settings)?;
+    // `/metrics` reads every instrument through a reader of its own, so the
+    // instruments exist when the API is on even with export off.
+    let prometheus = config
+        .http
+        .enabled
+        .then(gamesa_runtime::telemetry::PrometheusReader::default);
+    let telemetry = start_telemetry(&settings, prometheus.as_ref())?;
     let logging = tracing::subscriber::set_default(run_subscriber(&telemetry));
     let tracer = &telemetry;
     // The ingress server makes its request spans on threads of its own.
@@ -77,6 +83,27 @@ pub fn run(
                 .context("starting the ingress listeners")?;
             runtime.attach_ingress(std::sync::Arc::clone(ingress.hub()));
             Some(ingress)
+        } else {
+            None
+        };
+        // The HTTP API is a second door into the same hub (or the only one).
+        let http = if config.http.enabled {
+            let hub = match &ingress {
+                Some(ingress) => std::sync::Arc::clone(ingress.hub()),
+                None => {
+                    let hub = gamesa_runtime::ingress::IngressHub::new(&config, &mut |name| {
+                        std::env::var(name).ok()
+                    })
+                    .map_err(|error| anyhow::anyhow!("ingress clients: {error}"))?;
+                    let hub = std::sync::Arc::new(hub);
+                    runtime.attach_ingress(std::sync::Arc::clone(&hub));
+                    hub
+                }
+            };
+            Some(
+                gamesa_http::HttpServer::start(&config.http, config.runtime.tick_hz, hub, prometheus)
+                    .context("starting the http API")?,
+            )
         } else {
             None
         };
@@ -146,6 +173,7 @@ pub fn run(
             }
         }
         let shutdown = runtime.shutdown().await;
+        drop(http);
         drop(ingress);
         for (target, error) in &shutdown.restored.failed {
             tracing::error!(%target, %error, "could not restore an original value");
@@ -221,8 +249,11 @@ async fn reload(
 
 /// Starts trace and metric export as `[telemetry]` and the `OTEL_*` variables say (a
 /// relative `telemetry.file` is already under the state directory).
-fn start_telemetry(settings: &TelemetrySettings) -> anyhow::Result<Telemetry> {
-    let telemetry = Telemetry::start(settings).context("starting telemetry")?;
+fn start_telemetry(
+    settings: &TelemetrySettings,
+    prometheus: Option<&gamesa_runtime::telemetry::PrometheusReader>,
+) -> anyhow::Result<Telemetry> {
+    let telemetry = Telemetry::start_with(settings, prometheus).context("starting telemetry")?;
     match telemetry.destination() {
         Destination::File(file) => {
             tracing::info!(file = %file.display(), "traces and metrics go to a JSON-lines file")

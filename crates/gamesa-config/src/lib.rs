@@ -7,6 +7,7 @@
 
 pub mod assemble;
 mod env;
+pub mod http;
 pub mod ingress;
 pub mod journal;
 pub mod layers;
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use env::apply_env_overrides;
+pub use http::HttpConfig;
 pub use ingress::{ClientConfig, IngressConfig};
 pub use journal::JournalConfig;
 pub use layers::{ConfigSources, Layered, Origin, Provenance};
@@ -63,6 +65,9 @@ pub struct Config {
     /// (`docs/journal.md`).
     #[serde(default)]
     pub journal: JournalConfig,
+    /// The HTTP API and Prometheus `/metrics` (`docs/http.md`).
+    #[serde(default)]
+    pub http: HttpConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -58,12 +58,13 @@ pub enum ReloadError {
 
 /// The sections a running daemon cannot change: its tick, its sensors and actuators,
 /// its listeners, its telemetry and journal, and the node's cap (read by the sensors).
-const RESTART_ONLY: [&str; 8] = [
+const RESTART_ONLY: [&str; 9] = [
     "runtime",
     "supervision",
     "sensors",
     "actuators",
     "ingress",
+    "http",
     "telemetry",
     "journal",
     "guardian.cap_mw",

@@ -119,6 +119,7 @@ pub fn validate(config: &Config, registry: &AgentRegistry) -> Result<(), Invalid
     }
     super::telemetry::validate_telemetry(&config.telemetry)?;
     super::journal::validate_journal(&config.journal)?;
+    super::http::validate_http(&config.http)?;
     super::ingress::validate_ingress(config)?;
     crate::assemble::build_guardian(config, registry).map(drop)
 }
