@@ -21,7 +21,8 @@ fn every_documented_route_is_served() {
         let concrete = path
             .replace("{resource}", "power_budget_mw")
             .replace("{name}", "game")
-            .replace("{id}", "987654321");
+            .replace("{id}", "987654321")
+            .replace("/v1/why", "/v1/why?component=gpu0&tick=0");
         let (token, body) = match (*method, *path) {
             ("POST", "/v1/signals") => (
                 GAME,
@@ -46,12 +47,15 @@ fn every_documented_route_is_served() {
         } else {
             assert_eq!(content_type, "application/json", "{method} {path}");
         }
-        // Only a cancel of an order that does not exist, and experiences with the
-        // journal off, are not 200.
+        // Only a cancel of an order that does not exist, experiences with the journal
+        // off, and a why of a tick the journal has not committed yet are not 200.
         match (*method, *path) {
             ("DELETE", _) => assert_eq!(response.code(), "unknown_order"),
             (_, "/v1/experiences") => {
                 assert!(response.status == 200 || response.code() == "unavailable")
+            }
+            (_, "/v1/why") => {
+                assert!(response.status == 200 || response.code() == "invalid_request")
             }
             _ => assert_eq!(response.status, 200, "{method} {path}: {}", response.text()),
         }
@@ -194,4 +198,53 @@ fn effects_and_the_audit_log_are_the_sockets() {
         (held.status, held.code().as_str()),
         (400, "invalid_request")
     );
+}
+
+#[test]
+fn why_reads_the_journal_as_the_cli_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon(dir.path());
+    let mut http = daemon.client();
+    // The journal commits a batch every 50 ticks or 5 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let over_http = loop {
+        let response = http.get("/v1/why?component=gpu0&tick=5", Some(GAME));
+        if response.status == 200 {
+            break response.json();
+        }
+        assert_eq!(response.code(), "invalid_request", "{}", response.text());
+        assert!(std::time::Instant::now() < deadline, "{}", response.text());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(over_http["component"], "gpu0");
+    assert_eq!(over_http["tick"], 5);
+    assert!(
+        over_http["reading"]["power_mw"].as_u64().is_some(),
+        "{over_http}"
+    );
+    // The same query over the socket gives the same explanation.
+    let mut socket = Client::connect_unix(&daemon.socket).unwrap();
+    socket.hello("game", GAME).unwrap();
+    let over_socket: gamesa_runtime::journal::why::Explanation = socket
+        .call_as(&Request::Query(gamesa_wire::QueryRequest {
+            component: Some("gpu0".into()),
+            tick: Some(gamesa_proto::Tick(5)),
+            ..gamesa_wire::QueryRequest::new(QueryName::Why)
+        }))
+        .unwrap();
+    assert_eq!(over_http, serde_json::to_value(&over_socket).unwrap());
+    for bad in [
+        "/v1/why?tick=5",
+        "/v1/why?component=gpu0",
+        "/v1/why?component=gpu0&tick=5&at_ms=1",
+        "/v1/why?component=gpu0&tick=99999999",
+    ] {
+        let response = http.get(bad, Some(GAME));
+        assert_eq!(
+            (response.status, response.code().as_str()),
+            (400, "invalid_request"),
+            "{bad}: {}",
+            response.text()
+        );
+    }
 }

@@ -78,8 +78,8 @@ pub fn replay_main(args: ReplayArgs, registry: &AgentRegistry) -> ExitCode {
     super::report(replay_command(args, registry))
 }
 
-pub fn why_main(args: WhyArgs, registry: &AgentRegistry) -> ExitCode {
-    super::report(why_command(args, registry))
+pub fn why_main(args: WhyArgs) -> ExitCode {
+    super::report(why_command(args))
 }
 
 fn replay_command(args: ReplayArgs, registry: &AgentRegistry) -> anyhow::Result<()> {
@@ -139,7 +139,7 @@ fn replay_command(args: ReplayArgs, registry: &AgentRegistry) -> anyhow::Result<
     }
 }
 
-fn why_command(args: WhyArgs, registry: &AgentRegistry) -> anyhow::Result<()> {
+fn why_command(args: WhyArgs) -> anyhow::Result<()> {
     let moment = match (&args.at, args.tick, &args.correlation) {
         (Some(at), _, _) => Moment::At(parse_time(at)?),
         (_, Some(tick), _) => Moment::Tick(args.run, Tick(tick)),
@@ -152,20 +152,7 @@ fn why_command(args: WhyArgs, registry: &AgentRegistry) -> anyhow::Result<()> {
     };
     let reader = JournalReader::open(&journal_path(args.journal.as_deref())?)?;
     let (run, tick) = why::resolve(&reader, moment)?;
-    let config = Config::from_toml_str(
-        &run.config,
-        Path::new("<journaled config>"),
-        std::iter::empty(),
-        registry,
-    )
-    .with_context(|| format!("run {}'s journaled config", run.run))?;
-    let explanation = why::explain(
-        &reader,
-        &run,
-        tick,
-        &args.component,
-        config.runtime.epoch_ticks,
-    )?;
+    let explanation = why::explain(&reader, &run, tick, &args.component, run.epoch_ticks())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&explanation)?);
     } else {

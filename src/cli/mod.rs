@@ -214,7 +214,7 @@ pub fn main_with(registry: &AgentRegistry) -> ExitCode {
                 report(restore(state_file, Path::new("/")))
             }
         },
-        Command::Why(args) => journal::why_main(args, registry),
+        Command::Why(args) => journal::why_main(args),
         Command::Reload { pid } => report(pidfile::signal_reload(pid)),
         Command::Man => {
             let mut page = Vec::new();

@@ -157,6 +157,18 @@ enum SendCommand {
         /// At most this many, the newest (`decisions`; default 100).
         #[arg(long)]
         limit: Option<u32>,
+        /// The component (`why`: required).
+        #[arg(long)]
+        component: Option<String>,
+        /// This tick of `--run`, or of the latest run (`why`).
+        #[arg(long)]
+        tick: Option<u64>,
+        /// The journal's run number, with `--tick` (`why`).
+        #[arg(long, requires = "tick")]
+        run: Option<i64>,
+        /// The last tick at or before this time, in ms since the Unix epoch (`why`).
+        #[arg(long)]
+        at_ms: Option<u64>,
     },
     /// Subscribe to topics and print events until interrupted (or `--count` events).
     Watch {
@@ -192,6 +204,9 @@ enum QueryArg {
     Decisions,
     /// The journal's experience store: power buyers' epochs, newest first.
     Experiences,
+    /// Why a component had the limit it had (`--component` and one of `--tick`,
+    /// `--at-ms`, `--correlation`), read from the daemon's journal.
+    Why,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -293,6 +308,10 @@ fn build_request(what: &SendCommand) -> anyhow::Result<Option<Request>> {
             correlation,
             vetoes_only,
             limit,
+            component,
+            tick,
+            run,
+            at_ms,
         } => Request::Query(QueryRequest {
             query: match query {
                 QueryArg::Health => QueryName::Health,
@@ -303,6 +322,7 @@ fn build_request(what: &SendCommand) -> anyhow::Result<Option<Request>> {
                 QueryArg::Agents => QueryName::Agents,
                 QueryArg::Decisions => QueryName::Decisions,
                 QueryArg::Experiences => QueryName::Experiences,
+                QueryArg::Why => QueryName::Why,
             },
             resource: *resource,
             agent: agent.clone(),
@@ -317,6 +337,10 @@ fn build_request(what: &SendCommand) -> anyhow::Result<Option<Request>> {
                 .transpose()?,
             vetoes_only: vetoes_only.then_some(true),
             limit: *limit,
+            component: component.clone(),
+            tick: tick.map(Tick),
+            run: *run,
+            at_ms: *at_ms,
         }),
         SendCommand::Watch { .. } => return Ok(None),
     }))
@@ -616,6 +640,10 @@ fn print_query(query: QueryName, reply: Reply) -> anyhow::Result<()> {
                     or_dash(epoch.progress_micro)
                 );
             }
+        }
+        QueryName::Why => {
+            let explanation: gamesa_runtime::journal::why::Explanation = reply.into_result()?;
+            print!("{explanation}");
         }
     }
     Ok(())

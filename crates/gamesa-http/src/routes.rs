@@ -47,6 +47,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/agents"),
     ("GET", "/v1/decisions"),
     ("GET", "/v1/experiences"),
+    ("GET", "/v1/why"),
     ("POST", "/v1/signals"),
     ("POST", "/v1/orders"),
     ("DELETE", "/v1/orders/{id}"),
@@ -84,6 +85,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/agents", get(agents))
         .route("/v1/decisions", get(decisions))
         .route("/v1/experiences", get(experiences))
+        .route("/v1/why", get(why))
         .route("/v1/signals", post(signal))
         .route("/v1/orders", post(order))
         .route("/v1/orders/{id}", delete(cancel))
@@ -232,6 +234,17 @@ fn maybe_resource(name: Option<&str>) -> Result<Option<Resource>, ErrorBody> {
     name.map(resource_named).transpose()
 }
 
+fn correlation(text: Option<&str>) -> Result<Option<CorrelationId>, ErrorBody> {
+    text.map(str::parse::<CorrelationId>)
+        .transpose()
+        .map_err(|error| {
+            ErrorBody::new(
+                ErrorCode::InvalidRequest,
+                format!("parameter `correlation`: {error}"),
+            )
+        })
+}
+
 fn query(query: QueryRequest) -> Result<Request, ErrorBody> {
     Ok(Request::Query(query))
 }
@@ -311,17 +324,7 @@ async fn decisions(
 ) -> Response {
     let request = (|| {
         let given = params(given)?;
-        let correlation = given
-            .correlation
-            .as_deref()
-            .map(str::parse::<CorrelationId>)
-            .transpose()
-            .map_err(|error| {
-                ErrorBody::new(
-                    ErrorCode::InvalidRequest,
-                    format!("parameter `correlation`: {error}"),
-                )
-            })?;
+        let correlation = correlation(given.correlation.as_deref())?;
         query(QueryRequest {
             since_tick: given.since_tick.map(Tick),
             resource: maybe_resource(given.resource.as_deref())?,
@@ -354,6 +357,36 @@ async fn experiences(
             ..QueryRequest::new(QueryName::Experiences)
         })
     });
+    authorized(&app, &connection, &headers, request).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WhyParams {
+    component: String,
+    at_ms: Option<u64>,
+    tick: Option<u64>,
+    run: Option<i64>,
+    correlation: Option<String>,
+}
+
+async fn why(
+    State(app): Shared,
+    Extension(connection): Connection,
+    headers: HeaderMap,
+    given: Params<WhyParams>,
+) -> Response {
+    let request = (|| {
+        let given = params(given)?;
+        query(QueryRequest {
+            component: Some(given.component),
+            at_ms: given.at_ms,
+            tick: given.tick.map(Tick),
+            run: given.run,
+            correlation: correlation(given.correlation.as_deref())?,
+            ..QueryRequest::new(QueryName::Why)
+        })
+    })();
     authorized(&app, &connection, &headers, request).await
 }
 
@@ -456,13 +489,13 @@ async fn perform(app: &App, entry: &Mutex<ClientSession>, request: Request) -> R
         &sender,
         &mut reply,
     ) {
-        Ok(Carried::Answered) => reply.response.unwrap_or_else(|| {
+        Carried::Answered => reply.response.unwrap_or_else(|| {
             failure(ErrorBody::new(
                 ErrorCode::Internal,
                 "the request got no answer",
             ))
         }),
-        Ok(Carried::AfterTick) => {
+        Carried::AfterTick => {
             // The hub answers every order and cancel exactly once: after its tick, or
             // `shutting_down` when the runtime stops first.
             drop(sender);
@@ -475,7 +508,7 @@ async fn perform(app: &App, entry: &Mutex<ClientSession>, request: Request) -> R
                 )),
             }
         }
-        Err(_) => invalid("this request is not served over HTTP"),
+        Carried::Door(_) => invalid("this request is not served over HTTP"),
     }
 }
 

@@ -399,9 +399,9 @@ impl Connection {
             &self.deferred_sender,
             &mut respond,
         ) {
-            Ok(Carried::Answered) => {}
-            Ok(Carried::AfterTick) => self.waiting += 1,
-            Err(Request::Subscribe(topic)) => {
+            Carried::Answered => {}
+            Carried::AfterTick => self.waiting += 1,
+            Carried::Door(Request::Subscribe(topic)) => {
                 self.queue.subscribe(topic.topic);
                 self.reply_ok(
                     id,
@@ -411,7 +411,7 @@ impl Connection {
                     },
                 );
             }
-            Err(Request::Unsubscribe(topic)) => {
+            Carried::Door(Request::Unsubscribe(topic)) => {
                 let lost = self.queue.unsubscribe(topic.topic);
                 self.reply_ok(
                     id,
@@ -423,7 +423,7 @@ impl Connection {
             }
             // Hello was answered above, and the rest needs a client, which the
             // authorization above made sure of.
-            Err(_) => {}
+            Carried::Door(_) => {}
         }
     }
 }

@@ -27,13 +27,16 @@ pub trait Respond {
     fn error(&mut self, error: ErrorBody);
 }
 
-/// How a request that was carried out is answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What became of a request handed to [`carry_out`].
+#[derive(Debug, Clone, PartialEq)]
 pub enum Carried {
-    /// Through the [`Respond`] already.
+    /// Answered through the [`Respond`] already.
     Answered,
-    /// After the next tick, through the [`ReplyTo`].
+    /// To be answered after the next tick, through the [`ReplyTo`].
     AfterTick,
+    /// Not carried out: the door's own to answer (`hello`, `subscribe`,
+    /// `unsubscribe`), or a request that needs a client where none said hello.
+    Door(Request),
 }
 
 /// A reload may have changed the session's client (its effects, its token) since it
@@ -90,15 +93,16 @@ pub fn authorize(
 }
 
 /// Carries out an authorized query, signal, order, cancel or progress report with
-/// id `id` for `client`; replies that wait for a tick go to `deferred`. Hands the request back when only the door can answer it (`hello`,
-/// `subscribe`, `unsubscribe`), or when it needs a client and there is none.
+/// id `id` for `client`; replies that wait for a tick go to `deferred`. Hands the
+/// request back when only the door can answer it (`hello`, `subscribe`,
+/// `unsubscribe`), or when it needs a client and there is none.
 pub fn carry_out(
     hub: &IngressHub,
     client: Option<&Arc<ClientEntry>>,
     (id, request): (u64, Request),
     deferred: &mpsc::UnboundedSender<Deferred>,
     respond: &mut impl Respond,
-) -> Result<Carried, Request> {
+) -> Carried {
     let reply_to = || ReplyTo {
         id,
         sender: deferred.clone(),
@@ -113,22 +117,22 @@ pub fn carry_out(
         (Request::Order(order), Some(client)) => {
             if let Err(error) = check_order(&order) {
                 respond.error(error);
-                return Ok(Carried::Answered);
+                return Carried::Answered;
             }
             hub.submit_order(client, order, reply_to());
-            return Ok(Carried::AfterTick);
+            return Carried::AfterTick;
         }
         (Request::Cancel(cancel), Some(client)) => {
             hub.submit_cancel(client, cancel.order, reply_to());
-            return Ok(Carried::AfterTick);
+            return Carried::AfterTick;
         }
         (Request::Progress(report), Some(client)) => match hub.report_progress(client, &report) {
             Ok(result) => respond.ok(&result),
             Err(error) => respond.error(error),
         },
-        (request, _) => return Err(request),
+        (request, _) => return Carried::Door(request),
     }
-    Ok(Carried::Answered)
+    Carried::Answered
 }
 
 /// The checks of an order that need no market state.

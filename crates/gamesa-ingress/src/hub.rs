@@ -391,20 +391,43 @@ impl IngressHub {
         &self,
         agent: Option<&str>,
         limit: usize,
-    ) -> Option<Result<Vec<gamesa_journal::experience::Journaled>, String>> {
+    ) -> Option<Result<Vec<gamesa_journal::experience::Journaled>, gamesa_journal::JournalError>>
+    {
+        self.read_journal(|reader| {
+            gamesa_journal::experience::latest(reader.connection(), agent, limit)
+                .map_err(|error| gamesa_journal::JournalError::Read(error.to_string()))
+        })
+    }
+
+    /// Why `component` had the limit it had at `moment` (`gamesa why`); `None` when
+    /// no journal is attached.
+    pub fn why(
+        &self,
+        moment: gamesa_journal::why::Moment,
+        component: &str,
+    ) -> Option<Result<gamesa_journal::why::Explanation, gamesa_journal::JournalError>> {
+        use gamesa_journal::why;
+        self.read_journal(|reader| {
+            let (run, tick) = why::resolve(reader, moment)?;
+            why::explain(reader, &run, tick, component, run.epoch_ticks())
+        })
+    }
+
+    /// Runs `read` on the journal, opened read-only at the first call and kept;
+    /// `None` when no journal is attached.
+    fn read_journal<T>(
+        &self,
+        read: impl FnOnce(&gamesa_journal::JournalReader) -> Result<T, gamesa_journal::JournalError>,
+    ) -> Option<Result<T, gamesa_journal::JournalError>> {
         let path = self.journal.get()?;
         let mut reader = lock(&self.journal_reader);
         if reader.is_none() {
             match gamesa_journal::JournalReader::open(path) {
                 Ok(opened) => *reader = Some(opened),
-                Err(error) => return Some(Err(error.to_string())),
+                Err(error) => return Some(Err(error)),
             }
         }
-        let reader = reader.as_ref()?;
-        Some(
-            gamesa_journal::experience::latest(reader.connection(), agent, limit)
-                .map_err(|error| error.to_string()),
-        )
+        Some(read(reader.as_ref()?))
     }
 
     /// The decision log, once the hub is attached to a runtime.

@@ -9,6 +9,10 @@ use gamesa_wire::{
 };
 
 use super::{clients::ClientEntry, dispatch::Respond, hub::IngressHub};
+use gamesa_journal::{
+    JournalError,
+    why::{Explanation, Moment},
+};
 use gamesa_telemetry::{Decision, DecisionQuery, decision::Subject};
 
 /// Price levels per side a `query book` returns when it sets no `levels`.
@@ -178,6 +182,10 @@ pub fn answer(
             Ok(result) => respond.ok(&result),
             Err(error) => respond.error(error),
         },
+        QueryName::Why => match why(hub, query) {
+            Ok(explanation) => respond.ok(&explanation),
+            Err(error) => respond.error(error),
+        },
     }
 }
 
@@ -192,13 +200,8 @@ fn experiences(hub: &IngressHub, query: &QueryRequest) -> Result<ExperiencesResu
     }
     let found = hub
         .experiences(query.agent.as_deref(), limit as usize)
-        .ok_or_else(|| {
-            ErrorBody::new(
-                ErrorCode::Unavailable,
-                "the journal is off on this node: no experiences are kept",
-            )
-        })?
-        .map_err(|error| ErrorBody::new(ErrorCode::Internal, format!("the journal: {error}")))?;
+        .ok_or_else(|| journal_off("experiences"))?
+        .map_err(journal_error)?;
     Ok(ExperiencesResult {
         experiences: found
             .into_iter()
@@ -210,6 +213,47 @@ fn experiences(hub: &IngressHub, query: &QueryRequest) -> Result<ExperiencesResu
             })
             .collect(),
     })
+}
+
+/// The journal is off: nothing is kept to read.
+fn journal_off(what: &str) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::Unavailable,
+        format!("the journal is off on this node: no {what} are kept"),
+    )
+}
+
+/// A failure to read the journal: what was asked for is not there, or the journal
+/// itself failed.
+fn journal_error(error: JournalError) -> ErrorBody {
+    match error {
+        JournalError::NotFound(_) => ErrorBody::new(ErrorCode::InvalidRequest, error.to_string()),
+        other => ErrorBody::new(ErrorCode::Internal, other.to_string()),
+    }
+}
+
+/// `query why`: the causal chain behind a component's limit at one moment, as
+/// `gamesa why` prints it (`docs/journal.md`).
+fn why(hub: &IngressHub, query: &QueryRequest) -> Result<Explanation, ErrorBody> {
+    let invalid = |message: &str| ErrorBody::new(ErrorCode::InvalidRequest, message);
+    let component = query
+        .component
+        .as_deref()
+        .ok_or_else(|| invalid("the why query needs `component`"))?;
+    let moment = match (query.at_ms, query.tick, query.correlation) {
+        (Some(at_ms), None, None) => Moment::At(at_ms),
+        (None, Some(tick), None) => Moment::Tick(query.run, tick),
+        (None, None, Some(correlation)) => Moment::Correlation(correlation),
+        _ => {
+            return Err(invalid(
+                "the why query needs exactly one of `at_ms`, `tick` (with `run`, or the \
+                 latest run) and `correlation`",
+            ));
+        }
+    };
+    hub.why(moment, component)
+        .ok_or_else(|| journal_off("decisions"))?
+        .map_err(journal_error)
 }
 
 /// A decision of the log as the protocol carries it.

@@ -52,6 +52,9 @@ pub enum JournalError {
     Write { path: PathBuf, reason: String },
     #[error("journal: cannot read: {0}")]
     Read(String),
+    /// What was asked for (a run, a tick, a moment) is not in the journal.
+    #[error("journal: {0}")]
+    NotFound(String),
     #[error("journal: cannot encode {what}: {reason}")]
     Encode { what: &'static str, reason: String },
     #[error("journal: {what} are corrupt: {reason}")]

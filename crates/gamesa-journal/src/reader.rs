@@ -29,6 +29,18 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// The run's ticks per epoch, from its journaled config (the default when the
+    /// config leaves it out). Read without building the config, which would need the
+    /// run's agent kinds.
+    pub fn epoch_ticks(&self) -> u64 {
+        self.config
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|config| config.get("runtime")?.get("epoch_ticks")?.as_integer())
+            .and_then(|ticks| u64::try_from(ticks).ok())
+            .unwrap_or_else(|| gamesa_config::RuntimeConfig::default().epoch_ticks)
+    }
+
     /// A participant's name, or its id when the run does not name it.
     pub fn name(&self, id: AgentId) -> String {
         self.participants
@@ -148,7 +160,7 @@ impl JournalReader {
             None => runs.into_iter().last(),
         };
         found.ok_or_else(|| {
-            JournalError::Read(match run {
+            JournalError::NotFound(match run {
                 Some(wanted) => format!("there is no run {wanted}"),
                 None => "the journal has no runs".to_owned(),
             })

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::{JournalError, JournalReader, RunRecord};
 
 /// The actuation that set the limit in force.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LimitSet {
     pub tick: u64,
     pub at_ms: u64,
@@ -32,7 +32,7 @@ pub struct LimitSet {
 }
 
 /// A fill the requester took part in.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FillSeen {
     pub tick: u64,
     pub buyer: String,
@@ -45,7 +45,7 @@ pub struct FillSeen {
 }
 
 /// Everything `gamesa why` says about one component at one tick.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Explanation {
     pub run: i64,
     pub tick: u64,
@@ -118,7 +118,7 @@ pub fn resolve(reader: &JournalReader, moment: Moment) -> Result<(RunRecord, Tic
     match moment {
         Moment::At(at_ms) => {
             let (run, tick) = reader.tick_at(at_ms)?.ok_or_else(|| {
-                JournalError::Read(format!("nothing is journaled at or before {}", time(at_ms)))
+                JournalError::NotFound(format!("nothing is journaled at or before {}", time(at_ms)))
             })?;
             Ok((reader.run(Some(run))?, tick))
         }
@@ -138,7 +138,7 @@ pub fn resolve(reader: &JournalReader, moment: Moment) -> Result<(RunRecord, Tic
                             .is_some_and(|(first, last)| (first.0..=last.0).contains(&tick))
                 })
                 .ok_or_else(|| {
-                    JournalError::Read(format!("no journaled run has a tick {correlation}"))
+                    JournalError::NotFound(format!("no journaled run has a tick {correlation}"))
                 })?;
             Ok((run, Tick(tick)))
         }
@@ -154,7 +154,7 @@ pub fn explain(
     epoch_ticks: u64,
 ) -> Result<Explanation, JournalError> {
     let now = reader.tick(run.run, tick)?.ok_or_else(|| {
-        JournalError::Read(format!(
+        JournalError::NotFound(format!(
             "tick {} of run {} is not journaled",
             tick.0, run.run
         ))

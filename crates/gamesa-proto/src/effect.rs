@@ -63,7 +63,7 @@ impl EffectAction {
 }
 
 /// The scopes that [`EffectAction::Query`] and [`EffectAction::Subscribe`] accept.
-pub const QUERY_SCOPES: [&str; 8] = [
+pub const QUERY_SCOPES: [&str; 9] = [
     "health",
     "telemetry",
     "book",
@@ -72,6 +72,7 @@ pub const QUERY_SCOPES: [&str; 8] = [
     "agents",
     "decisions",
     "experiences",
+    "why",
 ];
 pub const SUBSCRIBE_SCOPES: [&str; 4] = ["fills", "prices", "signals", "vetoes"];
 

@@ -108,6 +108,9 @@ wire_names! {
         Decisions = "decisions",
         /// The journal's experience store: power buyers' epochs (`docs/journal.md`).
         Experiences = "experiences",
+        /// Why a component had the limit it had at a moment, from the journal
+        /// (`gamesa why`, `docs/journal.md`).
+        Why = "why",
     }
 }
 
@@ -130,9 +133,22 @@ pub struct QueryRequest {
     #[serde(default)]
     pub since_tick: Option<Tick>,
     /// `decisions`: only those of the tick with this correlation id, or of a tick that
-    /// took in the injected request with this one.
+    /// took in the injected request with this one. `why`: the tick with this one.
     #[serde(default)]
     pub correlation: Option<CorrelationId>,
+    /// `why`: the component (`gpu0`); required.
+    #[serde(default)]
+    pub component: Option<String>,
+    /// `why`: the last journaled tick at or before this time, in ms since the Unix
+    /// epoch.
+    #[serde(default)]
+    pub at_ms: Option<u64>,
+    /// `why`: this tick of `run` (the latest run when `run` is absent).
+    #[serde(default)]
+    pub tick: Option<Tick>,
+    /// `why`: the journal's run number, with `tick`.
+    #[serde(default)]
+    pub run: Option<i64>,
     /// `decisions`: only denials and clamps.
     #[serde(default)]
     pub vetoes_only: Option<bool>,
@@ -153,6 +169,10 @@ impl QueryRequest {
             correlation: None,
             vetoes_only: None,
             limit: None,
+            component: None,
+            at_ms: None,
+            tick: None,
+            run: None,
         }
     }
 }
