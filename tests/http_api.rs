@@ -17,13 +17,13 @@ fn every_documented_route_is_served() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = daemon(dir.path());
     let mut http = daemon.client();
-    for (method, path) in gamesa_http::ROUTES {
+    for (method, path) in gamesa_http::routes() {
         let concrete = path
             .replace("{resource}", "power_budget_mw")
             .replace("{name}", "game")
             .replace("{id}", "987654321")
             .replace("/v1/why", "/v1/why?component=gpu0&tick=0");
-        let (token, body) = match (*method, *path) {
+        let (token, body) = match (method, path) {
             ("POST", "/v1/signals") => (
                 GAME,
                 Some(r#"{"kind": "game_started", "domain": "performance", "strength": 0.5}"#),
@@ -42,14 +42,14 @@ fn every_documented_route_is_served() {
             || response.code() != "unknown_type";
         assert!(routed, "{method} {concrete}: {}", response.text());
         let content_type = response.header("content-type").unwrap();
-        if *path == "/metrics" {
+        if path == "/metrics" {
             assert!(content_type.starts_with("text/plain; version=0.0.4"));
         } else {
             assert_eq!(content_type, "application/json", "{method} {path}");
         }
         // Only a cancel of an order that does not exist, experiences with the journal
         // off, and a why of a tick the journal has not committed yet are not 200.
-        match (*method, *path) {
+        match (method, path) {
             ("DELETE", _) => assert_eq!(response.code(), "unknown_order"),
             (_, "/v1/experiences") => {
                 assert!(response.status == 200 || response.code() == "unavailable")

@@ -190,6 +190,10 @@ fn a_client_that_never_finishes_its_head_is_cut_off() {
         http.write_raw(b"a");
     }
     assert!(http.closed_within(Duration::from_secs(5)));
+    // A keep-alive connection left idle after a request is closed the same way.
+    let mut idle = daemon.client();
+    assert_eq!(idle.get("/health/live", None).status, 200);
+    assert!(idle.closed_within(Duration::from_secs(5)));
     still_serves(&daemon);
 }
 

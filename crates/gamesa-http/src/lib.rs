@@ -18,5 +18,5 @@ mod reply;
 pub mod routes;
 mod server;
 
-pub use routes::{OPENAPI, ROUTES};
+pub use routes::{OPENAPI, routes};
 pub use server::{HttpError, HttpServer};

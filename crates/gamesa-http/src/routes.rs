@@ -15,7 +15,7 @@ use axum::{
     extract::{Path, Query, Request as HttpRequest, State, rejection::QueryRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::{delete, get, post},
+    routing::{MethodRouter, delete, get, post},
 };
 use gamesa_ingress::{IngressHub, dispatch, dispatch::Carried};
 use gamesa_proto::{CorrelationId, OrderId, Resource, Tick};
@@ -33,27 +33,7 @@ use super::{
     reply::{JsonReply, failure, failure_with, json},
 };
 
-/// Every route, as `(method, path)` with axum's `{parameter}` syntax: the OpenAPI
-/// document lists exactly these (a test checks both ways).
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/health/live"),
-    ("GET", "/health/ready"),
-    ("GET", "/metrics"),
-    ("GET", "/v1/openapi.json"),
-    ("GET", "/v1/telemetry"),
-    ("GET", "/v1/book/{resource}"),
-    ("GET", "/v1/allocations"),
-    ("GET", "/v1/accounts/{name}"),
-    ("GET", "/v1/agents"),
-    ("GET", "/v1/decisions"),
-    ("GET", "/v1/experiences"),
-    ("GET", "/v1/why"),
-    ("POST", "/v1/signals"),
-    ("POST", "/v1/orders"),
-    ("DELETE", "/v1/orders/{id}"),
-];
-
-/// The OpenAPI 3.1 document of [`ROUTES`], served at `/v1/openapi.json`.
+/// The OpenAPI 3.1 document of [`routes`], served at `/v1/openapi.json`.
 pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
 
 /// What every handler shares.
@@ -71,24 +51,44 @@ pub struct App {
     pub next_id: AtomicU64,
 }
 
+/// Every route with its handler: the router is built from this table, and
+/// [`routes`] lists it for the OpenAPI document's test, so the two cannot drift.
+fn table() -> Vec<(&'static str, &'static str, MethodRouter<Arc<App>>)> {
+    vec![
+        ("GET", "/health/live", get(live)),
+        ("GET", "/health/ready", get(ready)),
+        ("GET", "/metrics", get(metrics)),
+        ("GET", "/v1/openapi.json", get(openapi)),
+        ("GET", "/v1/telemetry", get(telemetry)),
+        ("GET", "/v1/book/{resource}", get(book)),
+        ("GET", "/v1/allocations", get(allocations)),
+        ("GET", "/v1/accounts/{name}", get(account)),
+        ("GET", "/v1/agents", get(agents)),
+        ("GET", "/v1/decisions", get(decisions)),
+        ("GET", "/v1/experiences", get(experiences)),
+        ("GET", "/v1/why", get(why)),
+        ("POST", "/v1/signals", post(signal)),
+        ("POST", "/v1/orders", post(order)),
+        ("DELETE", "/v1/orders/{id}", delete(cancel)),
+    ]
+}
+
+/// Every route, as `(method, path)` with axum's `{parameter}` syntax: the OpenAPI
+/// document lists exactly these (a test checks both ways).
+pub fn routes() -> Vec<(&'static str, &'static str)> {
+    table()
+        .into_iter()
+        .map(|(method, path, _)| (method, path))
+        .collect()
+}
+
 /// The router over `app`; the server adds each connection's [`ConnectionState`].
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/health/live", get(live))
-        .route("/health/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .route("/v1/openapi.json", get(openapi))
-        .route("/v1/telemetry", get(telemetry))
-        .route("/v1/book/{resource}", get(book))
-        .route("/v1/allocations", get(allocations))
-        .route("/v1/accounts/{name}", get(account))
-        .route("/v1/agents", get(agents))
-        .route("/v1/decisions", get(decisions))
-        .route("/v1/experiences", get(experiences))
-        .route("/v1/why", get(why))
-        .route("/v1/signals", post(signal))
-        .route("/v1/orders", post(order))
-        .route("/v1/orders/{id}", delete(cancel))
+    table()
+        .into_iter()
+        .fold(Router::new(), |router, (_, path, handler)| {
+            router.route(path, handler)
+        })
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .with_state(app)
@@ -641,9 +641,9 @@ mod tests {
             }
         }
         documented.sort();
-        let mut routed: Vec<(String, String)> = ROUTES
-            .iter()
-            .map(|(method, path)| ((*method).to_owned(), (*path).to_owned()))
+        let mut routed: Vec<(String, String)> = routes()
+            .into_iter()
+            .map(|(method, path)| (method.to_owned(), path.to_owned()))
             .collect();
         routed.sort();
         assert_eq!(documented, routed);
