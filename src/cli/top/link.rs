@@ -57,7 +57,7 @@ impl PollQuery {
         if id < Self::FIRST_ID {
             return None;
         }
-        Some(if id % 2 == 0 {
+        Some(if id.is_multiple_of(2) {
             PollQuery::Telemetry
         } else {
             PollQuery::Allocations
@@ -206,9 +206,10 @@ fn poll_reply(reply: Reply) -> Update {
         message: error.to_string(),
     };
     match query {
-        Some(PollQuery::Telemetry) => reply
-            .into_result()
-            .map_or_else(|error| refused("query telemetry", error), Update::Telemetry),
+        Some(PollQuery::Telemetry) => reply.into_result().map_or_else(
+            |error| refused("query telemetry", error),
+            |result| Update::Telemetry(Box::new(result)),
+        ),
         Some(PollQuery::Allocations) => reply.into_result().map_or_else(
             |error| refused("query allocations", error),
             Update::Allocations,

@@ -42,7 +42,7 @@ pub enum Update {
     Disconnected {
         reason: String,
     },
-    Telemetry(TelemetryResult),
+    Telemetry(Box<TelemetryResult>),
     Allocations(AllocationsResult),
     Event(Event),
     /// The daemon refused or could not answer something top asked for (a query the
@@ -313,7 +313,7 @@ impl Model {
             }
             Update::Telemetry(result) => {
                 self.last_heard = Some(now);
-                self.live.telemetry(result, now);
+                self.live.telemetry(*result, now);
             }
             Update::Allocations(result) => {
                 self.last_heard = Some(now);
@@ -437,7 +437,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn telemetry(tick: u64, components: Vec<ComponentTelemetry>) -> Update {
-        Update::Telemetry(TelemetryResult {
+        Update::Telemetry(Box::new(TelemetryResult {
             tick: Some(Tick(tick)),
             frame: Some(TelemetryFrame {
                 tick: Tick(tick),
@@ -448,7 +448,7 @@ pub(crate) mod tests {
                 },
                 ..TelemetryFrame::default()
             }),
-        })
+        }))
     }
 
     pub(crate) fn prices(tick: u64, resource: Resource, last: u64, bid: u64, ask: u64) -> Update {
