@@ -2,7 +2,7 @@
 //! twin: it shows the components and a price, a signal a client raises, the paused
 //! marker on `p`, "disconnected, retrying" when the daemon is killed, the new daemon's
 //! data once one is back on the same socket, and it exits 0 on `q`, leaving the
-//! alternate screen.
+//! alternate screen. And it ends when its terminal goes away, even with SIGHUP ignored.
 //!
 //! tmux is required: without it this test fails and says how to install it
 //! (`scripts/install-test-deps.sh` does).
@@ -334,4 +334,51 @@ fn gamesa_top_watches_pauses_survives_a_restart_and_quits() {
         !screen.contains(" components "),
         "top left its alternate screen:\n{screen}"
     );
+}
+
+/// Whether process `pid` has ended (gone, or a zombie no one has reaped yet).
+fn ended(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+    }
+}
+
+#[test]
+fn gamesa_top_ends_when_its_terminal_goes_away_even_with_sighup_ignored() {
+    let tmux = Tmux::start();
+    let dir = tempfile::tempdir().unwrap();
+    // No daemon: top shows that it retries, and the terminal is all there is to lose.
+    let command = format!(
+        "trap '' HUP; exec '{}' top --unix '{}'",
+        env!("CARGO_BIN_EXE_gamesa"),
+        dir.path().join("nobody.sock").display()
+    );
+    tmux.ok(&[
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &command,
+    ]);
+    tmux.wait_for("disconnected, retrying", |screen| {
+        screen.contains("disconnected, retrying")
+    });
+    let pid = tmux.ok(&["display-message", "-p", "-t", "top", "#{pane_pid}"]);
+    let pid = pid.trim();
+    tmux.ok(&["kill-server"]);
+    let deadline = Instant::now() + PATIENCE;
+    while !ended(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "gamesa top (pid {pid}) still runs {PATIENCE:?} after its terminal went away"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -4,14 +4,18 @@
 //! daemon's restarts.
 //!
 //! The terminal is put back (raw mode off, main screen) on every way out: `q`, an
-//! error, SIGINT/SIGTERM/SIGHUP, and a panic (ratatui's panic hook).
+//! error, SIGINT/SIGTERM, and a panic (ratatui's panic hook). A terminal that hangs up
+//! needs nothing put back: SIGHUP ends top at once, and should it not come, top stops
+//! when it sees the terminal gone.
 
 mod link;
 mod model;
+mod terminal;
 mod view;
 
 use std::{
     io::IsTerminal as _,
+    os::fd::AsFd as _,
     process::ExitCode,
     sync::{
         Arc,
@@ -28,7 +32,10 @@ use ratatui::{
     crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers},
 };
 
-use self::model::{Model, Update};
+use self::{
+    model::{Model, Update},
+    terminal::{Input, wait_for_input},
+};
 use super::send::ConnectArgs;
 
 #[derive(Debug, Args)]
@@ -81,17 +88,14 @@ pub fn main(args: TopArgs) -> ExitCode {
 fn run(args: TopArgs) -> anyhow::Result<()> {
     args.door.check_credentials()?;
     anyhow::ensure!(
-        std::io::stdout().is_terminal(),
-        "the standard output is not a terminal; `gamesa send watch` prints events as lines"
+        std::io::stdin().is_terminal() && std::io::stdout().is_terminal(),
+        "the standard input and output must be a terminal; `gamesa send watch` prints \
+         events as lines"
     );
     // In raw mode Ctrl-C is a key, but a signal from elsewhere must also end the loop,
-    // so that the terminal is put back.
+    // so that the terminal is put back. SIGHUP keeps its default: the terminal is gone.
     let quit = Arc::new(AtomicBool::new(false));
-    for signal in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&quit))
             .with_context(|| format!("handling signal {signal}"))?;
     }
@@ -132,8 +136,14 @@ fn watch(
             dirty = false;
             urgent = false;
         }
-        if event::poll(WAKE).context("reading the terminal")? {
-            // Every key already typed, not one per wake.
+        let stdin = std::io::stdin();
+        match wait_for_input(stdin.as_fd(), WAKE).context("waiting for a key")? {
+            Input::Gone => anyhow::bail!("the terminal went away"),
+            Input::Ready | Input::Idle => {}
+        }
+        // Keys typed, and resizes crossterm has seen (it hears SIGWINCH itself): all of
+        // them, not one per wake. The terminal was there an instant ago.
+        if event::poll(Duration::ZERO).context("reading the terminal")? {
             loop {
                 let changed = match event::read().context("reading the terminal")? {
                     Event::Key(key) => match action_for(key) {
