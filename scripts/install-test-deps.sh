@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the tests need that cargo does not bring: Python's msgpack, for the
 # Python client's test (tests/ingress_python.rs), with pip, else Debian's package;
-# Prometheus and promtool, for the /metrics tests (tests/http_prometheus.rs); and for
-# the package check (scripts/package-check.sh) systemd-analyze, dpkg-deb and man; all
-# but msgpack from Debian's packages. Stops with an error when it cannot. Used by scripts/test.sh,
+# Prometheus and promtool, for the /metrics tests (tests/http_prometheus.rs); tmux, for
+# `gamesa top`'s terminal test (tests/top_tmux.rs); and for the package check
+# (scripts/package-check.sh) systemd-analyze, dpkg-deb and man; all but msgpack from
+# Debian's packages. Stops with an error when it cannot. Used by scripts/test.sh,
 # which .ci/run runs.
 set -euo pipefail
 
@@ -34,6 +35,7 @@ command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v dpkg-deb >/dev/null || missing+=(dpkg)
 command -v man >/dev/null || missing+=(man-db)
 { command -v prometheus >/dev/null && command -v promtool >/dev/null; } || missing+=(prometheus)
+command -v tmux >/dev/null || missing+=(tmux)
 if [ ${#missing[@]} -gt 0 ]; then
     { as_root apt-get update -qq && as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
         || { echo "error: cannot install ${missing[*]} (apt-get)" >&2; exit 1; }

@@ -1,5 +1,5 @@
-//! The `gamesa` command line — `run` the daemon, `check-config`, `sim`, `send`, `exec`,
-//! `replay`, `why`, `probe`, `restore`, `reload` — over any agent registry, so that a
+//! The `gamesa` command line — `run` the daemon, `check-config`, `sim`, `send`, `top`,
+//! `exec`, `replay`, `why`, `probe`, `restore`, `reload` — over any agent registry, so that a
 //! program with agent kinds of its own is the whole `gamesa` in a few lines
 //! ([`main_with`]).
 
@@ -11,6 +11,7 @@ mod pidfile;
 mod send;
 mod signals;
 mod sim;
+mod top;
 
 use std::{
     path::{Path, PathBuf},
@@ -63,6 +64,11 @@ enum Command {
     /// Talk to a running daemon over ingress: inject a signal, place or cancel an
     /// order, query state, or watch a topic.
     Send(send::SendArgs),
+    /// A live view of a running daemon in the terminal: each component's limit, draw,
+    /// temperature and headroom, a resource's market, the split of the node's power
+    /// cap, live signals and the last vetoes. Keys: p/space pause, r/Tab next
+    /// resource, q quit. It reconnects by itself when the daemon restarts.
+    Top(top::TopArgs),
     /// Run a command and hold a performance signal for exactly its lifetime (like
     /// `gamemoderun`; as a Steam launch option: `gamesa exec -- %command%`). The exit
     /// code is the command's; with no daemon reachable it warns and runs it anyway.
@@ -176,6 +182,7 @@ pub fn main_with(registry: &AgentRegistry) -> ExitCode {
         ),
         Command::Sim(args) => sim::main(args, registry),
         Command::Send(args) => send::main(args),
+        Command::Top(args) => top::main(args),
         Command::Exec(args) => exec::main(args),
         Command::Replay(args) => journal::replay_main(args, registry),
         Command::Probe { root, json, config } => {

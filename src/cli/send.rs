@@ -29,7 +29,7 @@ pub struct SendArgs {
     what: SendCommand,
 }
 
-/// How to reach the daemon and who to say we are; shared by `send` and `exec`.
+/// How to reach the daemon and who to say we are; shared by `send`, `exec` and `top`.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectArgs {
     /// Connect over TCP to this address (or set GAMESA_TCP).
@@ -68,17 +68,26 @@ impl ConnectArgs {
             .with_context(|| format!("connecting to the unix socket {}", path.display()))
     }
 
+    /// Refuses a client without a token, or a token without a client, before anything
+    /// connects.
+    pub fn check_credentials(&self) -> anyhow::Result<()> {
+        match (&self.client, &self.token) {
+            (Some(_), Some(_)) | (None, None) => Ok(()),
+            _ => {
+                anyhow::bail!("give both --client and --token (or GAMESA_CLIENT and GAMESA_TOKEN)")
+            }
+        }
+    }
+
     /// Says `hello` when a client and token are given; neither is fine too.
     pub fn hello<S: Duplex>(
         &self,
         client: &mut Client<S>,
     ) -> anyhow::Result<Result<Option<HelloResult>, ClientError>> {
+        self.check_credentials()?;
         match (&self.client, &self.token) {
             (Some(name), Some(token)) => Ok(client.hello(name, token).map(Some)),
-            (None, None) => Ok(Ok(None)),
-            _ => {
-                anyhow::bail!("give both --client and --token (or GAMESA_CLIENT and GAMESA_TOKEN)")
-            }
+            _ => Ok(Ok(None)),
         }
     }
 }
