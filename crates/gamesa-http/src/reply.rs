@@ -6,7 +6,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use gamesa_ingress::dispatch::Respond;
+use gamesa_ingress::respond::Respond;
 use gamesa_wire::{ErrorBody, ErrorCode};
 use serde::Serialize;
 

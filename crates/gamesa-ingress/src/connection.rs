@@ -28,9 +28,10 @@ use tokio::{
 };
 
 use super::{
-    dispatch::{self, Carried, Respond},
+    dispatch::{self, Carried},
     hub::{Deferred, IngressHub},
     query,
+    respond::Respond,
     session::Session,
     subscriptions::EventQueue,
 };

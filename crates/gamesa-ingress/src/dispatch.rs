@@ -10,22 +10,15 @@ use std::sync::{Arc, atomic::Ordering};
 
 use gamesa_proto::{Price, Quantity};
 use gamesa_wire::{ErrorBody, ErrorCode, OrderKind, OrderRequestBody, Request};
-use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::{
     clients::ClientEntry,
     hub::{Deferred, IngressHub, ReplyTo},
     query,
+    respond::Respond,
     session::Session,
 };
-
-/// Where a door writes an answer: a MessagePack frame with the request's id, or an
-/// HTTP response with a JSON body.
-pub trait Respond {
-    fn ok<T: Serialize>(&mut self, result: &T);
-    fn error(&mut self, error: ErrorBody);
-}
 
 /// What became of a request handed to [`carry_out`].
 #[derive(Debug, Clone, PartialEq)]

@@ -12,6 +12,7 @@ mod connection;
 pub mod dispatch;
 pub mod hub;
 pub mod query;
+pub mod respond;
 pub mod server;
 pub mod session;
 pub mod subscriptions;

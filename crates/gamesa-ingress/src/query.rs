@@ -8,7 +8,7 @@ use gamesa_wire::{
     QueryRequest, TelemetryResult,
 };
 
-use super::{clients::ClientEntry, dispatch::Respond, hub::IngressHub};
+use super::{clients::ClientEntry, hub::IngressHub, respond::Respond};
 use gamesa_journal::{
     JournalError,
     why::{Explanation, Moment},
