@@ -23,6 +23,8 @@
 //!   marginal utility of more power (the CPU and GPU agents' strategy);
 //! - [`Experience`] (from `gamesa-proto`): an agent's past epochs, which it may take
 //!   back at start;
+//! - [`wire`]: the MessagePack bytes agents in other address spaces (WASM modules,
+//!   external processes) trade with the daemon, and [`OwnedObservation`] they decode;
 //! - `testkit` (feature `testkit`): hand-made worlds for agents' unit tests.
 
 pub mod capacity;
@@ -38,13 +40,14 @@ mod registry;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod thermal_model;
+pub mod wire;
 pub mod work_model;
 
 pub use error::AgentError;
 pub use gamesa_proto as proto;
 pub use gamesa_proto::Experience;
 pub use gamesa_proto::{Intent, OrderIntent, SignalIntent};
-pub use observation::{MarketView, Observation};
+pub use observation::{MarketView, Observation, OwnedObservation};
 pub use registry::{AgentFactory, AgentRegistry, AgentSpec};
 /// For [`params_with_power_demand!`], so that its expansion needs no `serde` in the crate
 /// that uses it.

@@ -7,7 +7,7 @@ use gamesa_proto::{
 
 /// Public market data: the last trade price and best quotes of each resource, indexed
 /// by [`Resource::index`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MarketView {
     pub last_price: [Option<Price>; Resource::ALL.len()],
     pub best_bid: [Option<Price>; Resource::ALL.len()],
@@ -20,8 +20,9 @@ impl MarketView {
     }
 }
 
-/// Everything an agent is told at one tick.
-#[derive(Debug, Clone, Copy)]
+/// Everything an agent is told at one tick. It serializes as a map with these field
+/// names, which [`OwnedObservation`] reads back on the far side of a sandbox or socket.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct Observation<'a> {
     pub tick: Tick,
     /// The agent being asked.
@@ -40,6 +41,57 @@ pub struct Observation<'a> {
     /// Credits available to spend (escrow excluded).
     pub balance: Credits,
     pub market: &'a MarketView,
+}
+
+/// An [`Observation`] that owns what it shows: what an agent in another address space (a
+/// WASM module, an external process) decodes from the bytes its borrowed twin encodes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OwnedObservation {
+    pub tick: Tick,
+    pub agent: AgentId,
+    pub epoch_ticks: u64,
+    pub frame: TelemetryFrame,
+    pub signals: Vec<Signal>,
+    pub fills: Vec<Fill>,
+    pub leases: Vec<Lease>,
+    pub open_orders: Vec<(OrderId, OrderRequest)>,
+    pub balance: Credits,
+    pub market: MarketView,
+}
+
+impl OwnedObservation {
+    /// The borrowed view an [`Agent`](crate::Agent) takes.
+    pub fn view(&self) -> Observation<'_> {
+        Observation {
+            tick: self.tick,
+            agent: self.agent,
+            epoch_ticks: self.epoch_ticks,
+            frame: &self.frame,
+            signals: &self.signals,
+            fills: &self.fills,
+            leases: &self.leases,
+            open_orders: &self.open_orders,
+            balance: self.balance,
+            market: &self.market,
+        }
+    }
+}
+
+impl From<&Observation<'_>> for OwnedObservation {
+    fn from(observation: &Observation<'_>) -> OwnedObservation {
+        OwnedObservation {
+            tick: observation.tick,
+            agent: observation.agent,
+            epoch_ticks: observation.epoch_ticks,
+            frame: observation.frame.clone(),
+            signals: observation.signals.to_vec(),
+            fills: observation.fills.to_vec(),
+            leases: observation.leases.to_vec(),
+            open_orders: observation.open_orders.to_vec(),
+            balance: observation.balance,
+            market: *observation.market,
+        }
+    }
 }
 
 impl Observation<'_> {
