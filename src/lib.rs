@@ -10,8 +10,8 @@ pub use gamesa_hw as hw;
 pub use gamesa_proto as proto;
 pub use gamesa_runtime as runtime;
 
-/// A registry with the five built-in hardware agents: `cpu`, `gpu`, `memory`,
-/// `thermal` and `power`.
+/// A registry with the five built-in hardware agents (`cpu`, `gpu`, `memory`, `thermal`
+/// and `power`) and `wasm`, which runs an agent compiled to a WebAssembly component.
 pub fn builtin_registry() -> Result<AgentRegistry, AgentError> {
     let mut registry = AgentRegistry::new();
     gamesa_agent_cpu::register(&mut registry)?;
@@ -19,5 +19,6 @@ pub fn builtin_registry() -> Result<AgentRegistry, AgentError> {
     gamesa_agent_memory::register(&mut registry)?;
     gamesa_agent_thermal::register(&mut registry)?;
     gamesa_agent_power::register(&mut registry)?;
+    gamesa_wasm::register(&mut registry)?;
     Ok(registry)
 }

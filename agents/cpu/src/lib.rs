@@ -25,6 +25,7 @@
 //!     kind: gamesa_agent_cpu::KIND.into(),
 //!     weight: 2,
 //!     params: Default::default(),
+//!     module: None,
 //! };
 //! assert!(registry.create(&spec).is_ok());
 //! ```
@@ -145,6 +146,7 @@ mod tests {
             kind: KIND.into(),
             weight: 1,
             params: params.parse().unwrap(),
+            module: None,
         }
     }
 

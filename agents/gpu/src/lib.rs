@@ -25,6 +25,7 @@
 //!     kind: gamesa_agent_gpu::KIND.into(),
 //!     weight: 3,
 //!     params: Default::default(),
+//!     module: None,
 //! };
 //! assert!(registry.create(&spec).is_ok());
 //! ```
@@ -144,6 +145,7 @@ mod tests {
             kind: KIND.into(),
             weight: 1,
             params: params.parse().unwrap(),
+            module: None,
         }
     }
 

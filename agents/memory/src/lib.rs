@@ -29,6 +29,7 @@
 //!     kind: gamesa_agent_memory::KIND.into(),
 //!     weight: 1,
 //!     params: "reserve_mb = 2048".parse().unwrap(),
+//!     module: None,
 //! };
 //! assert!(registry.create(&spec).is_ok());
 //! ```
@@ -186,6 +187,7 @@ mod tests {
             kind: KIND.into(),
             weight: 1,
             params: params.parse().unwrap(),
+            module: None,
         }
     }
 

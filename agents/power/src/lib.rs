@@ -30,6 +30,7 @@
 //!     kind: gamesa_agent_power::KIND.into(),
 //!     weight: 1,
 //!     params: "cap_mw = 400000".parse().unwrap(),
+//!     module: None,
 //! };
 //! assert!(registry.create(&spec).is_ok());
 //! ```
@@ -249,6 +250,7 @@ mod tests {
             kind: KIND.into(),
             weight: 1,
             params: params.parse().unwrap(),
+            module: None,
         }
     }
 

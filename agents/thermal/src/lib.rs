@@ -29,6 +29,7 @@
 //!     kind: gamesa_agent_thermal::KIND.into(),
 //!     weight: 1,
 //!     params: "t_max_mc = { thermal_zone0 = 95000 }".parse().unwrap(),
+//!     module: None,
 //! };
 //! assert!(registry.create(&spec).is_ok());
 //! ```
@@ -183,6 +184,7 @@ mod tests {
             kind: KIND.into(),
             weight: 1,
             params: params.parse().unwrap(),
+            module: None,
         }
     }
 

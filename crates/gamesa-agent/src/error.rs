@@ -7,6 +7,10 @@ pub enum AgentError {
     /// The agent's `params` table is wrong; the message names the offending key.
     #[error("agent `{agent}`: invalid params: {message}")]
     InvalidParams { agent: String, message: String },
+    /// The code an agent loads (a WASM module) cannot run: unreadable, not a component,
+    /// or not exporting what an agent must.
+    #[error("agent `{agent}`: module {message}")]
+    InvalidModule { agent: String, message: String },
     /// No factory is registered under this kind.
     #[error("unknown agent kind `{kind}` (registered: {known})")]
     UnknownKind { kind: String, known: String },

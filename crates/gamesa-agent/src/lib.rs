@@ -48,7 +48,7 @@ pub use gamesa_proto as proto;
 pub use gamesa_proto::Experience;
 pub use gamesa_proto::{Intent, OrderIntent, SignalIntent};
 pub use observation::{MarketView, Observation, OwnedObservation};
-pub use registry::{AgentFactory, AgentRegistry, AgentSpec};
+pub use registry::{AgentFactory, AgentRegistry, AgentSpec, ModuleSpec};
 /// For [`params_with_power_demand!`], so that its expansion needs no `serde` in the crate
 /// that uses it.
 #[doc(hidden)]

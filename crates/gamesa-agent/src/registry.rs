@@ -18,6 +18,25 @@ pub struct AgentSpec {
     pub weight: u32,
     /// The agent's own `params` table, interpreted by its factory.
     pub params: toml::Table,
+    /// The code it runs, for kinds that load it (`wasm`); `None` for compiled-in kinds.
+    pub module: Option<ModuleSpec>,
+}
+
+/// A WebAssembly module an agent runs, and the bounds on each of its calls.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ModuleSpec {
+    /// The component's file (absolute once config is loaded).
+    pub path: std::path::PathBuf,
+    /// Fuel for one call (roughly one unit per WebAssembly instruction); running out is
+    /// a failure.
+    pub fuel: u64,
+    /// The most linear memory the instance may grow to, in bytes.
+    pub memory_bytes: u64,
+}
+
+impl ModuleSpec {
+    /// The agent kind that runs a module: `[[agents]] kind = "wasm"`.
+    pub const KIND: &'static str = "wasm";
 }
 
 impl AgentSpec {
@@ -169,6 +188,7 @@ mod tests {
             kind: kind.into(),
             weight: 1,
             params: params.parse().unwrap(),
+            module: None,
         }
     }
 

@@ -3,7 +3,7 @@
 //! and past epochs come in, all as MessagePack maps with named fields, in the shapes of
 //! `gamesa-proto`'s serde types, so one schema serves every language.
 
-use gamesa_proto::{Experience, Intent};
+use gamesa_proto::{AgentId, Experience, Intent, OrderRequest, ProtoError, Quantity, Tick};
 
 use crate::{AgentError, Observation, OwnedObservation};
 
@@ -26,6 +26,38 @@ pub fn encode_intents(intents: &[Intent]) -> Vec<u8> {
 /// intents are the agent's failure, said in words.
 pub fn decode_intents(bytes: &[u8]) -> Result<Vec<Intent>, AgentError> {
     decode(bytes, "intents")
+}
+
+/// Checks intents from an agent the daemon does not trust the way it trusts its own
+/// code: each must be well-formed at `now` (prices and quantities in range, expiries
+/// ahead, signals that live at least a tick, actuations with valid names and values).
+/// One that is not makes the whole answer a failure that names it.
+pub fn check_intents(intents: &[Intent], agent: AgentId, now: Tick) -> Result<(), AgentError> {
+    for (index, intent) in intents.iter().enumerate() {
+        let checked = match intent {
+            Intent::Place(order) => OrderRequest {
+                owner: agent,
+                resource: order.resource,
+                side: order.side,
+                price: order.price,
+                quantity: order.quantity,
+                time_in_force: order.time_in_force,
+            }
+            .validate(now),
+            // Offering nothing is fine; offering more than a quantity can be is not.
+            Intent::SetCapacity { quantity, .. } if *quantity > Quantity::MAX => {
+                Quantity::checked(quantity.0).map(drop)
+            }
+            Intent::SetCapacity { .. } | Intent::Cancel(_) => Ok(()),
+            Intent::Raise(signal) if signal.ttl_ticks == 0 => Err(ProtoError::ZeroTtl),
+            Intent::Raise(_) => Ok(()),
+            Intent::Actuate(actuation) => actuation.validate(),
+        };
+        checked.map_err(|error| {
+            AgentError::Failed(format!("intent {index} ({intent}) is invalid: {error}"))
+        })?;
+    }
+    Ok(())
 }
 
 /// An agent's past epochs, oldest first, for its `warm`.
@@ -94,8 +126,41 @@ mod tests {
                 resource: Resource::CpuCores,
                 quantity: Quantity(2),
             },
+            Intent::Cancel(gamesa_proto::OrderId(7)),
         ];
         assert_eq!(decode_intents(&encode_intents(&intents)).unwrap(), intents);
+    }
+
+    #[test]
+    fn an_invalid_intent_fails_the_answer_and_is_named() {
+        let order = |price, quantity, expires_at| {
+            Intent::Place(OrderIntent {
+                resource: Resource::PowerBudgetMw,
+                side: Side::Bid,
+                price: Price(price),
+                quantity: Quantity(quantity),
+                time_in_force: TimeInForce::Limit { expires_at },
+            })
+        };
+        let now = Tick(100);
+        let me = AgentId(3);
+        assert_eq!(
+            check_intents(&[order(5, 1_000, Some(now))], me, now),
+            Ok(())
+        );
+        for (intent, says) in [
+            (order(0, 1_000, None), "price"),
+            (order(5, 0, None), "quantity"),
+            (order(5, 1_000, Some(Tick(99))), "expir"),
+        ] {
+            let Err(AgentError::Failed(message)) =
+                check_intents(&[order(5, 1, None), intent], me, now)
+            else {
+                panic!("an invalid order passed")
+            };
+            assert!(message.starts_with("intent 1 ("), "{message}");
+            assert!(message.to_lowercase().contains(says), "{message}");
+        }
     }
 
     #[test]

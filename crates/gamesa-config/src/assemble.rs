@@ -4,7 +4,7 @@
 
 use std::{collections::BTreeMap, num::NonZeroU64};
 
-use gamesa_agent::{AgentError, AgentRegistry, AgentSpec};
+use gamesa_agent::{AgentError, AgentRegistry, AgentSpec, ModuleSpec};
 use gamesa_engine::{
     ExchangeCore, GuardianCore, HostedAgent, SchedulerCore, TickEngine, TickSettings,
     engine::LocalCores,
@@ -34,6 +34,12 @@ pub fn agent_specs(config: &Config) -> Vec<AgentSpec> {
             kind: agent.kind.clone(),
             weight: agent.weight,
             params: agent.params.clone(),
+            module: agent.module.as_ref().map(|path| ModuleSpec {
+                path: path.clone(),
+                fuel: agent.fuel.unwrap_or(crate::DEFAULT_WASM_FUEL),
+                memory_bytes: u64::from(agent.memory_mib.unwrap_or(crate::DEFAULT_WASM_MEMORY_MIB))
+                    << 20,
+            }),
         })
         .collect()
 }

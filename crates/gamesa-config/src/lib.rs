@@ -266,6 +266,23 @@ pub struct AgentConfig {
     pub effects: Vec<Effect>,
     #[serde(default)]
     pub params: toml::Table,
+    /// `kind = "wasm"`: the WebAssembly component it runs. A relative path is from the
+    /// directory of the config file that names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<PathBuf>,
+    /// `kind = "wasm"`: the module's XXH3-64 digest in hex. Config load fills it in from
+    /// the file, so the journal records which module ran and a reload sees a module
+    /// rebuilt in place; when config sets it, a module with another digest is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module_xxh3: Option<String>,
+    /// `kind = "wasm"`: fuel for one call, about one unit per instruction (default
+    /// [`DEFAULT_WASM_FUEL`]); running out is a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// `kind = "wasm"`: the most linear memory the module may use, in MiB (default
+    /// [`DEFAULT_WASM_MEMORY_MIB`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u32>,
     /// Its participant id in the market. Unset: numbered by file order, agents from 1
     /// and then the clients. A reload sets it, so that every participant keeps its id
     /// (and its account, orders and leases) while others come and go.
@@ -276,6 +293,38 @@ pub struct AgentConfig {
 fn default_weight() -> u32 {
     1
 }
+
+/// Makes a WASM agent's `module` path absolute (from `base`, the directory of the file
+/// that names it) and fills in the module's digest, refusing a module that does not
+/// match a digest config pinned.
+fn pin_module(agent: &mut AgentConfig, base: Option<&std::path::Path>) -> Result<(), String> {
+    let Some(module) = agent.module.as_mut() else {
+        return Ok(());
+    };
+    if let Some(base) = base.filter(|_| module.is_relative()) {
+        *module = base.join(&*module);
+    }
+    let bytes = std::fs::read(&*module)
+        .map_err(|error| format!("cannot read {}: {error}", module.display()))?;
+    let digest = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes));
+    match &agent.module_xxh3 {
+        Some(pinned) if *pinned != digest => Err(format!(
+            "{} has digest {digest}, but `module_xxh3` pins {pinned}",
+            module.display()
+        )),
+        _ => {
+            agent.module_xxh3 = Some(digest);
+            Ok(())
+        }
+    }
+}
+
+/// A WASM agent's fuel per call when config does not say: about 10 ms of work on a
+/// current core, a fifth of the default deadline at 10 Hz, and some 200 times what the
+/// example agent uses (docs/wasm-agents.md).
+pub const DEFAULT_WASM_FUEL: u64 = 10_000_000;
+/// A WASM agent's memory limit when config does not say.
+pub const DEFAULT_WASM_MEMORY_MIB: u32 = 64;
 
 /// A config that cannot be used. The message names the key, and the line where TOML
 /// gives one.
@@ -352,6 +401,17 @@ impl Config {
                     message: error.message().to_owned(),
                 })?,
         };
+        let base = layered.provenance.base_dir("agents");
+        for (index, agent) in config.agents.iter_mut().enumerate() {
+            pin_module(agent, base).map_err(|message| {
+                let key = format!("agents[{index}].module");
+                ConfigError::Invalid {
+                    path: layered.path_for(&key),
+                    key,
+                    message,
+                }
+            })?;
+        }
         paths::place(&mut config, |name| {
             env.iter()
                 .find(|(variable, _)| variable == name)

@@ -126,9 +126,22 @@ pub fn plan(
             added.push(spec.clone());
             continue;
         };
-        if old_agent.params != agent.params {
+        let code = |agent: &AgentConfig| {
+            (
+                agent.module.clone(),
+                agent.module_xxh3.clone(),
+                agent.fuel,
+                agent.memory_mib,
+            )
+        };
+        if old_agent.params != agent.params || code(old_agent) != code(agent) {
             build_once(registry, spec, index)?;
-            changed.push(format!("agents[{index}].params"));
+            let key = if code(old_agent) != code(agent) {
+                "module"
+            } else {
+                "params"
+            };
+            changed.push(format!("agents[{index}].{key}"));
             respecced.push(spec.clone());
         }
         if old_agent.weight != agent.weight {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use gamesa_agent::AgentRegistry;
+use gamesa_agent::{AgentError, AgentRegistry, ModuleSpec};
 
 use super::{Config, Invalid, SensorSource};
 
@@ -78,6 +78,41 @@ pub fn validate(config: &Config, registry: &AgentRegistry) -> Result<(), Invalid
                 "must be at least 1".into(),
             );
         }
+        let loads_module = agent.kind == ModuleSpec::KIND;
+        if loads_module && agent.module.is_none() {
+            return invalid(
+                &format!("agents[{index}].module"),
+                format!("required for kind = \"{}\"", ModuleSpec::KIND),
+            );
+        }
+        for (key, set) in [
+            ("module", agent.module.is_some()),
+            ("module_xxh3", agent.module_xxh3.is_some()),
+            ("fuel", agent.fuel.is_some()),
+            ("memory_mib", agent.memory_mib.is_some()),
+        ] {
+            if set && !loads_module {
+                return invalid(
+                    &format!("agents[{index}].{key}"),
+                    format!(
+                        "only for kind = \"{}\" (this agent is a `{}`)",
+                        ModuleSpec::KIND,
+                        agent.kind
+                    ),
+                );
+            }
+        }
+        if agent.fuel == Some(0) || agent.memory_mib == Some(0) {
+            let key = if agent.fuel == Some(0) {
+                "fuel"
+            } else {
+                "memory_mib"
+            };
+            return invalid(
+                &format!("agents[{index}].{key}"),
+                "must be at least 1".into(),
+            );
+        }
     }
     if !config.actuators.real.is_empty() && config.actuators.state_file.is_relative() {
         return invalid(
@@ -115,6 +150,20 @@ pub fn validate(config: &Config, registry: &AgentRegistry) -> Result<(), Invalid
                 &format!("actuators.real[{index}]"),
                 format!("`{target}` is not a target such as `power.limit:gpu0`"),
             );
+        }
+    }
+    // A module is compiled and its `init` run now, so that a module that cannot load, or
+    // refuses its params, fails here and not at start (or at a reload).
+    for (index, spec) in crate::assemble::agent_specs(config).iter().enumerate() {
+        if spec.kind != ModuleSpec::KIND {
+            continue;
+        }
+        match registry.create(spec) {
+            Ok(_) => {}
+            Err(error @ AgentError::InvalidModule { .. }) => {
+                return invalid(&format!("agents[{index}].module"), error.to_string());
+            }
+            Err(error) => return invalid(&format!("agents[{index}].params"), error.to_string()),
         }
     }
     super::telemetry::validate_telemetry(&config.telemetry)?;

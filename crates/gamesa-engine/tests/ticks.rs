@@ -80,6 +80,7 @@ fn cast(scripts: Vec<(AgentId, Arc<Script>)>) -> Cast {
             kind: "scripted".into(),
             weight: 1,
             params: toml::Table::new(),
+            module: None,
         };
         agents.push(HostedAgent::new(spec, factory).unwrap());
     }

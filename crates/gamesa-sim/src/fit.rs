@@ -107,6 +107,10 @@ pub fn fit(
                 scope: Effect::WILDCARD.into(),
             }],
             params: toml::Table::new(),
+            module: None,
+            module_xxh3: None,
+            fuel: None,
+            memory_mib: None,
             participant: None,
         });
     }

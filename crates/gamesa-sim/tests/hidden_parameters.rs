@@ -153,6 +153,7 @@ fn agents_from_either_config_decide_the_same_from_the_same_telemetry() {
                         kind: agent.kind.clone(),
                         weight: agent.weight,
                         params: agent.params.clone(),
+                        module: None,
                     })
                     .unwrap()
             })

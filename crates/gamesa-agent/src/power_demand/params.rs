@@ -376,6 +376,7 @@ mod tests {
             kind: "fan".into(),
             weight: 1,
             params: table.parse().unwrap(),
+            module: None,
         }
         .params()
     }
