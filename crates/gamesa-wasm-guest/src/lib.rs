@@ -32,6 +32,9 @@ pub use slot::{Slot, agent_spec};
 /// again), `warm` hands it its past epochs, `observe` runs one tick; see [`Slot`] for the
 /// errors each reports. Built for anything but `wasm32` the crate exports nothing, so
 /// `cargo build --workspace` and clippy still build it natively.
+// rustfmt misplaces the cfg'd `export!` call below (it dedents it to the macro's own
+// level), so this macro is laid out by hand.
+#[rustfmt::skip]
 #[macro_export]
 macro_rules! export_agent {
     ($factory:expr $(,)?) => {
@@ -66,7 +69,7 @@ macro_rules! export_agent {
             // to a wasm component only, and a native linker's version script refuses them:
             // natively the impl above is type-checked and nothing is exported.
             #[cfg(target_arch = "wasm32")]
-    $crate::bindings::export!(GamesaAgent with_types_in $crate::bindings);
+            $crate::bindings::export!(GamesaAgent with_types_in $crate::bindings);
         };
     };
 }
