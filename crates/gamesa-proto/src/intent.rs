@@ -32,7 +32,9 @@ pub struct SignalIntent {
 pub enum Intent {
     /// Place an order (needs `order:<resource>`). A bid escrows `price * quantity`.
     Place(OrderIntent),
-    /// Cancel one of the agent's own resting orders.
+    /// Cancel one of the agent's own resting orders. On the wire it is
+    /// `{"intent": "cancel", "order": 7}`: a tagged enum cannot hold a bare number.
+    #[serde(with = "cancel_order")]
     Cancel(OrderId),
     /// Offer `quantity` of a resource as the agent's sellable capacity from now on
     /// (needs `order:<resource>`). Leases already granted are unaffected unless the
@@ -46,6 +48,27 @@ pub enum Intent {
     /// Ask for a change to the machine (needs the actuation's effect, and the guardian's
     /// contracts and gate must allow it).
     Actuate(Actuation),
+}
+
+/// The field a cancel's order id travels in.
+mod cancel_order {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::OrderId;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Cancel {
+        order: OrderId,
+    }
+
+    pub fn serialize<S: Serializer>(order: &OrderId, serializer: S) -> Result<S::Ok, S::Error> {
+        Cancel { order: *order }.serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OrderId, D::Error> {
+        Cancel::deserialize(deserializer).map(|cancel| cancel.order)
+    }
 }
 
 impl std::fmt::Display for Intent {
@@ -106,6 +129,12 @@ mod tests {
             "bid 5000 power_budget_mw at 114 until tick 12"
         );
         assert_eq!(Intent::Cancel(OrderId(3)).to_string(), "cancel order#3");
+        let cancel = serde_json::to_value(Intent::Cancel(OrderId(3))).unwrap();
+        assert_eq!(cancel, serde_json::json!({"intent": "cancel", "order": 3}));
+        assert_eq!(
+            serde_json::from_value::<Intent>(cancel).unwrap(),
+            Intent::Cancel(OrderId(3))
+        );
         assert_eq!(
             Intent::SetCapacity {
                 resource: Resource::CpuCores,
