@@ -158,9 +158,22 @@ fn trap() -> ! {
 
 /// [`FLOOD`] intents, each valid alone: cancels of orders 1, 2, … (none of them the
 /// agent's, which the host refuses one by one if it gets that far).
+///
+/// Written one intent at a time into an array of known length, so the guest needs only
+/// the answer's own 26 MB of memory, not a `Vec<Intent>` of twice that as well: a
+/// memory limit should not stop the flood before the host sees it.
 fn flood() -> Vec<u8> {
-    let intents: Vec<Intent> = (1..=FLOOD).map(|n| Intent::Cancel(OrderId(n))).collect();
-    encode_intents(&intents)
+    let count = u32::try_from(FLOOD).unwrap_or(u32::MAX);
+    let mut bytes = Vec::with_capacity(5 + 26 * FLOOD as usize);
+    // MessagePack's array 32: 0xdd, then the length, big-endian.
+    bytes.push(0xdd);
+    bytes.extend_from_slice(&count.to_be_bytes());
+    for n in 1..=u64::from(count) {
+        // An array of one intent is 0x91 (a fixarray of length 1) and the intent.
+        let one = encode_intents(&[Intent::Cancel(OrderId(n))]);
+        bytes.extend_from_slice(&one[1..]);
+    }
+    bytes
 }
 
 /// A bid for 0 `power_budget_mw` at 0 credits: it decodes, and the guardian refuses it.
@@ -291,6 +304,7 @@ mod tests {
         assert_eq!(intents.len() as u64, FLOOD);
         assert_eq!(intents[0], Intent::Cancel(OrderId(1)));
         assert_eq!(intents[999_999], Intent::Cancel(OrderId(FLOOD)));
+        assert!(bytes.len() <= 5 + 26 * FLOOD as usize, "{}", bytes.len());
     }
 
     #[test]
