@@ -4,7 +4,9 @@
 # Prometheus and promtool, for the /metrics tests (tests/http_prometheus.rs); tmux, for
 # `gamesa top`'s terminal test (tests/top_tmux.rs); and for the package check
 # (scripts/package-check.sh) systemd-analyze, dpkg-deb and man; all but msgpack from
-# Debian's packages. Stops with an error when it cannot. Used by scripts/test.sh,
+# Debian's packages; and rustup's wasm32-wasip2 target with the WASM agents built for it
+# (scripts/build-wasm-agents.sh), which the WASM agents' tests load. Stops with an error
+# when it cannot. Used by scripts/test.sh,
 # which .ci/run runs.
 set -euo pipefail
 
@@ -40,3 +42,5 @@ if [ ${#missing[@]} -gt 0 ]; then
     { as_root apt-get update -qq && as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
         || { echo "error: cannot install ${missing[*]} (apt-get)" >&2; exit 1; }
 fi
+
+"$(dirname "$0")/build-wasm-agents.sh" >/dev/null

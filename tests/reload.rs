@@ -1,7 +1,8 @@
 //! SIGHUP reloads the config without a restart: under a client sending 1,000 requests a
 //! second, every request gets its one reply, every live lease survives, the new gate
-//! limits and agent parameters apply, an invalid config leaves the running one in
-//! place, and the journaled run (reloads included) replays identically.
+//! limits and agent parameters apply, agents (WASM ones included) come, go and are
+//! replaced, an invalid config leaves the running one in place, and the journaled run
+//! (reloads included) replays identically.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -14,6 +15,9 @@ use std::{
 };
 
 use gamesa_wire::{AllocationsResult, Client, QueryName, Request, ServerFrame};
+
+#[path = "../crates/gamesa-wasm/tests/build_guest/mod.rs"]
+mod build_guest;
 
 const TOKEN: &str = "game-token-0001";
 
@@ -434,5 +438,110 @@ fn a_reload_adds_and_removes_agents_and_replays() {
         .unwrap();
     assert!(participants.contains("\"memory2\""), "{participants}");
     drop(journal);
+    assert_replays(dir.path());
+}
+
+#[test]
+fn a_reload_adds_and_replaces_a_wasm_agent_without_restarting_the_others() {
+    use gamesa_wire::AgentsResult;
+
+    let (dir, base) = config_dir();
+    let socket = dir.path().join("gamesa.sock");
+    let first = dir.path().join("cores-1.wasm");
+    let second = dir.path().join("cores-2.wasm");
+    std::fs::copy(build_guest::module(build_guest::EXAMPLE), &first).unwrap();
+    std::fs::copy(&first, &second).unwrap();
+    let (mut daemon, log) = start(dir.path());
+    let agents = || -> AgentsResult {
+        let mut client = Client::connect_unix(&socket).unwrap();
+        client.hello("game", TOKEN).unwrap();
+        client.call_as(&Request::query(QueryName::Agents)).unwrap()
+    };
+    let before = agents();
+    let with_wasm = |module: &Path| {
+        let mut listed: Vec<toml::Value> = base["agents"].as_array().unwrap().clone();
+        let wasm: toml::Table = format!(
+            r#"kind = "wasm"
+               id = "cores0"
+               module = "{}"
+               effects = ["order:cpu_cores"]
+               params = {{ cores = 2, price = 500 }}"#,
+            module.display()
+        )
+        .parse()
+        .unwrap();
+        listed.push(wasm.into());
+        let mut drop_in = toml::Table::new();
+        drop_in.insert("agents".into(), listed.into());
+        std::fs::write(
+            dir.path().join("gamesa.d/50-agents.toml"),
+            toml::to_string(&drop_in).unwrap(),
+        )
+        .unwrap();
+    };
+
+    with_wasm(&first);
+    hang_up(&daemon);
+    let added = wait_for(&log, "config reloaded");
+    assert!(added.contains("agent added: cores0"), "{added}");
+    // Its asks rest in the cpu_cores book, under its own id.
+    let after = agents();
+    let cores0 = after
+        .agents
+        .iter()
+        .find(|entry| entry.name == "cores0")
+        .expect("cores0 is a participant")
+        .id;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut client = Client::connect_unix(&socket).unwrap();
+        client.hello("game", TOKEN).unwrap();
+        let mut query = gamesa_wire::QueryRequest::new(QueryName::Book);
+        query.resource = Some(gamesa_proto::Resource::CpuCores);
+        let book: gamesa_wire::BookResult = client.call_as(&Request::Query(query)).unwrap();
+        if book.asks.iter().any(|level| level.price.0 == 500) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cores0 ({cores0}) never offered at 500: {book:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    with_wasm(&second);
+    hang_up(&daemon);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(&log, "config reloaded") < 2 {
+        assert!(Instant::now() < deadline, "no second reload in the log");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let replaced = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|line| line.contains("config reloaded"))
+        .nth(1)
+        .cloned()
+        .unwrap();
+    assert!(replaced.contains(".module"), "{replaced}");
+    for kept in &before.agents {
+        assert!(
+            agents()
+                .agents
+                .iter()
+                .any(|entry| entry.name == kept.name && entry.id == kept.id),
+            "{} kept its id",
+            kept.name
+        );
+    }
+    assert_eq!(count(&log, "agent failed"), 0, "an agent failed");
+    let mut client = Client::connect_unix(&socket).unwrap();
+    let health: gamesa_wire::HealthResult =
+        client.call_as(&Request::query(QueryName::Health)).unwrap();
+    assert!(health.isolated.is_empty(), "{health:?}");
+
+    std::thread::sleep(Duration::from_millis(500));
+    stop(&mut daemon);
     assert_replays(dir.path());
 }

@@ -336,6 +336,55 @@ mod tests {
     }
 
     #[test]
+    fn a_module_rebuilt_in_place_rebuilds_its_agent_alone() {
+        use gamesa_agent::{Agent, AgentError, ModuleSpec};
+
+        struct Idle;
+        impl Agent for Idle {
+            fn observe(
+                &mut self,
+                _: &gamesa_agent::Observation<'_>,
+            ) -> Result<Vec<gamesa_agent::Intent>, AgentError> {
+                Ok(Vec::new())
+            }
+        }
+        let mut registry = registry();
+        registry
+            .register(ModuleSpec::KIND, |_| Ok(Box::new(Idle) as Box<dyn Agent>))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let module = dir.path().join("agent.wasm");
+        let text = format!(
+            "{BASE}\n[[agents]]\nkind = \"wasm\"\nid = \"w\"\nmodule = \"{}\"\n",
+            module.display()
+        );
+        let load = || {
+            Config::from_toml_str(&text, std::path::Path::new("test.toml"), [], &registry).unwrap()
+        };
+        std::fs::write(&module, b"first build").unwrap();
+        let running = load();
+        let same = load();
+        let unchanged = plan(&running, &same, highest_id(&running), &registry).unwrap();
+        assert!(unchanged.changed.is_empty(), "{:?}", unchanged.changed);
+
+        std::fs::write(&module, b"second build").unwrap();
+        let rebuilt = load();
+        assert_ne!(
+            rebuilt.agents[1].module_xxh3, running.agents[1].module_xxh3,
+            "the digest follows the file"
+        );
+        let plan = plan(&running, &rebuilt, highest_id(&running), &registry).unwrap();
+        assert_eq!(plan.changed, ["agents[1].module"]);
+        assert_eq!(
+            plan.respecced
+                .iter()
+                .map(|spec| spec.name.as_str())
+                .collect::<Vec<_>>(),
+            ["w"]
+        );
+    }
+
+    #[test]
     fn params_the_factory_refuses_are_an_invalid_reload() {
         let running = config(BASE);
         let mut next = running.clone();

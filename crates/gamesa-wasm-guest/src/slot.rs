@@ -8,13 +8,10 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use gamesa_agent::{
-    Agent, AgentError, AgentSpec,
+    Agent, AgentError, AgentSpec, ModuleSpec,
     proto::AgentId,
     wire::{decode_experiences, decode_observation, encode_intents},
 };
-
-/// The `kind` a WASM agent's spec carries, as in its `[[agents]]` entry.
-pub const KIND: &str = "wasm";
 
 /// The [`AgentSpec`] a factory gets from the WIT `spec` record: `params` is the TOML text
 /// of the agent's `[agents.params]` table, and text that is not a TOML table is an error
@@ -26,9 +23,11 @@ pub fn agent_spec(id: u32, name: String, weight: u32, params: &str) -> Result<Ag
     Ok(AgentSpec {
         id: AgentId(id),
         name,
-        kind: KIND.to_owned(),
+        kind: ModuleSpec::KIND.to_owned(),
         weight,
         params,
+        // The guest is the module: it has no path to one.
+        module: None,
     })
 }
 

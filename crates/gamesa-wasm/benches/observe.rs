@@ -18,7 +18,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gamesa_agent::{
-    AgentSpec, ModuleSpec,
+    Agent as _, AgentSpec, ModuleSpec,
     proto::{AgentId, ComponentKind, Domain, Resource, Tick},
     testkit::{World, component_with_limits, lease, signal},
 };
@@ -46,7 +46,9 @@ fn world() -> World {
         component_with_limits("cpu", ComponentKind::Cpu),
         component_with_limits("gpu0", ComponentKind::Gpu),
     ]);
-    world.signals.push(signal("game_started", Domain::Performance, 800));
+    world
+        .signals
+        .push(signal("game_started", Domain::Performance, 800));
     world
         .leases
         .push(lease(AgentId(9), Resource::CpuCores, 1, Tick(110)));

@@ -166,21 +166,21 @@ impl Agent for WasmAgent {
     }
 }
 
-/// A failed call in words: what stopped it (fuel, memory, a trap and where), and the
-/// last line the guest printed, which for a Rust guest is its panic message.
+/// A failed call in words: what stopped it (fuel, memory, a trap), and the last line the
+/// guest printed, which for a Rust guest is its panic message. The wasm backtrace is left
+/// out: a failure is a line in the log and the journal.
 fn describe(error: &wasmtime::Error, store: &Store<Sandbox>, call: &str) -> String {
+    let root = error.root_cause().to_string();
     let stopped = match error.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => "ran out of fuel".to_owned(),
+        _ if root.contains("forcing trap when growing memory") => {
+            format!("ran out of memory (its memory limit): {root}")
+        }
         Some(trap) => format!("trapped: {trap}"),
-        None => format!("failed: {error:#}"),
-    };
-    let limit = if format!("{error:#}").contains("exceeded limit") {
-        " (its memory limit)"
-    } else {
-        ""
+        None => format!("failed: {root}"),
     };
     match store.data().output.last_line() {
-        Some(line) => format!("{call} {stopped}{limit}; it printed: {line}"),
-        None => format!("{call} {stopped}{limit}"),
+        Some(line) => format!("{call} {stopped}; it printed: {line}"),
+        None => format!("{call} {stopped}"),
     }
 }

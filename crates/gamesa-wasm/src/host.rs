@@ -16,14 +16,17 @@ use wasmtime::{
 
 use crate::{WasmAgent, bindings::PluginPre, sandbox::Sandbox};
 
+/// Each module compiled so far, by path: the digest of the bytes compiled, and the
+/// component ready to instantiate. A module rebuilt in place is compiled again and
+/// replaces its entry.
+type Compiled = BTreeMap<PathBuf, (u64, PluginPre<Sandbox>)>;
+
 /// The engine and the modules compiled so far. Cloning shares both.
 #[derive(Clone)]
 pub struct WasmHost {
     engine: Engine,
     linker: Arc<Linker<Sandbox>>,
-    /// Path → (digest of the bytes compiled, the component ready to instantiate). A
-    /// module rebuilt in place is compiled again and replaces its entry.
-    compiled: Arc<Mutex<BTreeMap<PathBuf, (u64, PluginPre<Sandbox>)>>>,
+    compiled: Arc<Mutex<Compiled>>,
 }
 
 impl std::fmt::Debug for WasmHost {

@@ -34,8 +34,10 @@ fn spec(behaviour: &str, from_tick: u64) -> AgentSpec {
 }
 
 fn turn(agent: &mut WasmAgent, tick: u64) -> Result<Vec<Intent>, AgentError> {
-    let mut world = World::default();
-    world.tick = Tick(tick);
+    let world = World {
+        tick: Tick(tick),
+        ..World::default()
+    };
     agent.observe(&world.observation(AgentId(7)))
 }
 
@@ -114,7 +116,7 @@ fn an_unknown_behaviour_and_a_module_that_is_not_one_are_refused_at_build() {
     std::fs::write(&fake, b"\0asm not really").unwrap();
     let mut broken = spec("spin", 0);
     broken.module.as_mut().unwrap().path = fake;
-    let Err(AgentError::InvalidParams { message, .. }) = host.create(&broken) else {
+    let Err(AgentError::InvalidModule { message, .. }) = host.create(&broken) else {
         panic!("garbage compiled")
     };
     assert!(message.contains("not a WebAssembly component"), "{message}");
