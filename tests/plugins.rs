@@ -8,7 +8,6 @@ mod support;
 use gamesa_agent::{
     Agent, AgentError, AgentRegistry, Intent, Observation, OrderIntent, SignalIntent,
 };
-use gamesa_guardian::SupervisionDecision;
 use gamesa_proto::{Domain, Price, Quantity, Resource, Side, SignalKind, Strength, TimeInForce};
 use support::*;
 
@@ -156,34 +155,11 @@ async fn a_panicking_agent_is_restarted_three_times_then_isolated() {
     let broken = gamesa_proto::AgentId(config.agents.len() as u32);
     let reports = run_ticks(&mut runtime, 60).await;
 
-    let decisions: Vec<SupervisionDecision> = reports
-        .iter()
-        .flat_map(|report| &report.failures)
-        .filter(|failure| failure.agent == broken)
-        .map(|failure| failure.decision)
-        .collect();
     assert_eq!(
-        decisions,
-        vec![
-            SupervisionDecision::Restart { restarts: 1 },
-            SupervisionDecision::Restart { restarts: 2 },
-            SupervisionDecision::Restart { restarts: 3 },
-            SupervisionDecision::Isolate { restarts: 3 },
-        ]
+        decisions_on(&reports, broken),
+        restarted_three_times_then_isolated()
     );
-    let isolated_at = reports
-        .iter()
-        .position(|report| {
-            report
-                .failures
-                .iter()
-                .any(|failure| matches!(failure.decision, SupervisionDecision::Isolate { .. }))
-        })
-        .unwrap();
     assert!(runtime.conductor().isolated().contains(&broken));
-    let fills_after: usize = reports[isolated_at + 1..]
-        .iter()
-        .map(|report| report.fills.len())
-        .sum();
+    let fills_after = fills_after_isolation(&reports);
     assert!(fills_after > 0, "nobody traded after the isolation");
 }

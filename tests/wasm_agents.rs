@@ -12,7 +12,6 @@ mod support;
 use std::{path::Path, process::Command};
 
 use gamesa_agent::{Agent, AgentError, AgentRegistry, Intent, Observation, OrderIntent};
-use gamesa_guardian::SupervisionDecision;
 use gamesa_proto::{AgentId, Price, Quantity, Resource, Side, TimeInForce};
 use support::*;
 
@@ -121,20 +120,9 @@ async fn each_hostile_module_is_isolated_and_the_others_trade_on() {
         let hostile = AgentId(config.agents.len() as u32);
         let (mut runtime, _twin) = start_on_twin(&config, &scenario, &registry);
         let reports = run_ticks(&mut runtime, 40).await;
-        let decisions: Vec<SupervisionDecision> = reports
-            .iter()
-            .flat_map(|report| &report.failures)
-            .filter(|failure| failure.agent == hostile)
-            .map(|failure| failure.decision)
-            .collect();
         assert_eq!(
-            decisions,
-            vec![
-                SupervisionDecision::Restart { restarts: 1 },
-                SupervisionDecision::Restart { restarts: 2 },
-                SupervisionDecision::Restart { restarts: 3 },
-                SupervisionDecision::Isolate { restarts: 3 },
-            ],
+            decisions_on(&reports, hostile),
+            restarted_three_times_then_isolated(),
             "{behaviour}"
         );
         assert!(
@@ -144,20 +132,7 @@ async fn each_hostile_module_is_isolated_and_the_others_trade_on() {
                 .all(|failure| failure.agent == hostile),
             "{behaviour}: another agent failed"
         );
-        let isolated_at = reports
-            .iter()
-            .position(|report| {
-                !report.failures.is_empty()
-                    && report
-                        .failures
-                        .iter()
-                        .any(|f| matches!(f.decision, SupervisionDecision::Isolate { .. }))
-            })
-            .unwrap();
-        let fills_after: usize = reports[isolated_at + 1..]
-            .iter()
-            .map(|report| report.fills.len())
-            .sum();
+        let fills_after = fills_after_isolation(&reports);
         assert!(
             fills_after > 0,
             "{behaviour}: nobody traded after the isolation"

@@ -110,6 +110,50 @@ pub fn hold_gpu() -> Signal {
     }
 }
 
+/// The supervisor's decision on each failure of `agent`, in order.
+pub fn decisions_on(
+    reports: &[TickOutput],
+    agent: AgentId,
+) -> Vec<gamesa_guardian::SupervisionDecision> {
+    reports
+        .iter()
+        .flat_map(|report| &report.failures)
+        .filter(|failure| failure.agent == agent)
+        .map(|failure| failure.decision)
+        .collect()
+}
+
+/// Three restarts and then isolation: what the bundled `[supervision]` decides for an
+/// agent that fails every tick.
+pub fn restarted_three_times_then_isolated() -> Vec<gamesa_guardian::SupervisionDecision> {
+    use gamesa_guardian::SupervisionDecision::{Isolate, Restart};
+    vec![
+        Restart { restarts: 1 },
+        Restart { restarts: 2 },
+        Restart { restarts: 3 },
+        Isolate { restarts: 3 },
+    ]
+}
+
+/// The fills of the ticks after the first isolation in `reports` (panics if none).
+pub fn fills_after_isolation(reports: &[TickOutput]) -> usize {
+    let isolated_at = reports
+        .iter()
+        .position(|report| {
+            report.failures.iter().any(|failure| {
+                matches!(
+                    failure.decision,
+                    gamesa_guardian::SupervisionDecision::Isolate { .. }
+                )
+            })
+        })
+        .expect("an isolation");
+    reports[isolated_at + 1..]
+        .iter()
+        .map(|report| report.fills.len())
+        .sum()
+}
+
 /// `output` without its phase timings: what two runs of the same inputs must agree on.
 pub fn untimed(mut output: TickOutput) -> TickOutput {
     output.timings.clear();

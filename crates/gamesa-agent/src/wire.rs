@@ -72,7 +72,8 @@ pub fn decode_experiences(bytes: &[u8]) -> Result<Vec<Experience>, AgentError> {
 
 fn encode<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
     // These types serialize to plain maps, arrays, strings and integers: MessagePack can
-    // hold every one of them, so an error here would be a bug in a serde derive.
+    // hold every one of them, so an error here would be a bug in a serde derive (as the
+    // bare-number cancel was; the round-trip test encodes each kind of intent).
     rmp_serde::to_vec_named(value).unwrap_or_else(|error| {
         unreachable!("MessagePack encodes every gamesa-proto value: {error}")
     })
@@ -127,6 +128,10 @@ mod tests {
                 quantity: Quantity(2),
             },
             Intent::Cancel(gamesa_proto::OrderId(7)),
+            Intent::Actuate(gamesa_proto::Actuation::PowerLimit {
+                component: "gpu0".into(),
+                limit_mw: 200_000,
+            }),
         ];
         assert_eq!(decode_intents(&encode_intents(&intents)).unwrap(), intents);
     }
