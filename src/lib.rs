@@ -11,7 +11,8 @@ pub use gamesa_proto as proto;
 pub use gamesa_runtime as runtime;
 
 /// A registry with the five built-in hardware agents (`cpu`, `gpu`, `memory`, `thermal`
-/// and `power`) and `wasm`, which runs an agent compiled to a WebAssembly component.
+/// and `power`), `wasm`, which runs an agent compiled to a WebAssembly component, and
+/// `external`, an agent in another process that answers over the ingress protocol.
 pub fn builtin_registry() -> Result<AgentRegistry, AgentError> {
     let mut registry = AgentRegistry::new();
     gamesa_agent_cpu::register(&mut registry)?;
@@ -20,5 +21,6 @@ pub fn builtin_registry() -> Result<AgentRegistry, AgentError> {
     gamesa_agent_thermal::register(&mut registry)?;
     gamesa_agent_power::register(&mut registry)?;
     gamesa_wasm::register(&mut registry)?;
+    gamesa_agent::external::register(&mut registry)?;
     Ok(registry)
 }

@@ -92,19 +92,38 @@ class Client:
     def call(self, message):
         return self.wait(self.send(message))
 
+    @classmethod
+    def from_args(cls, args):
+        """Connects as `add_connection_args` read from the command line, and says hello."""
+        client = cls.tcp(args.tcp) if args.tcp else cls.unix(args.unix)
+        client.hello_result = client.call(
+            {
+                "type": "hello",
+                "protocol_version": PROTOCOL_VERSION,
+                "client": args.client,
+                "token": args.token,
+            }
+        )
+        return client
+
     def progress(self, component, amount):
         """Reports `amount` units of work (frames, steps: any non-negative number)
         done on `component` since the previous report; needs `progress:<component>`."""
         return self.call({"type": "progress", "component": component, "amount": amount})
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_connection_args(parser):
+    """--tcp or --unix, and the client's name and token."""
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--tcp", help="host:port of the TCP listener")
     where.add_argument("--unix", help="path of the Unix socket")
     parser.add_argument("--client", required=True)
     parser.add_argument("--token", required=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_connection_args(parser)
     parser.add_argument("--order", action="store_true", help="also bid for GPU memory")
     parser.add_argument("--progress", metavar="COMPONENT", help="also report progress on it")
     args = parser.parse_args()

@@ -465,7 +465,11 @@ fn print_reply(request: &Request, reply: Reply, json: bool) -> anyhow::Result<Ex
             );
         }
         Request::Query(query) => print_query(query.query, reply)?,
-        Request::Hello(_) | Request::Subscribe(_) | Request::Unsubscribe(_) => {
+        Request::Hello(_)
+        | Request::Subscribe(_)
+        | Request::Unsubscribe(_)
+        | Request::Attach(_)
+        | Request::Intents(_) => {
             println!("ok");
         }
     }
@@ -792,6 +796,9 @@ fn print_event(event: &Event, json: bool) -> anyhow::Result<()> {
                 veto.reason
             );
         }
+        // Sent only to a connection that attached an external agent, which `watch`
+        // never does.
+        Topic::Turn => println!("tick {tick} turn event"),
     }
     Ok(())
 }

@@ -25,10 +25,12 @@
 //!   back at start;
 //! - [`wire`]: the MessagePack bytes agents in other address spaces (WASM modules,
 //!   external processes) trade with the daemon, and [`OwnedObservation`] they decode;
+//! - [`external`]: the stand-in for an agent that lives in another process;
 //! - `testkit` (feature `testkit`): hand-made worlds for agents' unit tests.
 
 pub mod capacity;
 mod error;
+pub mod external;
 pub mod fixed_offer;
 pub mod hysteresis;
 pub mod moving_average;

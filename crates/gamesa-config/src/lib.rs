@@ -283,6 +283,10 @@ pub struct AgentConfig {
     /// [`DEFAULT_WASM_MEMORY_MIB`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_mib: Option<u32>,
+    /// `kind = "external"`: the `[[clients]]` entry whose connections may answer this
+    /// agent's turns (`attach`): the process proves who it is with that client's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
     /// Its participant id in the market. Unset: numbered by file order, agents from 1
     /// and then the clients. A reload sets it, so that every participant keeps its id
     /// (and its account, orders and leases) while others come and go.

@@ -147,6 +147,10 @@ pub fn plan(
         if old_agent.weight != agent.weight {
             changed.push(format!("agents[{index}].weight"));
         }
+        if old_agent.client != agent.client {
+            // Its process answers through the new client from the next `attach` on.
+            changed.push(format!("agents[{index}].client"));
+        }
         if old_agent.effects != agent.effects {
             changed.push(format!("agents[{index}].effects"));
         }

@@ -3,11 +3,55 @@
 
 use std::collections::BTreeSet;
 
-use gamesa_agent::{AgentError, AgentRegistry, ModuleSpec};
+use gamesa_agent::{AgentError, AgentRegistry, ModuleSpec, external::EXTERNAL_KIND};
 
 use super::{Config, Invalid, SensorSource};
 
 pub const TICK_HZ_RANGE: std::ops::RangeInclusive<u32> = 1..=1000;
+
+/// An external agent's `client`: required, naming a `[[clients]]` entry, with a socket
+/// listener for its process to connect to; refused on every other kind.
+fn check_client(config: &Config, index: usize) -> Result<(), Invalid> {
+    let agent = &config.agents[index];
+    let key = format!("agents[{index}].client");
+    let external = agent.kind == EXTERNAL_KIND;
+    match (&agent.client, external) {
+        (None, false) => Ok(()),
+        (Some(_), false) => Err((
+            key,
+            format!(
+                "only for kind = \"{EXTERNAL_KIND}\" (this agent is a `{}`)",
+                agent.kind
+            ),
+        )),
+        (None, true) => Err((key, format!("required for kind = \"{EXTERNAL_KIND}\""))),
+        (Some(client), true) => {
+            if !config.clients.iter().any(|entry| entry.name == *client) {
+                let known: Vec<&str> = config.clients.iter().map(|c| c.name.as_str()).collect();
+                return Err((
+                    key,
+                    format!(
+                        "`{client}` is not a [[clients]] entry (configured: {})",
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                ));
+            }
+            if !config.ingress.enabled() {
+                return Err((
+                    key,
+                    "an external agent answers over the ingress protocol: enable \
+                     ingress.unix_enabled or ingress.tcp_enabled"
+                        .into(),
+                ));
+            }
+            Ok(())
+        }
+    }
+}
 
 /// Checks `config` against the ranges the runtime supports and the agent kinds
 /// `registry` knows.
@@ -102,6 +146,7 @@ pub fn validate(config: &Config, registry: &AgentRegistry) -> Result<(), Invalid
                 );
             }
         }
+        check_client(config, index)?;
         if agent.fuel == Some(0) || agent.memory_mib == Some(0) {
             let key = if agent.fuel == Some(0) {
                 "fuel"
@@ -153,9 +198,10 @@ pub fn validate(config: &Config, registry: &AgentRegistry) -> Result<(), Invalid
         }
     }
     // A module is compiled and its `init` run now, so that a module that cannot load, or
-    // refuses its params, fails here and not at start (or at a reload).
+    // refuses its params, fails here and not at start (or at a reload); an external
+    // agent's stand-in refuses any params.
     for (index, spec) in crate::assemble::agent_specs(config).iter().enumerate() {
-        if spec.kind != ModuleSpec::KIND {
+        if spec.kind != ModuleSpec::KIND && spec.kind != EXTERNAL_KIND {
             continue;
         }
         match registry.create(spec) {

@@ -66,17 +66,21 @@ impl Cores for LocalCores {
             .into_iter()
             .map(|turn| {
                 let started = Instant::now();
-                let intents = match self.agent_mut(turn.agent) {
-                    Some(agent) => agent.observe(&turn),
-                    None => Err(AgentFailure::Panicked(format!(
-                        "no agent {} is hosted",
-                        turn.agent
-                    ))),
+                let (intents, external) = match self.agent_mut(turn.agent) {
+                    Some(agent) => (agent.observe(&turn), agent.is_external()),
+                    None => (
+                        Err(AgentFailure::Panicked(format!(
+                            "no agent {} is hosted",
+                            turn.agent
+                        ))),
+                        false,
+                    ),
                 };
                 Observed {
                     agent: turn.agent,
                     intents,
                     took: started.elapsed(),
+                    external,
                 }
             })
             .collect())

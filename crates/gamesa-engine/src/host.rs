@@ -28,7 +28,16 @@ pub enum AgentFailure {
     /// The agent did not answer within the tick's deadline; it skipped the tick.
     #[error("missed its {deadline_ms} ms deadline")]
     MissedDeadline { deadline_ms: u64 },
+    /// An out-of-process agent's answer did not count: its connection dropped, or
+    /// what it sent is not intents. The message says which.
+    #[error("its process {0}")]
+    External(String),
 }
+
+/// What an out-of-process agent answered its turn: its intents, or why the answer did
+/// not count ([`AgentFailure::External`]). A missed deadline is not one: it is
+/// `Intake::late`, as for any agent.
+pub type ExternalAnswer = Result<Vec<Intent>, String>;
 
 /// One agent's turn: everything its [`Observation`] borrows, owned, so that it can be
 /// sent to the agent's thread.
@@ -107,6 +116,12 @@ impl HostedAgent {
         };
         let rebuilt = host.rebuild();
         (host, rebuilt)
+    }
+
+    /// Whether the agent lives in another process (`kind = "external"`): its answers
+    /// are inputs ([`ExternalAnswer`]), and this host only stands in for it.
+    pub fn is_external(&self) -> bool {
+        self.spec.kind == gamesa_agent::external::EXTERNAL_KIND
     }
 
     pub fn factory(&self) -> &AgentFactory {

@@ -27,7 +27,7 @@ pub mod tick;
 
 pub use cores::{ExchangeCore, GuardianCore, SchedulerCore};
 pub use engine::TickEngine;
-pub use host::{AgentFailure, HostedAgent, Turn};
+pub use host::{AgentFailure, ExternalAnswer, HostedAgent, Turn};
 pub use outcome::Outcome;
 pub use output::{ActuationRecord, FailureRecord, Phase, PhaseTiming, TickOutput};
 pub use state::{Seat, TickSettings, TickState};

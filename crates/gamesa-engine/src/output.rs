@@ -108,6 +108,10 @@ pub struct TickOutput {
     pub resting: Vec<(OrderId, OrderRequest)>,
     /// How many intents each agent observed returned, in id order.
     pub intents_by_agent: Vec<(AgentId, usize)>,
+    /// What the out-of-process agents asked answered, as the tick took it (a missed
+    /// deadline is a failure, not an answer): inputs, which the journal keeps so that
+    /// a replay takes them again ([`crate::Intake::answered`]).
+    pub answered: Vec<(AgentId, crate::ExternalAnswer)>,
     /// Intents admission looked at: the agents' and the clients'.
     pub intents_checked: usize,
     pub denied_intents: Vec<(StampedIntent, Reason)>,

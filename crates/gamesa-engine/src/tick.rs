@@ -29,7 +29,7 @@ use gamesa_proto::{
 };
 
 use crate::{
-    AgentFailure, TickState, Turn,
+    AgentFailure, ExternalAnswer, TickState, Turn,
     cores::{Admitted, Guarded, MatchRequest, Matched, Opened, Opening, Ranked, Snapshot},
     output::{ActuationRecord, FailureRecord, Phase, PhaseTiming, TickOutput},
 };
@@ -40,6 +40,9 @@ pub struct Observed {
     pub agent: AgentId,
     pub intents: Result<Vec<Intent>, AgentFailure>,
     pub took: Duration,
+    /// The agent lives in another process: its answer is an input of the tick, which
+    /// the output keeps ([`TickOutput::answered`]) for the journal.
+    pub external: bool,
 }
 
 /// The cores and agents as a tick reaches them: in place ([`crate::TickEngine`]) or
@@ -134,6 +137,11 @@ pub struct Intake {
     /// leaves this empty.
     #[serde(default)]
     pub late: Vec<(AgentId, u64)>,
+    /// Out-of-process agents' answers, taken instead of whatever their hosted stand-in
+    /// returns: a replay of a shell tick, since another process is not the engine's to
+    /// run again. The shell asks those processes itself and leaves this empty.
+    #[serde(default)]
+    pub answered: Vec<(AgentId, ExternalAnswer)>,
 }
 
 /// Records when each phase ran.
@@ -182,6 +190,7 @@ pub async fn run<C: Cores>(
         intents: client_intents,
         progress,
         late,
+        answered,
     } = intake;
     for (component, micro) in progress {
         state.progress.add(&component, micro);
@@ -221,7 +230,21 @@ pub async fn run<C: Cores>(
     let mut intents = Vec::new();
     let mut failures = Vec::new();
     let mut intents_by_agent = Vec::with_capacity(observed.len());
+    let mut external_answers = Vec::new();
     for mut answer in observed {
+        if let Some((_, recorded)) = answered.iter().find(|(agent, _)| *agent == answer.agent) {
+            answer.intents = recorded.clone().map_err(AgentFailure::External);
+            answer.external = true;
+        }
+        if answer.external {
+            match &answer.intents {
+                Ok(intents) => external_answers.push((answer.agent, Ok(intents.clone()))),
+                Err(AgentFailure::External(why)) => {
+                    external_answers.push((answer.agent, Err(why.clone())));
+                }
+                Err(_) => {}
+            }
+        }
         if let Some((_, deadline_ms)) = late.iter().find(|(agent, _)| *agent == answer.agent) {
             // The agent still took its turn, as a late one in the shell finishes it.
             answer.intents = Err(AgentFailure::MissedDeadline {
@@ -394,6 +417,7 @@ pub async fn run<C: Cores>(
         no_safe_limit: safety.unknown,
         resting,
         intents_by_agent,
+        answered: external_answers,
         intents_checked,
         denied_intents: admission.denied,
         submissions: admission.submissions,

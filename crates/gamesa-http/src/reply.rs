@@ -38,7 +38,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::NotAuthenticated | ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::InsufficientCredits | ErrorCode::Rejected => StatusCode::CONFLICT,
+        ErrorCode::InsufficientCredits
+        | ErrorCode::Rejected
+        | ErrorCode::NotYours
+        | ErrorCode::NoTurn => StatusCode::CONFLICT,
         ErrorCode::IdleTimeout => StatusCode::REQUEST_TIMEOUT,
         ErrorCode::TooManyConnections | ErrorCode::ShuttingDown | ErrorCode::Unavailable => {
             StatusCode::SERVICE_UNAVAILABLE

@@ -17,8 +17,8 @@ use std::{
 };
 
 use gamesa_wire::{
-    ErrorBody, ErrorCode, FrameError, HelloResult, ReplyFrame, Request, SubscribeResult,
-    UnsubscribeResult, decode_body, decode_head, encode_frame, split_frame,
+    ErrorBody, ErrorCode, FrameError, HelloResult, IntentsResult, ReplyFrame, Request,
+    SubscribeResult, UnsubscribeResult, decode_body, decode_head, encode_frame, split_frame,
 };
 use serde::Serialize;
 use tokio::{
@@ -338,7 +338,13 @@ impl Connection {
         }
         let request = match decode_body(head, body) {
             Ok(request) => request,
-            Err(error) => return self.reply_error(error.id, error.error),
+            Err(error) => {
+                if head.kind == gamesa_wire::RequestType::Intents {
+                    // An attached agent's answer that is not intents fails its turn.
+                    hub.external.garbage(self.number, &error.error.message);
+                }
+                return self.reply_error(error.id, error.error);
+            }
         };
         if let Request::Hello(hello) = &request {
             return match self.session.hello(hello, &hub.roster().directory) {
@@ -421,6 +427,36 @@ impl Connection {
                         lost,
                     },
                 );
+            }
+            Carried::Door(Request::Attach(attach)) => {
+                let Some(client) = &client else { return };
+                let deadline_ms = hub.roster().agent_deadline_ms;
+                match hub.external.attach(
+                    self.number,
+                    &self.queue,
+                    &client.name,
+                    &attach.agent,
+                    deadline_ms,
+                ) {
+                    Ok(result) => {
+                        tracing::info!(client = %client.name, agent = %result.agent, "external agent attached");
+                        self.reply_ok(id, &result);
+                    }
+                    Err(error) => self.reply_error(Some(id), error),
+                }
+            }
+            Carried::Door(Request::Intents(answer)) => {
+                match hub.external.answer(self.number, answer) {
+                    Ok((agent, tick, intents)) => self.reply_ok(
+                        id,
+                        &IntentsResult {
+                            agent,
+                            tick,
+                            intents: u32::try_from(intents).unwrap_or(u32::MAX),
+                        },
+                    ),
+                    Err(error) => self.reply_error(Some(id), error),
+                }
             }
             // Hello was answered above, and the rest needs a client, which the
             // authorization above made sure of.

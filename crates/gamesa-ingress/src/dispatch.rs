@@ -28,7 +28,8 @@ pub enum Carried {
     /// To be answered after the next tick, through the [`ReplyTo`].
     AfterTick,
     /// Not carried out: the door's own to answer (`hello`, `subscribe`,
-    /// `unsubscribe`), or a request that needs a client where none said hello.
+    /// `unsubscribe`, an external agent's `attach` and `intents`), or a request that
+    /// needs a client where none said hello.
     Door(Request),
 }
 
@@ -54,6 +55,14 @@ pub fn authorize(
     request: &Request,
 ) -> Result<Option<Arc<ClientEntry>>, ErrorBody> {
     refresh(hub, session, roster_seen);
+    if let Request::Subscribe(topic) | Request::Unsubscribe(topic) = request
+        && topic.topic == gamesa_wire::Topic::Turn
+    {
+        return Err(ErrorBody::new(
+            ErrorCode::InvalidRequest,
+            "field `topic`: `turn` events come with `attach`, not with a subscription",
+        ));
+    }
     let client = session.client().cloned();
     let cancel_resource = match (request, &client) {
         (Request::Cancel(cancel), Some(client)) => Some(

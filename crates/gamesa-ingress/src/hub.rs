@@ -203,6 +203,8 @@ pub struct IngressHub {
     /// When the last tick ended, in µs since `started` plus one (0: no tick yet).
     last_tick_at_us: AtomicU64,
     pub counters: IngressCounters,
+    /// Which connection answers each external agent's turns.
+    pub external: crate::external::ExternalSeats,
 }
 
 /// The clients and participants of one config, which a reload replaces whole: who
@@ -214,6 +216,10 @@ pub struct Roster {
     /// `guardian.components`: components a client may report progress for even before
     /// a frame has shown them.
     pub configured_components: BTreeSet<String>,
+    /// The agents that live in other processes, and the client each answers through.
+    pub external: Vec<crate::external::ExternalAgent>,
+    /// `runtime.agent_deadline_ms` as it stands: what `attach` tells an external agent.
+    pub agent_deadline_ms: u64,
 }
 
 impl Roster {
@@ -244,10 +250,24 @@ impl Roster {
                 isolated: false,
             },
         ));
+        let external = gamesa_config::assemble::agent_specs(config)
+            .into_iter()
+            .zip(&config.agents)
+            .filter_map(|(spec, agent)| {
+                Some(crate::external::ExternalAgent {
+                    id: spec.id,
+                    name: spec.name,
+                    client: agent.client.clone()?,
+                })
+            })
+            .collect();
         Ok(Roster {
             directory,
             participants,
             configured_components: config.guardian.components.iter().cloned().collect(),
+            external,
+            agent_deadline_ms: u64::try_from(config.runtime.agent_deadline().as_millis())
+                .unwrap_or(u64::MAX),
         })
     }
 }
@@ -264,6 +284,8 @@ impl IngressHub {
         env: &mut dyn FnMut(&str) -> Option<String>,
     ) -> Result<IngressHub, String> {
         let roster = Roster::from_config(config, env)?;
+        let external = crate::external::ExternalSeats::default();
+        external.set_agents(roster.external.clone());
         let names = roster
             .participants
             .iter()
@@ -290,6 +312,7 @@ impl IngressHub {
             last_tick: AtomicU64::new(0),
             last_tick_at_us: AtomicU64::new(0),
             counters: IngressCounters::default(),
+            external,
         })
     }
 
@@ -313,6 +336,7 @@ impl IngressHub {
                 names.entry(entry.id).or_insert_with(|| entry.name.clone());
             }
         }
+        self.external.set_agents(roster.external.clone());
         *self.roster.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(roster);
         self.roster_generation.fetch_add(1, Ordering::Release);
     }
@@ -453,6 +477,7 @@ impl IngressHub {
 
     pub fn close_connection(&self, number: u64) {
         self.queues.remove(&number);
+        self.external.detach(number);
     }
 
     fn correlation_for(&self, client: &ClientEntry) -> CorrelationId {

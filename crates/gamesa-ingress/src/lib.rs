@@ -10,6 +10,7 @@
 pub mod clients;
 mod connection;
 pub mod dispatch;
+pub mod external;
 pub mod hub;
 pub mod query;
 pub mod respond;

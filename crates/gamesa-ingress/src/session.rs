@@ -173,7 +173,8 @@ impl Session {
     }
 
     /// The effect `request` needs: `None` for those anyone may send (`hello`, the
-    /// `health` query, `unsubscribe`). A `cancel` needs `order:<resource>` of the
+    /// `health` query, `unsubscribe`) and for an external agent's `attach` and
+    /// `intents`, which config grants by naming the client on the agent. A `cancel` needs `order:<resource>` of the
     /// order, which the caller looked up; a `progress` report `progress:<component>`.
     pub fn required_effect(
         request: &Request,
@@ -186,7 +187,10 @@ impl Session {
             })
         };
         match request {
-            Request::Hello(_) | Request::Unsubscribe(_) => None,
+            Request::Hello(_)
+            | Request::Unsubscribe(_)
+            | Request::Attach(_)
+            | Request::Intents(_) => None,
             Request::Query(query) if query.query == QueryName::Health => None,
             Request::Query(query) => effect(EffectAction::Query, query.query.as_str()),
             Request::Signal(signal) => effect(EffectAction::Signal, signal.domain.as_str()),

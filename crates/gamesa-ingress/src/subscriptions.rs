@@ -18,7 +18,8 @@ use std::{
 
 use gamesa_proto::Tick;
 use gamesa_wire::{
-    EventFrame, FillEvent, FrameError, PricesEvent, SignalEvent, Topic, VetoEvent, encode_frame,
+    EventFrame, FillEvent, FrameError, PricesEvent, SignalEvent, Topic, TurnEvent, VetoEvent,
+    encode_frame,
 };
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -31,6 +32,8 @@ pub enum EventData {
     Prices(PricesEvent),
     Signal(SignalEvent),
     Veto(VetoEvent),
+    /// Boxed: an observation is much larger than the other events.
+    Turn(Box<TurnEvent>),
 }
 
 /// One event as published by the tick, shared by every queue it goes to.

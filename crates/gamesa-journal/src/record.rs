@@ -19,8 +19,10 @@ pub struct TickInputs {
     /// values, so the engine reads it as it did.
     pub frame: TelemetryFrame,
     /// Injected signals, clients' orders and cancels, progress reports, sample errors,
-    /// and the agents that missed their deadline (`Intake::late`: the shell's thread
-    /// timing, which the engine cannot reproduce by itself).
+    /// the agents that missed their deadline (`Intake::late`: the shell's thread
+    /// timing, which the engine cannot reproduce by itself), and what out-of-process
+    /// agents answered (`Intake::answered`: another process is not the engine's to run
+    /// again).
     pub intake: Intake,
     /// What the actuator did with each actuation the tick asked for, in order.
     pub actuated: Vec<Result<Applied, String>>,
@@ -35,7 +37,9 @@ pub struct TickInputs {
 impl TickInputs {
     /// The inputs of a tick the shell ran: `intake` as it was handed to the engine, with
     /// the agents it found late, and the rest read from its `output` once actuated.
+    /// What out-of-process agents answered is taken from the output too (`Intake::answered`).
     pub fn new(at_ms: u64, mut intake: Intake, output: &TickOutput, reloads: Vec<String>) -> Self {
+        intake.answered = output.answered.clone();
         intake.late = output
             .failures
             .iter()

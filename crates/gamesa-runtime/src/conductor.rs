@@ -12,6 +12,10 @@
 //! panic. A restart replaces
 //! the agent's actor and thread, so an agent stuck in `observe` is left behind, never
 //! waited for again.
+//!
+//! An external agent (`kind = "external"`) is asked through the ingress hub instead:
+//! its turn goes to the connection that attached it, under the same deadline, and what
+//! came back (intents, or why they do not count) is an input the journal keeps.
 
 use std::{
     sync::Arc,
@@ -19,7 +23,7 @@ use std::{
 };
 
 use actix::{Actor, Addr, Arbiter, MailboxError};
-use gamesa_agent::{AgentFactory, AgentSpec};
+use gamesa_agent::{AgentFactory, AgentSpec, OwnedObservation};
 use gamesa_engine::{
     AgentFailure, HostedAgent, Intake, Phase, PhaseTiming, TickOutput, TickSettings, TickState,
     Turn,
@@ -41,7 +45,7 @@ use crate::actors::{
     sensor::TakeSample,
 };
 use crate::{
-    ingress::hub::MarketState,
+    ingress::{external, hub::MarketState},
     telemetry::{IngressLink, TickRecorder},
 };
 
@@ -146,6 +150,16 @@ impl std::fmt::Debug for AgentSlot {
     }
 }
 
+/// How one agent is being asked for its turn.
+enum Asked {
+    /// Its actor, on its thread (boxed: the request is large beside the others).
+    Actor(Box<actix::dev::Request<AgentActor, Observe>>),
+    /// Its process, through the connection that attached it.
+    Process(tokio::sync::oneshot::Receiver<gamesa_engine::ExternalAnswer>),
+    /// Answered already, and whether it is an external agent's answer.
+    Now(Result<Vec<gamesa_proto::Intent>, AgentFailure>, bool),
+}
+
 /// The cores as actors: each phase is one message to the actor that owns the core.
 #[derive(Debug)]
 pub struct ActorCores {
@@ -153,6 +167,8 @@ pub struct ActorCores {
     /// In id order.
     agents: Vec<AgentSlot>,
     deadline: Duration,
+    /// Where external agents' turns go: the ingress hub, once one is attached.
+    external: Option<Arc<crate::ingress::IngressHub>>,
 }
 
 impl Cores for ActorCores {
@@ -178,44 +194,74 @@ impl Cores for ActorCores {
     async fn observe(&mut self, turns: Vec<Turn>) -> Result<Vec<Observed>, ActorGone> {
         let deadline = tokio::time::Instant::now() + self.deadline;
         let deadline_ms = u64::try_from(self.deadline.as_millis()).unwrap_or(u64::MAX);
-        // Every turn is in its agent's mailbox before the first answer is awaited.
-        let requests: Vec<_> = turns
+        // Every turn is in its agent's mailbox (or its process's queue) before the
+        // first answer is awaited.
+        let asked: Vec<(AgentId, Asked)> = turns
             .into_iter()
             .map(|turn| {
                 let agent = turn.agent;
-                let request = self
-                    .agents
-                    .iter()
-                    .find(|slot| slot.id == agent)
-                    .map(|slot| slot.addr.send(Observe(turn)));
-                (agent, request)
+                let Some(slot) = self.agents.iter().find(|slot| slot.id == agent) else {
+                    let missing = AgentFailure::Panicked(format!("no agent {agent} is hosted"));
+                    return (agent, Asked::Now(Err(missing), false));
+                };
+                let asked = match &self.external {
+                    Some(hub) if hub.external.is_external(agent) => {
+                        let observation = OwnedObservation::from(&turn.observation());
+                        match hub.external.ask(observation, deadline_ms) {
+                            external::Asked::Now(answer) => {
+                                Asked::Now(answer.map_err(AgentFailure::External), true)
+                            }
+                            external::Asked::Later(answer) => Asked::Process(answer),
+                        }
+                    }
+                    _ => Asked::Actor(Box::new(slot.addr.send(Observe(turn)))),
+                };
+                (agent, asked)
             })
             .collect();
-        let mut observed = Vec::with_capacity(requests.len());
-        for (agent, request) in requests {
-            let (intents, took) = match request {
-                None => (
-                    Err(AgentFailure::Panicked(format!(
-                        "no agent {agent} is hosted"
-                    ))),
-                    Duration::ZERO,
-                ),
-                Some(request) => match tokio::time::timeout_at(deadline, request).await {
-                    Ok(Ok(answer)) => answer,
-                    Ok(Err(error)) => (
-                        Err(AgentFailure::Panicked(error.to_string())),
-                        Duration::ZERO,
-                    ),
-                    Err(_elapsed) => (
-                        Err(AgentFailure::MissedDeadline { deadline_ms }),
-                        self.deadline,
-                    ),
-                },
+        let mut observed = Vec::with_capacity(asked.len());
+        let started = tokio::time::Instant::now();
+        for (agent, asked) in asked {
+            let missed = || {
+                (
+                    Err(AgentFailure::MissedDeadline { deadline_ms }),
+                    self.deadline,
+                )
+            };
+            let (intents, took, external) = match asked {
+                Asked::Now(answer, external) => (answer, Duration::ZERO, external),
+                Asked::Actor(request) => {
+                    let (intents, took) = match tokio::time::timeout_at(deadline, *request).await {
+                        Ok(Ok(answer)) => answer,
+                        Ok(Err(error)) => (
+                            Err(AgentFailure::Panicked(error.to_string())),
+                            Duration::ZERO,
+                        ),
+                        Err(_elapsed) => missed(),
+                    };
+                    (intents, took, false)
+                }
+                Asked::Process(answer) => {
+                    let (intents, took) = match tokio::time::timeout_at(deadline, answer).await {
+                        Ok(Ok(answer)) => {
+                            (answer.map_err(AgentFailure::External), started.elapsed())
+                        }
+                        Ok(Err(_dropped)) => (
+                            Err(AgentFailure::External(
+                                "disconnected before answering its turn".into(),
+                            )),
+                            started.elapsed(),
+                        ),
+                        Err(_elapsed) => missed(),
+                    };
+                    (intents, took, true)
+                }
             };
             observed.push(Observed {
                 agent,
                 intents,
                 took,
+                external,
             });
         }
         Ok(observed)
@@ -375,6 +421,7 @@ impl Conductor {
                 actors,
                 agents,
                 deadline,
+                external: None,
             },
             intake: Intake::default(),
             telemetry: TickRecorder::default(),
@@ -520,6 +567,12 @@ impl Conductor {
     /// Telemetry's state: the decision log and the instruments.
     pub fn telemetry(&self) -> &TickRecorder {
         &self.telemetry
+    }
+
+    /// External agents' turns go to the processes attached through `hub`; until this
+    /// is called, they fail like any agent with nothing to answer.
+    pub fn ask_external_through(&mut self, hub: Arc<crate::ingress::IngressHub>) {
+        self.cores.external = Some(hub);
     }
 
     pub fn telemetry_mut(&mut self) -> &mut TickRecorder {

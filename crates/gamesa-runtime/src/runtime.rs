@@ -321,6 +321,8 @@ impl Runtime {
     /// answers them, publishes to subscribers and refreshes queries after it.
     pub fn attach_ingress(&mut self, hub: std::sync::Arc<crate::ingress::IngressHub>) {
         hub.set_decision_log(self.decision_log());
+        self.conductor
+            .ask_external_through(std::sync::Arc::clone(&hub));
         if let Some(journal) = self.conductor.journal() {
             hub.set_journal(journal.path());
         }

@@ -111,6 +111,7 @@ pub fn fit(
             module_xxh3: None,
             fuel: None,
             memory_mib: None,
+            client: None,
             participant: None,
         });
     }

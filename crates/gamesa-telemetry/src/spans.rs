@@ -269,6 +269,7 @@ fn observed(trace: &mut TickTrace, output: &TickOutput, names: &BTreeMap<AgentId
                 AgentFailure::Panicked(_) => "panic",
                 AgentFailure::Rebuild(_) => "rebuild",
                 AgentFailure::MissedDeadline { .. } => "deadline",
+                AgentFailure::External(_) => "external",
             };
             trace.attr(span, "error.type", kind);
             trace.error(span, failure.failure.to_string());

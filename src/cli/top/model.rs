@@ -218,8 +218,8 @@ impl Snapshot {
                 });
                 self.vetoes.truncate(MAX_VETOES);
             }),
-            // Not subscribed to; nothing on screen shows fills.
-            Topic::Fills => Ok(()),
+            // Not subscribed to (turns come only with `attach`); nothing shows them.
+            Topic::Fills | Topic::Turn => Ok(()),
         };
         if let Err(error) = decoded {
             self.notice = Some(format!(

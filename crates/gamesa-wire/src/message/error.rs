@@ -52,6 +52,12 @@ wire_names! {
         /// What the request reads is not kept on this node (`query experiences` with
         /// the journal off).
         Unavailable = "unavailable",
+        /// `attach` named an agent that is not an external agent of the session's
+        /// client, or one another connection has attached.
+        NotYours = "not_yours",
+        /// `intents` for a turn that is not open: its deadline passed, it was answered,
+        /// or the connection attached no agent.
+        NoTurn = "no_turn",
         /// A code this version of the crate does not know (sent by a newer server).
         #[serde(other)]
         Unknown = "unknown",

@@ -22,10 +22,17 @@ wire_names! {
         Signals = "signals",
         /// Every deny and clamp: fills, actuations, and refused intents.
         Vetoes = "vetoes",
+        /// An external agent's turn: only to the connection that attached it, never
+        /// by `subscribe`.
+        Turn = "turn",
     }
 }
 
 impl Topic {
+    /// The topics `subscribe` takes: every one but [`Topic::Turn`].
+    pub const SUBSCRIBABLE: [Topic; 4] =
+        [Topic::Fills, Topic::Prices, Topic::Signals, Topic::Vetoes];
+
     /// A bit per topic, for subscription sets.
     pub fn bit(self) -> u8 {
         1 << (self as u8)
@@ -103,6 +110,15 @@ pub struct VetoEvent {
     pub reason: String,
 }
 
+/// `turn`: an attached external agent's observation of one tick. Answer it with an
+/// `intents` request for `tick` within `deadline_ms` of the event being sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnEvent {
+    pub agent: String,
+    pub deadline_ms: u64,
+    pub observation: gamesa_agent::OwnedObservation,
+}
+
 /// An event of a subscription.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -126,7 +142,7 @@ mod tests {
     #[test]
     fn topic_names_are_the_subscribe_scopes() {
         assert_eq!(
-            Topic::ALL.map(Topic::as_str),
+            Topic::SUBSCRIBABLE.map(Topic::as_str),
             gamesa_proto::SUBSCRIBE_SCOPES
         );
     }

@@ -308,6 +308,24 @@ pub struct ExperienceRecord {
     pub experience: Experience,
 }
 
+/// The result of `attach`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachResult {
+    pub agent: String,
+    /// Its participant id in the market.
+    pub id: AgentId,
+    /// How long the daemon waits for each turn's `intents`.
+    pub deadline_ms: u64,
+}
+
+/// The result of `intents`: the answer was taken for `tick`'s turn.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntentsResult {
+    pub agent: String,
+    pub tick: Tick,
+    pub intents: u32,
+}
+
 /// The result of `subscribe`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscribeResult {

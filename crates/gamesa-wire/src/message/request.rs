@@ -29,6 +29,8 @@ wire_names! {
         Subscribe = "subscribe",
         Unsubscribe = "unsubscribe",
         Progress = "progress",
+        Attach = "attach",
+        Intents = "intents",
     }
 }
 
@@ -280,6 +282,24 @@ pub struct ProgressRequest {
     pub amount: ProgressAmount,
 }
 
+/// `attach`: this connection answers the turns of the external agent named `agent`
+/// (`[[agents]] kind = "external"`), whose `client` in config must be the session's.
+/// Its turns arrive as `turn` events; each is answered with `intents`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachRequest {
+    pub agent: String,
+}
+
+/// `intents`: an attached external agent's answer to its turn of `tick`, before that
+/// turn's deadline. `agent` names it when the connection attached more than one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntentsRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    pub tick: Tick,
+    pub intents: Vec<gamesa_proto::Intent>,
+}
+
 /// A request of any type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
@@ -291,6 +311,8 @@ pub enum Request {
     Subscribe(TopicRequest),
     Unsubscribe(TopicRequest),
     Progress(ProgressRequest),
+    Attach(AttachRequest),
+    Intents(IntentsRequest),
 }
 
 impl Request {
@@ -304,6 +326,8 @@ impl Request {
             Request::Subscribe(_) => RequestType::Subscribe,
             Request::Unsubscribe(_) => RequestType::Unsubscribe,
             Request::Progress(_) => RequestType::Progress,
+            Request::Attach(_) => RequestType::Attach,
+            Request::Intents(_) => RequestType::Intents,
         }
     }
 
@@ -338,6 +362,8 @@ impl Request {
             Request::Query(body) => framed(id, kind, body, out),
             Request::Subscribe(body) | Request::Unsubscribe(body) => framed(id, kind, body, out),
             Request::Progress(body) => framed(id, kind, body, out),
+            Request::Attach(body) => framed(id, kind, body, out),
+            Request::Intents(body) => framed(id, kind, body, out),
         }
     }
 }
@@ -433,6 +459,8 @@ pub fn decode_body(head: RequestHead, body: &[u8]) -> Result<Request, RequestErr
             RequestType::Subscribe => Request::Subscribe(decode_fields(body)?),
             RequestType::Unsubscribe => Request::Unsubscribe(decode_fields(body)?),
             RequestType::Progress => Request::Progress(decode_fields(body)?),
+            RequestType::Attach => Request::Attach(decode_fields(body)?),
+            RequestType::Intents => Request::Intents(decode_fields(body)?),
         })
     };
     fields().map_err(|error| RequestError {
@@ -497,6 +525,25 @@ mod tests {
                 expires_after_ticks: Some(10),
             }),
             Request::Cancel(CancelRequest { order: OrderId(3) }),
+            Request::Attach(AttachRequest {
+                agent: "py-cores".into(),
+            }),
+            Request::Intents(IntentsRequest {
+                agent: None,
+                tick: Tick(9),
+                intents: vec![
+                    gamesa_proto::Intent::Cancel(OrderId(3)),
+                    gamesa_proto::Intent::Place(gamesa_proto::OrderIntent {
+                        resource: Resource::CpuCores,
+                        side: Side::Ask,
+                        price: Price(500),
+                        quantity: Quantity(2),
+                        time_in_force: gamesa_proto::TimeInForce::Limit {
+                            expires_at: Some(Tick(9)),
+                        },
+                    }),
+                ],
+            }),
             Request::Query(QueryRequest {
                 resource: Some(Resource::PowerBudgetMw),
                 levels: Some(5),
@@ -691,7 +738,7 @@ mod tests {
         assert_eq!(
             error.message,
             "unknown request type `teleport` (expected hello, signal, order, cancel, query, \
-             subscribe, unsubscribe or progress)"
+             subscribe, unsubscribe, progress, attach or intents)"
         );
     }
 
