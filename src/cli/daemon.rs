@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use gamesa_agent::AgentRegistry;
 use gamesa_runtime::config::{ConfigSources, Layered};
 use gamesa_runtime::telemetry::{Destination, Telemetry, TelemetrySettings};
-use gamesa_runtime::{Config, Runtime, hardware::hardware_for, status::StatusWindow};
+use gamesa_runtime::{Config, ConfigError, Runtime, hardware::hardware_for, status::StatusWindow};
 
 use super::{env_vars, journal, pidfile, signals, stderr_is_terminal};
 
@@ -120,43 +120,59 @@ pub fn run(
         // After the handlers: whoever reads the pid may send SIGHUP at once.
         let _pid = pidfile::PidFile::write();
         let mut ready = false;
+        // A reload's config is read (and its WASM modules compiled) off the tick loop,
+        // which ticks on meanwhile; a SIGHUP during a load asks for another after it.
+        let mut loading: Option<Loading> = None;
+        let mut load_again = false;
+        let mut on_tick = |report: &gamesa_runtime::TickOutput| {
+            if !ready {
+                // The first tick ran: tell systemd (Type=notify) we are up.
+                ready = true;
+                notify_systemd(&[sd_notify::NotifyState::Ready]);
+            }
+            for error in &report.sample_errors {
+                tracing::warn!(%error, "sensor reading failed");
+            }
+            status.record(report);
+            if status_every > 0
+                && (report.tick.0 + 1).is_multiple_of(status_every)
+                && let Some(line) = status.take_line()
+            {
+                // A person at a terminal reads it; journald gets a debug record,
+                // and `systemctl status` the line itself.
+                notify_systemd(&[sd_notify::NotifyState::Status(&line)]);
+                if status_on_terminal {
+                    // A terminal that went away (the SSH session hung up and
+                    // the daemon reloaded) is not a reason to stop.
+                    let mut out = std::io::stdout().lock();
+                    if writeln!(out, "{line}").is_err() {
+                        status_on_terminal = false;
+                    }
+                } else {
+                    tracing::debug!(target: "gamesa::status", "{line}");
+                }
+            }
+        };
         let ran = loop {
-            let mut wake = signals::Wake::Stop;
+            let mut woke = Woke::Signal(signals::Wake::Stop);
             let ran = runtime
-                .run_until(async { wake = signals.next().await }, |report| {
-                    if !ready {
-                        // The first tick ran: tell systemd (Type=notify) we are up.
-                        ready = true;
-                        notify_systemd(&[sd_notify::NotifyState::Ready]);
-                    }
-                    for error in &report.sample_errors {
-                        tracing::warn!(%error, "sensor reading failed");
-                    }
-                    status.record(report);
-                    if status_every > 0
-                        && (report.tick.0 + 1) % status_every == 0
-                        && let Some(line) = status.take_line()
-                    {
-                        // A person at a terminal reads it; journald gets a debug record,
-                        // and `systemctl status` the line itself.
-                        notify_systemd(&[sd_notify::NotifyState::Status(&line)]);
-                        if status_on_terminal {
-                            // A terminal that went away (the SSH session hung up and
-                            // the daemon reloaded) is not a reason to stop.
-                            let mut out = std::io::stdout().lock();
-                            if writeln!(out, "{line}").is_err() {
-                                status_on_terminal = false;
-                            }
-                        } else {
-                            tracing::debug!(target: "gamesa::status", "{line}");
-                        }
-                    }
-                })
+                .run_until(
+                    async { woke = next_wake(&mut signals, &mut loading).await },
+                    &mut on_tick,
+                )
                 .await;
-            match (ran, wake) {
-                (Ok(()), signals::Wake::Reload) => {
-                    if let Err(error) = reload(&mut runtime, sources, registry).await {
+            match (ran, woke) {
+                (Ok(()), Woke::Signal(signals::Wake::Reload)) => match loading {
+                    Some(_) => load_again = true,
+                    None => loading = Some(start_loading(sources, registry)),
+                },
+                (Ok(()), Woke::Loaded(loaded)) => {
+                    loading = None;
+                    if let Err(error) = apply_reload(&mut runtime, *loaded, registry).await {
                         break Err(error);
+                    }
+                    if std::mem::take(&mut load_again) {
+                        loading = Some(start_loading(sources, registry));
                     }
                 }
                 (ran, _) => break ran.map_err(anyhow::Error::from),
@@ -207,20 +223,59 @@ pub fn run(
     result
 }
 
-/// SIGHUP: reads the config again from the same layers and applies it without a
-/// restart (`Runtime::reload`). An invalid config, or a change that needs a restart, is
-/// logged and the running config stays; only an actor gone is an error.
-async fn reload(
-    runtime: &mut Runtime,
-    sources: &ConfigSources,
-    registry: &AgentRegistry,
-) -> anyhow::Result<()> {
+/// A config being read again for a reload, on a blocking thread.
+type Loading = tokio::task::JoinHandle<Result<Config, ConfigError>>;
+
+/// What that thread came back with.
+type Loaded = Result<Result<Config, ConfigError>, tokio::task::JoinError>;
+
+/// Why the tick loop stopped to look.
+enum Woke {
+    Signal(signals::Wake),
+    /// A reload's config was read (or could not be). Boxed: a config is large.
+    Loaded(Box<Loaded>),
+}
+
+/// The next signal, or the end of the load under way.
+async fn next_wake(signals: &mut signals::Signals, loading: &mut Option<Loading>) -> Woke {
+    match loading {
+        None => Woke::Signal(signals.next().await),
+        Some(load) => tokio::select! {
+            wake = signals.next() => Woke::Signal(wake),
+            loaded = load => Woke::Loaded(Box::new(loaded)),
+        },
+    }
+}
+
+/// SIGHUP: reads the config again from the same layers on a blocking thread, since
+/// loading compiles and checks every WASM module it names (seconds for a new one),
+/// while the loop ticks on.
+fn start_loading(sources: &ConfigSources, registry: &AgentRegistry) -> Loading {
     notify_systemd(&[sd_notify::NotifyState::Reloading]);
     tracing::info!("hang-up: reloading the config");
-    let next = match Config::load_layered(sources, env_vars(), registry) {
-        Ok((next, _)) => next,
-        Err(error) => {
+    let (sources, registry) = (sources.clone(), registry.clone());
+    tokio::task::spawn_blocking(move || {
+        Config::load_layered(&sources, env_vars(), &registry).map(|(next, _)| next)
+    })
+}
+
+/// Applies a reloaded config without a restart (`Runtime::reload`). An invalid config,
+/// or a change that needs a restart, is logged and the running config stays; only an
+/// actor gone is an error.
+async fn apply_reload(
+    runtime: &mut Runtime,
+    loaded: Loaded,
+    registry: &AgentRegistry,
+) -> anyhow::Result<()> {
+    let next = match loaded {
+        Ok(Ok(next)) => next,
+        Ok(Err(error)) => {
             tracing::error!(%error, "the new config is invalid; the running config stays");
+            notify_systemd(&[sd_notify::NotifyState::Ready]);
+            return Ok(());
+        }
+        Err(error) => {
+            tracing::error!(%error, "reading the new config failed; the running config stays");
             notify_systemd(&[sd_notify::NotifyState::Ready]);
             return Ok(());
         }
