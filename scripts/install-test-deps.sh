@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need that cargo does not bring: Python's msgpack, for the
 # Python client's test (tests/ingress_python.rs), with pip, else Debian's package;
-# Prometheus and promtool, for the /metrics tests (tests/http_prometheus.rs); tmux, for
+# Prometheus and promtool, for the /metrics tests (tests/http_prometheus.rs);
+# nats-server (with JetStream), for fleet mode's tests (crates/gamesa-fleet-nats); tmux, for
 # `gamesa top`'s terminal test (tests/top_tmux.rs); and for the package check
 # (scripts/package-check.sh) systemd-analyze, dpkg-deb and man; all but msgpack from
 # Debian's packages; and rustup's wasm32-wasip2 target with the WASM agents built for it
@@ -38,6 +39,7 @@ command -v dpkg-deb >/dev/null || missing+=(dpkg)
 command -v man >/dev/null || missing+=(man-db)
 { command -v prometheus >/dev/null && command -v promtool >/dev/null; } || missing+=(prometheus)
 command -v tmux >/dev/null || missing+=(tmux)
+command -v nats-server >/dev/null || missing+=(nats-server)
 if [ ${#missing[@]} -gt 0 ]; then
     { as_root apt-get update -qq && as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
         || { echo "error: cannot install ${missing[*]} (apt-get)" >&2; exit 1; }

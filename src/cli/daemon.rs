@@ -78,6 +78,17 @@ pub fn run(
             }
             runtime.attach_journal(journal);
         }
+        // Fleet mode: the node's cap follows its fleet's grants from the first tick.
+        let _fleet = if config.fleet.enabled {
+            let settings =
+                gamesa_runtime::fleet::link_settings(&config, &mut |name| std::env::var(name).ok())
+                    .map_err(|(key, message)| anyhow::anyhow!("{key}: {message}"))?;
+            let link = gamesa_runtime::fleet::start(settings);
+            runtime.attach_fleet(std::sync::Arc::clone(&link));
+            Some(link)
+        } else {
+            None
+        };
         let ingress = if config.ingress.enabled() {
             let ingress = gamesa_runtime::ingress::Ingress::start(&config)
                 .context("starting the ingress listeners")?;

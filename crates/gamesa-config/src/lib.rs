@@ -7,6 +7,7 @@
 
 pub mod assemble;
 mod env;
+pub mod fleet;
 pub mod http;
 pub mod ingress;
 pub mod journal;
@@ -68,6 +69,9 @@ pub struct Config {
     /// The HTTP API and Prometheus `/metrics` (`docs/http.md`).
     #[serde(default)]
     pub http: HttpConfig,
+    /// Fleet mode: a power budget shared with other nodes over NATS (`docs/fleet.md`).
+    #[serde(default)]
+    pub fleet: fleet::FleetConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -58,8 +58,9 @@ pub enum ReloadError {
 
 /// The sections a running daemon cannot change: its tick, its sensors and actuators,
 /// its listeners, its telemetry and journal, and the node's cap (read by the sensors).
-const RESTART_ONLY: [&str; 9] = [
+const RESTART_ONLY: [&str; 10] = [
     "runtime",
+    "fleet",
     "supervision",
     "sensors",
     "actuators",

@@ -215,6 +215,10 @@ pub fn validate(config: &Config, registry: &AgentRegistry) -> Result<(), Invalid
     super::telemetry::validate_telemetry(&config.telemetry)?;
     super::journal::validate_journal(&config.journal)?;
     super::http::validate_http(&config.http)?;
+    super::fleet::validate_fleet(
+        &config.fleet,
+        1_000_u64.div_ceil(u64::from(config.runtime.tick_hz.max(1))),
+    )?;
     super::ingress::validate_ingress(config)?;
     crate::assemble::build_guardian(config, registry).map(drop)
 }

@@ -119,14 +119,22 @@ impl TickState {
     }
 
     /// The frame as it would read had the dry-run limits been written, with the
-    /// reported progress where the sensors gave none.
-    pub(crate) fn prepare(&self, mut frame: TelemetryFrame) -> TelemetryFrame {
+    /// reported progress where the sensors gave none, and the node's cap lowered to
+    /// what its fleet grants (`fleet_cap_mw`).
+    pub(crate) fn prepare(
+        &self,
+        mut frame: TelemetryFrame,
+        fleet_cap_mw: Option<u64>,
+    ) -> TelemetryFrame {
         for component in &mut frame.components {
             if let Some(limit_mw) = self.dry_run_limits_mw.get(&component.id) {
                 component.limit_mw = Some(*limit_mw);
             }
         }
         self.progress.fill(&mut frame);
+        if let Some(granted) = fleet_cap_mw {
+            frame.node.cap_mw = Some(frame.node.cap_mw.map_or(granted, |own| own.min(granted)));
+        }
         frame
     }
 

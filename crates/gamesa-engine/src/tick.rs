@@ -142,6 +142,11 @@ pub struct Intake {
     /// run again. The shell asks those processes itself and leaves this empty.
     #[serde(default)]
     pub answered: Vec<(AgentId, ExternalAnswer)>,
+    /// The node's cap as its fleet grants it this tick (its safe share plus its valid
+    /// lease, `docs/fleet.md`), in mW: the frame's `node.cap_mw` becomes the lower of it
+    /// and the node's own. `None` outside fleet mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet_cap_mw: Option<u64>,
 }
 
 /// Records when each phase ran.
@@ -191,11 +196,12 @@ pub async fn run<C: Cores>(
         progress,
         late,
         answered,
+        fleet_cap_mw,
     } = intake;
     for (component, micro) in progress {
         state.progress.add(&component, micro);
     }
-    let frame = Arc::new(state.prepare(frame));
+    let frame = Arc::new(state.prepare(frame, fleet_cap_mw));
 
     // open
     let epoch_ticks = state.settings.epoch_ticks.max(1);

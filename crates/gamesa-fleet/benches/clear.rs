@@ -19,6 +19,7 @@ fn orders(request: u64) -> Vec<Order> {
                 node: format!("node{index:04}"),
                 request,
                 draw_mw: 300_000 + mixed % 200_000,
+                weight: 1,
                 bids: (0..4)
                     .map(|step| BidStep {
                         mw: 10_000 + (mixed >> (8 * step)) % 20_000,

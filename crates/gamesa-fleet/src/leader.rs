@@ -201,6 +201,7 @@ mod tests {
             node: node.into(),
             request,
             draw_mw: 0,
+            weight: 1,
             bids: vec![BidStep { mw, price: 1 }],
         }
     }

@@ -28,11 +28,13 @@
 //! `tests/safety.rs` checks the sum at every instant of random fleets under leader
 //! changes, zombie leaders, lost and delayed messages, and clock offsets.
 
+mod bid;
 mod leader;
 mod message;
 mod node;
 mod split;
 
+pub use bid::node_bid;
 pub use leader::{Leader, LeaderSettings};
 pub use message::{BidStep, Grant, Order, Term};
 pub use node::{NodeLeases, Refused};

@@ -27,9 +27,16 @@ pub struct Order {
     pub request: u64,
     /// What the node draws now, in mW (reported, not decided on).
     pub draw_mw: u64,
+    /// Its weight in the static split (`fleet.node_weight`).
+    #[serde(default = "one")]
+    pub weight: u32,
     /// The pool it asks for beyond its safe share, in steps of falling price. The sum
     /// is its demand.
     pub bids: Vec<BidStep>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl Order {

@@ -13,7 +13,7 @@ pub enum Split {
     /// Bid steps of every order, highest price first (ties by node name), until the
     /// pool or the demand runs out: the uniform-price auction's allocation.
     Market,
-    /// The pool in equal parts, whatever each node asks.
+    /// The pool in parts by the nodes' weights (equal by default), whatever each asks.
     Static,
     /// The pool in proportion to each node's demand, never more than it.
     Proportional,
@@ -25,8 +25,13 @@ impl Split {
         match self {
             Split::Market => market(pool_mw, orders),
             Split::Static => {
-                let count = orders.len().max(1) as u64;
-                vec![pool_mw / count; orders.len()]
+                let total: u128 = orders.iter().map(|order| u128::from(order.weight)).sum();
+                orders
+                    .iter()
+                    .map(|order| {
+                        (u128::from(pool_mw) * u128::from(order.weight) / total.max(1)) as u64
+                    })
+                    .collect()
             }
             Split::Proportional => {
                 let demand: Vec<u64> = orders.iter().map(Order::demand_mw).collect();
@@ -79,6 +84,7 @@ mod tests {
             node: node.into(),
             request: 1,
             draw_mw: 0,
+            weight: 1,
             bids: bids
                 .iter()
                 .map(|&(mw, price)| BidStep { mw, price })
@@ -99,8 +105,11 @@ mod tests {
 
     #[test]
     fn the_baselines_split_equally_or_by_demand() {
-        let orders = [order("a", &[(300, 1)]), order("b", &[(100, 9)])];
+        let mut orders = [order("a", &[(300, 1)]), order("b", &[(100, 9)])];
         assert_eq!(Split::Static.divide(200, &orders), vec![100, 100]);
+        orders[0].weight = 3;
+        assert_eq!(Split::Static.divide(200, &orders), vec![150, 50]);
+        orders[0].weight = 1;
         assert_eq!(Split::Proportional.divide(200, &orders), vec![150, 50]);
         assert_eq!(Split::Proportional.divide(1_000, &orders), vec![300, 100]);
         assert!(Split::Static.divide(10, &[]).is_empty());

@@ -180,6 +180,7 @@ fn run(fleet: &Fleet) -> Result<usize, TestCaseError> {
                     node: name(index),
                     request,
                     draw_mw: 0,
+                    weight: 1,
                     bids: vec![BidStep { mw, price }],
                 });
             }

@@ -404,6 +404,9 @@ pub struct Conductor {
     /// The configs of the reloads since the last tick, in order, for the next tick's
     /// journal entry.
     reloaded: Vec<String>,
+    /// Fleet mode's link, when `[fleet]` is on: its cap goes into each tick's intake,
+    /// and each tick's draw and bid go back to it.
+    fleet: Option<Arc<gamesa_fleet_nats::FleetLink>>,
 }
 
 impl Conductor {
@@ -428,6 +431,7 @@ impl Conductor {
             journal: None,
             journal_inputs: None,
             reloaded: Vec::new(),
+            fleet: None,
         }
     }
 
@@ -569,6 +573,12 @@ impl Conductor {
         &self.telemetry
     }
 
+    /// From the next tick on, the node's cap is what `link` grants (and never more than
+    /// its own), and each tick reports the node's draw and bid to it.
+    pub fn follow_fleet(&mut self, link: Arc<gamesa_fleet_nats::FleetLink>) {
+        self.fleet = Some(link);
+    }
+
     /// External agents' turns go to the processes attached through `hub`; until this
     /// is called, they fail like any agent with nothing to answer.
     pub fn ask_external_through(&mut self, hub: Arc<crate::ingress::IngressHub>) {
@@ -645,12 +655,26 @@ impl Conductor {
         intake
             .sample_errors
             .extend(sample.errors.iter().map(ToString::to_string));
+        // The cap the fleet grants now: an input, journaled with the rest.
+        intake.fleet_cap_mw = self.fleet.as_ref().map(|link| link.cap_mw());
         self.telemetry.take_injected(&intake.signals);
         // What the journal needs to run this tick again beside its output: the engine
         // consumes it.
         let consumed = self.journal.is_some().then(|| intake.clone());
 
         let mut output = tick::run(&mut self.state, &mut self.cores, sample.frame, intake).await?;
+        if let Some(link) = &self.fleet {
+            // What the node draws and would bid for, for its next order.
+            let bids = gamesa_fleet::node_bid(
+                &output.frame,
+                output
+                    .market
+                    .last_price(gamesa_proto::Resource::PowerBudgetMw)
+                    .map(|price| price.0),
+                link.status().safe_share_mw,
+            );
+            link.report(output.frame.node.draw_mw.unwrap_or(0), bids);
+        }
         output.timings.insert(
             0,
             PhaseTiming {

@@ -8,6 +8,7 @@
 
 pub mod actors;
 pub mod conductor;
+pub mod fleet;
 pub mod hardware;
 pub mod runtime;
 pub mod status;

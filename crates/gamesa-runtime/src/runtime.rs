@@ -317,6 +317,12 @@ impl Runtime {
         self.conductor.attach_journal(journal);
     }
 
+    /// From the next tick on, the node's cap follows what its fleet grants through `link`
+    /// (`docs/fleet.md`).
+    pub fn attach_fleet(&mut self, link: std::sync::Arc<gamesa_fleet_nats::FleetLink>) {
+        self.conductor.follow_fleet(link);
+    }
+
     /// From the next tick on, takes in what ingress clients sent before each tick, and
     /// answers them, publishes to subscribers and refreshes queries after it.
     pub fn attach_ingress(&mut self, hub: std::sync::Arc<crate::ingress::IngressHub>) {

@@ -1,0 +1,195 @@
+//! Three `gamesa run` processes on the twin share one power budget through a real
+//! `nats-server`: they elect a leader and lease the pool; the leader is killed with
+//! SIGKILL and another takes over; the others stop cleanly. Read back from each node's
+//! own journal (its granted cap is an input of every tick): at every instant the caps in
+//! force add up to no more than the budget, leases were held, and each node's frame
+//! shows the granted cap as its `node.cap_mw`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../crates/gamesa-fleet-nats/tests/nats_server/mod.rs"]
+mod nats_server;
+
+use std::{
+    ops::ControlFlow,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use gamesa_runtime::journal::JournalReader;
+use nats_server::{NatsServer, free_port};
+
+const BUDGET_MW: u64 = 900_000;
+const SAFE_MW: u64 = 250_000;
+const NODES: [&str; 3] = ["rack1-a", "rack1-b", "rack1-c"];
+/// `config/sim.toml` ticks at 10 Hz: a node holds the cap it read for one tick.
+const TICK_MS: u64 = 100;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `config/sim.toml` for node `name`, with its journal and log in `dir`.
+fn write_config(dir: &Path, name: &str, port: u16) -> PathBuf {
+    let root = repo_root();
+    let mut text = std::fs::read_to_string(root.join("config/sim.toml")).unwrap();
+    text = text.replace(
+        "\"../scenarios/",
+        &format!("\"{}/scenarios/", root.display()),
+    );
+    let shares: String = NODES
+        .iter()
+        .map(|node| format!("{node} = {SAFE_MW}\n"))
+        .collect();
+    text.push_str(&format!(
+        r#"
+[journal]
+file = "{journal}"
+batch_ticks = 1
+
+[fleet]
+enabled = true
+nats_url = "nats://127.0.0.1:{port}"
+cluster = "rack1"
+node = "{name}"
+budget_mw = {BUDGET_MW}
+epoch_ms = 300
+lease_ms = 1200
+
+[fleet.safe_shares_mw]
+{shares}"#,
+        journal = dir.join(format!("{name}.sqlite")).display(),
+    ));
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn spawn(dir: &Path, name: &str, port: u16) -> Child {
+    let config = write_config(dir, name, port);
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_gamesa"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("GAMESA_LOG", "info")
+        .env("STATE_DIRECTORY", dir)
+        .env("RUNTIME_DIRECTORY", dir)
+        .env("OTEL_SDK_DISABLED", "true")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+fn log(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
+}
+
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Each journaled tick of `name`: when it ran (ms since the Unix epoch), the cap the
+/// fleet granted, and the frame's `node.cap_mw`.
+fn caps(dir: &Path, name: &str) -> Vec<(u64, u64, Option<u64>)> {
+    let reader = JournalReader::open(&dir.join(format!("{name}.sqlite"))).unwrap();
+    let mut ticks = Vec::new();
+    reader
+        .for_each_tick(1, gamesa_proto::Tick(0), None, |tick| {
+            let granted = tick
+                .inputs
+                .intake
+                .fleet_cap_mw
+                .expect("every tick of a fleet node carries its granted cap");
+            ticks.push((tick.inputs.at_ms, granted, tick.inputs.frame.node.cap_mw));
+            Ok(ControlFlow::Continue(()))
+        })
+        .unwrap();
+    ticks
+}
+
+#[test]
+fn three_daemons_share_a_budget_through_nats_and_survive_the_leaders_death() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = NatsServer::start(&dir.path().join("nats"), free_port());
+    let mut children: Vec<(&str, Child)> = NODES
+        .iter()
+        .map(|name| (*name, spawn(dir.path(), name, server.port)))
+        .collect();
+
+    let leader = || {
+        NODES
+            .iter()
+            .find(|name| log(dir.path(), name).contains("fleet: elected leader"))
+            .copied()
+    };
+    wait_for("a leader", Duration::from_secs(20), || leader().is_some());
+    let first = leader().unwrap();
+    // Let leases flow for a few epochs, then kill the leader outright.
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, mut victim) = children.remove(
+        children
+            .iter()
+            .position(|(name, _)| *name == first)
+            .unwrap(),
+    );
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let killed_at = Instant::now();
+    wait_for("a new leader", Duration::from_secs(10), || {
+        NODES
+            .iter()
+            .any(|name| *name != first && log(dir.path(), name).contains("fleet: elected leader"))
+    });
+    let failover = killed_at.elapsed();
+    std::thread::sleep(Duration::from_secs(3));
+    for (name, child) in &mut children {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let status = child.wait().unwrap();
+        assert!(
+            status.success(),
+            "{name}: {status}\n{}",
+            log(dir.path(), name)
+        );
+    }
+    drop(server);
+
+    // From the nodes' own journals: the cap each held from one tick to the next.
+    let mut edges: Vec<(u64, usize, u64)> = Vec::new();
+    let mut leased_ticks = 0;
+    for (index, name) in NODES.iter().enumerate() {
+        let ticks = caps(dir.path(), name);
+        assert!(ticks.len() > 20, "{name}: {} ticks", ticks.len());
+        for (at_ms, granted, frame_cap) in &ticks {
+            assert_eq!(*frame_cap, Some((*granted).min(400_000)), "{name}");
+            assert!(*granted >= SAFE_MW);
+            if *granted > SAFE_MW {
+                leased_ticks += 1;
+            }
+            edges.push((*at_ms, index, *granted));
+        }
+        // After its last tick a node holds that cap one tick more, then nothing.
+        let (last, _, _) = ticks[ticks.len() - 1];
+        edges.push((last + TICK_MS, index, 0));
+    }
+    edges.sort();
+    let mut held = [0u64; 3];
+    for (at_ms, index, cap) in edges {
+        held[index] = cap;
+        let sum: u64 = held.iter().sum();
+        assert!(
+            sum <= BUDGET_MW,
+            "at {at_ms} ms the caps add up to {sum} mW: {held:?}"
+        );
+    }
+    assert!(leased_ticks > 20, "only {leased_ticks} ticks held a lease");
+    println!("failover after the leader's SIGKILL: {failover:?}");
+}
