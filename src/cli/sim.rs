@@ -33,8 +33,12 @@ pub struct SimArgs {
     command: Option<SimCommand>,
     /// A scenario file, or a directory whose `*.toml` files are all run, in name order.
     /// May be given more than once.
-    #[arg(long, short, required = true)]
+    #[arg(long, short, required_unless_present = "fleet")]
     scenario: Vec<PathBuf>,
+    /// A fleet file (`docs/fleet.md`): many twin nodes under one power budget, run under
+    /// the fleet's market, a static split and a proportional split, compared.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["scenario", "compare", "plot", "policy"])]
+    fleet: Option<PathBuf>,
     /// What decides the power split: market; optimum (the physical limit: the best
     /// limits over the whole run, knowing everything, set straight on the twin);
     /// greedy-oracle (knowing everything, one step ahead); static-equal, static-tdp,
@@ -116,7 +120,10 @@ pub fn main(args: SimArgs, registry: &AgentRegistry) -> ExitCode {
     let result = match &args.command {
         Some(SimCommand::Generate(generate)) => write_generated(generate),
         Some(SimCommand::Report(report)) => write_report(report, registry),
-        None => sim(&args, registry),
+        None => match &args.fleet {
+            Some(fleet) => sim_fleet(fleet, &args, registry),
+            None => sim(&args, registry),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -125,6 +132,74 @@ pub fn main(args: SimArgs, registry: &AgentRegistry) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `gamesa sim --fleet FILE`: the fleet under each split, a table (or JSON) and the
+/// market's time to solution against each baseline's.
+fn sim_fleet(path: &Path, args: &SimArgs, registry: &AgentRegistry) -> anyhow::Result<()> {
+    use gamesa_fleet::Split;
+    let template: Config = run::load_template(&args.config, std::env::vars(), registry)?;
+    let fleet = gamesa_sim::fleet::load(path)?;
+    let mut runs = Vec::new();
+    for split in [Split::Market, Split::Static, Split::Proportional] {
+        let started = std::time::Instant::now();
+        let metrics = gamesa_sim::fleet::run(&fleet, &template, registry, split)
+            .with_context(|| format!("{} under {split:?}", path.display()))?;
+        eprintln!(
+            "gamesa sim: fleet {} {split:?}: {} nodes, run {:.2} s (wall time, not in the JSON)",
+            fleet.name,
+            fleet.nodes.len(),
+            started.elapsed().as_secs_f64()
+        );
+        runs.push(metrics);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+        return Ok(());
+    }
+    let tts =
+        |seconds: Option<f64>| seconds.map_or("not finished".to_owned(), |s| format!("{s:.1} s"));
+    println!(
+        "fleet {}: {} nodes, budget {:.0} W, epoch {} ms",
+        fleet.name,
+        fleet.nodes.len(),
+        fleet.budget_mw as f64 / 1_000.0,
+        fleet.epoch_ms
+    );
+    println!(
+        "{:<13} {:>16} {:>10} {:>12} {:>17} {:>17}",
+        "split",
+        "time to solution",
+        "unfinished",
+        "energy kJ",
+        "caps over budget",
+        "draw over budget"
+    );
+    for run in &runs {
+        println!(
+            "{:<13} {:>16} {:>10} {:>12.1} {:>17} {:>17}",
+            format!("{:?}", run.split).to_lowercase(),
+            tts(run.time_to_solution_s),
+            run.unfinished,
+            run.energy_j / 1_000.0,
+            run.caps_over_budget_steps,
+            run.draw_over_budget_steps
+        );
+    }
+    if let Some(market) = runs[0].time_to_solution_s {
+        for baseline in &runs[1..] {
+            if let Some(other) = baseline.time_to_solution_s {
+                println!(
+                    "market vs {:?}: time to solution {:+.1} % ({:.1} s against {:.1} s)",
+                    baseline.split,
+                    (other - market) / other * 100.0,
+                    market,
+                    other
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every scenario file named, directories expanded, in the order given.

@@ -10,13 +10,21 @@ const CAP_BOUND_PERMILLE: u64 = 950;
 /// A node that is not held back asks for its draw plus this much headroom.
 const HEADROOM_PERMILLE: u64 = 100;
 
-/// The node's bid for the coming epoch. A node held back by its cap (drawing within 5 %
-/// of it) asks for all its components could draw beyond its safe share, at its own
-/// market's power price (`power_price_per_mw`, credits per mW, the last trade of
-/// `power_budget_mw`; per W on the wire). A node that is not held back asks for its
-/// draw plus 10 % beyond the safe share at the lowest price: more cap buys it nothing
-/// now. Without a draw reading it asks for nothing. Limits, caps and draws it cannot
-/// read count as nothing; nothing here can overflow.
+/// Steps that keep what a node uses outrank every step that asks for more: the pool
+/// first covers the power nodes draw, then goes where it is held back and most valued.
+pub const KEEP_TIER: u64 = 1_000_000_000_000_000;
+
+/// The node's bid for the coming epoch, in two steps beyond its safe share:
+/// - **keep**: its draw plus 10 % headroom, at [`KEEP_TIER`] plus its price. A node
+///   that finished its work and idles asks for little or nothing, and its part of the
+///   pool goes to others.
+/// - **more**: when it is held back by power (drawing within 5 % of its cap, or with a
+///   component within 5 % of a limit it could raise), everything else its components
+///   could draw, at its price.
+///
+/// The price is its own market's last power trade (`power_price_per_mw`, credits per
+/// mW; per W on the wire, at least 1). Without a draw reading it asks for nothing.
+/// Readings it lacks count as nothing; nothing here can overflow.
 pub fn node_bid(
     frame: &TelemetryFrame,
     power_price_per_mw: Option<u64>,
@@ -30,21 +38,39 @@ pub fn node_bid(
         .iter()
         .filter_map(|component| component.limit_max_mw)
         .fold(0u64, u64::saturating_add);
-    let cap_bound = frame.node.cap_mw.is_some_and(|cap| {
-        u128::from(draw_mw) * 1_000 >= u128::from(cap) * u128::from(CAP_BOUND_PERMILLE)
-    });
-    let (want_mw, price) = if cap_bound {
-        let price = power_price_per_mw.unwrap_or(1).saturating_mul(1_000).max(1);
-        (could_draw_mw.max(draw_mw), price)
-    } else {
-        let headroom = draw_mw / 1_000 * HEADROOM_PERMILLE;
-        (draw_mw.saturating_add(headroom), 1)
+    let near = |used: u64, bound: u64| {
+        u128::from(used) * 1_000 >= u128::from(bound) * u128::from(CAP_BOUND_PERMILLE)
     };
-    let mw = want_mw.saturating_sub(safe_share_mw);
-    if mw == 0 {
-        return Vec::new();
+    let cap_bound = frame.node.cap_mw.is_some_and(|cap| near(draw_mw, cap));
+    let limit_bound = frame.components.iter().any(|component| {
+        match (
+            component.power_mw,
+            component.limit_mw,
+            component.limit_max_mw,
+        ) {
+            (Some(power), Some(limit), Some(max)) => limit < max && near(power, limit),
+            _ => false,
+        }
+    });
+    let price = power_price_per_mw
+        .unwrap_or(1)
+        .saturating_mul(1_000)
+        .clamp(1, KEEP_TIER - 1);
+    let keep_mw = draw_mw
+        .saturating_add(draw_mw / 1_000 * HEADROOM_PERMILLE)
+        .saturating_sub(safe_share_mw);
+    let mut bids = Vec::new();
+    if keep_mw > 0 {
+        bids.push(BidStep {
+            mw: keep_mw,
+            price: KEEP_TIER + price,
+        });
     }
-    vec![BidStep { mw, price }]
+    let more_mw = could_draw_mw.saturating_sub(safe_share_mw.saturating_add(keep_mw));
+    if (cap_bound || limit_bound) && more_mw > 0 {
+        bids.push(BidStep { mw: more_mw, price });
+    }
+    bids
 }
 
 #[cfg(test)]
@@ -74,30 +100,48 @@ mod tests {
     }
 
     #[test]
-    fn a_node_at_its_cap_asks_for_what_it_could_draw_at_its_market_price() {
+    fn a_node_at_its_cap_keeps_its_draw_and_asks_for_the_rest_at_its_market_price() {
         let bid = node_bid(&frame(Some(396_000), Some(400_000)), Some(7), 250_000);
         assert_eq!(
             bid,
-            vec![BidStep {
-                mw: 350_000,
-                price: 7_000
-            }]
+            vec![
+                BidStep {
+                    mw: 185_600,
+                    price: KEEP_TIER + 7_000
+                },
+                BidStep {
+                    mw: 164_400,
+                    price: 7_000
+                },
+            ]
         );
     }
 
     #[test]
-    fn a_node_below_its_cap_asks_for_its_draw_with_headroom_at_the_lowest_price() {
+    fn a_node_whose_component_is_at_a_limit_it_could_raise_is_held_back_too() {
+        let mut held = frame(Some(300_000), Some(400_000));
+        held.components[0].power_mw = Some(196_000);
+        held.components[0].limit_mw = Some(200_000);
+        assert_eq!(node_bid(&held, Some(7), 250_000).len(), 2);
+        // At its highest limit already: more cap would not help it.
+        held.components[0].limit_mw = Some(300_000);
+        held.components[0].power_mw = Some(296_000);
+        assert_eq!(node_bid(&held, Some(7), 250_000).len(), 1);
+    }
+
+    #[test]
+    fn a_node_below_its_cap_keeps_its_draw_with_headroom_and_an_idle_one_asks_nothing() {
         let bid = node_bid(&frame(Some(300_000), Some(400_000)), Some(7), 250_000);
         assert_eq!(
             bid,
             vec![BidStep {
                 mw: 80_000,
-                price: 1
+                price: KEEP_TIER + 7_000
             }]
         );
         assert!(node_bid(&frame(Some(100_000), Some(400_000)), Some(7), 250_000).is_empty());
         assert!(node_bid(&frame(None, Some(400_000)), Some(7), 0).is_empty());
         let huge = node_bid(&frame(Some(u64::MAX), None), Some(u64::MAX), 0);
-        assert_eq!(huge[0].price, 1);
+        assert_eq!(huge[0].price, KEEP_TIER + KEEP_TIER - 1);
     }
 }

@@ -138,7 +138,7 @@ impl Leader {
         }
         let orders: Vec<Order> = latest.into_values().cloned().collect();
         let pool = self.pool_mw();
-        let desired = self.split.divide(pool, &orders);
+        let desired = self.split.divide(pool, &orders, self.safe.len());
         let committed: Vec<u64> = orders
             .iter()
             .map(|order| {
@@ -247,7 +247,8 @@ mod tests {
             Leader::take_office(SETTINGS, Term(1), Split::Static, safe(), 0, 60_000).unwrap();
         let grants = leader.clear(3_200, &[order("x", 1, 500), order("a", 1, 10)]);
         assert_eq!(grants.len(), 1);
-        assert_eq!((grants[0].node.as_str(), grants[0].mw), ("a", 800));
+        // Static: a's part of two, whether or not b orders.
+        assert_eq!((grants[0].node.as_str(), grants[0].mw), ("a", 400));
         let too_much: BTreeMap<String, u64> = [("a".to_owned(), 1_001)].into();
         assert!(matches!(
             Leader::take_office(SETTINGS, Term(1), Split::Static, too_much, 0, 1),

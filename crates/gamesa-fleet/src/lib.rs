@@ -34,7 +34,7 @@ mod message;
 mod node;
 mod split;
 
-pub use bid::node_bid;
+pub use bid::{KEEP_TIER, node_bid};
 pub use leader::{Leader, LeaderSettings};
 pub use message::{BidStep, Grant, Order, Term};
 pub use node::{NodeLeases, Refused};

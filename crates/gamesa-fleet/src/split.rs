@@ -2,6 +2,8 @@
 //! bids first), or the two baselines a fleet is run with without one, an equal static
 //! split and a split in proportion to demand.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::Order;
@@ -10,10 +12,13 @@ use crate::Order;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Split {
-    /// Bid steps of every order, highest price first (ties by node name), until the
-    /// pool or the demand runs out: the uniform-price auction's allocation.
+    /// Bid steps of every order, highest price first, until the pool or the demand runs
+    /// out: the uniform-price auction's allocation. Steps at the marginal price share
+    /// what is left in proportion to their size.
     Market,
-    /// The pool in parts by the nodes' weights (equal by default), whatever each asks.
+    /// A fixed part of the pool per configured node, by weight (equal by default),
+    /// whatever each asks: the static per-node split. A node that sends no order (dead,
+    /// cut off) leaves its part unused, as a static cap would.
     Static,
     /// The pool in proportion to each node's demand, never more than it.
     Proportional,
@@ -21,11 +26,18 @@ pub enum Split {
 
 impl Split {
     /// Milliwatts for each order, in the orders' order; the sum is at most `pool_mw`.
-    pub fn divide(self, pool_mw: u64, orders: &[Order]) -> Vec<u64> {
+    /// `configured` is how many nodes the fleet has, ordering or not (a silent one
+    /// counts with weight 1).
+    pub fn divide(self, pool_mw: u64, orders: &[Order], configured: usize) -> Vec<u64> {
         match self {
             Split::Market => market(pool_mw, orders),
             Split::Static => {
-                let total: u128 = orders.iter().map(|order| u128::from(order.weight)).sum();
+                let silent = configured.saturating_sub(orders.len()) as u128;
+                let total: u128 = orders
+                    .iter()
+                    .map(|order| u128::from(order.weight))
+                    .sum::<u128>()
+                    + silent;
                 orders
                     .iter()
                     .map(|order| {
@@ -49,25 +61,34 @@ impl Split {
 }
 
 fn market(pool_mw: u64, orders: &[Order]) -> Vec<u64> {
-    let mut steps: Vec<(u64, &str, usize, u64)> = orders
-        .iter()
-        .enumerate()
-        .flat_map(|(index, order)| {
-            order
-                .bids
-                .iter()
-                .map(move |step| (step.price, order.node.as_str(), index, step.mw))
-        })
-        .collect();
-    // Highest price first; a fixed order among equal prices.
-    steps.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    // Every step, highest price first; steps at one price share what is left of the
+    // pool in proportion to their size (so no node wins a tie by its name).
+    let mut levels: BTreeMap<std::cmp::Reverse<u64>, Vec<(usize, u64)>> = BTreeMap::new();
+    for (index, order) in orders.iter().enumerate() {
+        for step in &order.bids {
+            levels
+                .entry(std::cmp::Reverse(step.price))
+                .or_default()
+                .push((index, step.mw));
+        }
+    }
     let mut left = pool_mw;
     let mut split = vec![0u64; orders.len()];
-    for (_, _, index, mw) in steps {
-        let take = mw.min(left);
-        split[index] += take;
-        left -= take;
+    for steps in levels.values() {
         if left == 0 {
+            break;
+        }
+        let wanted: u128 = steps.iter().map(|(_, mw)| u128::from(*mw)).sum();
+        if wanted <= u128::from(left) {
+            for &(index, mw) in steps {
+                split[index] += mw;
+            }
+            left -= wanted as u64;
+        } else {
+            let share = |mw: u64| (u128::from(mw) * u128::from(left) / wanted) as u64;
+            for &(index, mw) in steps {
+                split[index] += share(mw);
+            }
             break;
         }
     }
@@ -99,19 +120,40 @@ mod tests {
             order("b", &[(80, 7)]),
             order("c", &[(30, 7)]),
         ];
-        assert_eq!(Split::Market.divide(150, &orders), vec![50, 80, 20]);
-        assert_eq!(Split::Market.divide(1_000, &orders), vec![100, 80, 30]);
+        // 50 to a at 10; b and c tie at 7 for the 100 left: 80:30 of it.
+        assert_eq!(
+            Split::Market.divide(150, &orders, orders.len()),
+            vec![50, 72, 27]
+        );
+        assert_eq!(
+            Split::Market.divide(1_000, &orders, orders.len()),
+            vec![100, 80, 30]
+        );
     }
 
     #[test]
     fn the_baselines_split_equally_or_by_demand() {
         let mut orders = [order("a", &[(300, 1)]), order("b", &[(100, 9)])];
-        assert_eq!(Split::Static.divide(200, &orders), vec![100, 100]);
+        assert_eq!(
+            Split::Static.divide(200, &orders, orders.len()),
+            vec![100, 100]
+        );
         orders[0].weight = 3;
-        assert_eq!(Split::Static.divide(200, &orders), vec![150, 50]);
+        assert_eq!(
+            Split::Static.divide(200, &orders, orders.len()),
+            vec![150, 50]
+        );
         orders[0].weight = 1;
-        assert_eq!(Split::Proportional.divide(200, &orders), vec![150, 50]);
-        assert_eq!(Split::Proportional.divide(1_000, &orders), vec![300, 100]);
-        assert!(Split::Static.divide(10, &[]).is_empty());
+        assert_eq!(
+            Split::Proportional.divide(200, &orders, orders.len()),
+            vec![150, 50]
+        );
+        assert_eq!(
+            Split::Proportional.divide(1_000, &orders, orders.len()),
+            vec![300, 100]
+        );
+        assert!(Split::Static.divide(10, &[], 0).is_empty());
+        // A third node that sends nothing keeps its part from the others.
+        assert_eq!(Split::Static.divide(300, &orders, 3), vec![100, 100]);
     }
 }

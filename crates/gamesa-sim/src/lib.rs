@@ -13,7 +13,9 @@
 //! - [`compare`]: tables, the evaluation's targets, JSON;
 //! - [`plot`]: an SVG of a run over time;
 //! - [`report`]: the generated tables of `docs/evaluation.md` (`gamesa sim report`);
-//! - [`generate`]: random but plausible scenarios from a seed (`gamesa sim generate`).
+//! - [`generate`]: random but plausible scenarios from a seed (`gamesa sim generate`);
+//! - [`fleet`]: many twin nodes under one power budget, divided by the fleet's market
+//!   or its baselines (`gamesa sim --fleet`).
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -42,6 +44,7 @@
 pub mod compare;
 mod error;
 pub mod fit;
+pub mod fleet;
 pub mod generate;
 pub mod metrics;
 pub mod optimum;

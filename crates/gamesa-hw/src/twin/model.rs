@@ -42,6 +42,9 @@ pub struct Twin {
     over_cap_steps: u64,
     max_overshoot_w: f64,
     trace: Option<Trace>,
+    /// A component whose job is done idles from then on (a worker waiting at its
+    /// job's barrier), instead of following the phases.
+    idle_when_done: bool,
 }
 
 /// One component's state: what the physics carries from step to step, what the last
@@ -126,12 +129,20 @@ impl Twin {
             over_cap_steps: 0,
             max_overshoot_w: 0.0,
             trace: None,
+            idle_when_done: false,
             scenario,
         }
     }
 
     /// Starts recording a [`Trace`] of every following step (off by default: it
     /// allocates on every step).
+    /// From now on, a component that has done its `[job]` idles (demand 0) instead of
+    /// following the phases: a node of a fleet's job, waiting for the others at the
+    /// barrier (`gamesa sim --fleet`).
+    pub fn idle_when_done(&mut self) {
+        self.idle_when_done = true;
+    }
+
     pub fn record_trace(&mut self) {
         if self.trace.is_none() {
             self.trace = Some(Trace {
@@ -324,7 +335,11 @@ impl Twin {
             .zip(&conditions.demand)
             .zip(&conditions.r_c_per_w)
         {
-            component.demand = demand;
+            component.demand = if self.idle_when_done && component.time_to_solution_s.is_some() {
+                0.0
+            } else {
+                demand
+            };
             component.r_c_per_w = r_c_per_w;
         }
     }

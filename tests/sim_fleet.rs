@@ -1,0 +1,89 @@
+//! `gamesa sim --fleet`: a small imbalanced fleet runs the same bytes twice, no split
+//! ever lets the nodes' caps add up past the budget, every node finishes, and the
+//! market finishes the job no later than the static split; bad fleet files are refused
+//! with a message that names what is wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+fn sim(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_gamesa"))
+        .arg("sim")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_small_fleet_is_deterministic_within_budget_and_the_market_is_not_slower() {
+    let args = ["--fleet", "tests/fleets/small_imbalanced.toml", "--json"];
+    let (code, first, stderr) = sim(&args);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (_, again, _) = sim(&args);
+    assert_eq!(first, again, "the same fleet gave different bytes");
+    let runs: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    for run in runs {
+        assert_eq!(run["caps_over_budget_steps"], 0, "{run}");
+        assert_eq!(run["unfinished"], 0, "{run}");
+        assert_eq!(run["nodes"].as_array().unwrap().len(), 3);
+    }
+    let tts = |split: &str| {
+        runs.iter().find(|run| run["split"] == split).unwrap()["time_to_solution_s"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(
+        tts("market") <= tts("static"),
+        "market {} s, static {} s",
+        tts("market"),
+        tts("static")
+    );
+}
+
+#[test]
+fn bad_fleet_files_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let node = format!("[[nodes]]\nname = \"a\"\nscenario = \"{root}/scenarios/training.toml\"\n");
+    for (text, says) in [
+        (format!("name = \"f\"\nbudget_w = -5\n{node}"), "budget_w"),
+        (
+            "name = \"f\"\nbudget_w = 500\nnodes = []\n".to_owned(),
+            "names no nodes",
+        ),
+        (
+            format!("name = \"f\"\nbudget_w = 50\n{node}"),
+            "safe shares add up",
+        ),
+        (
+            format!("name = \"f\"\nbudget_w = 500\nepoch_ms = 150\n{node}"),
+            "multiple of the step",
+        ),
+        (
+            format!("name = \"f\"\nbudget_w = 500\nbogus = 1\n{node}"),
+            "bogus",
+        ),
+        (
+            "name = \"f\"\nbudget_w = 500\n[[nodes]]\nname = \"a\"\nscenario = \"missing.toml\"\n"
+                .to_owned(),
+            "cannot read",
+        ),
+    ] {
+        let path = dir.path().join("fleet.toml");
+        std::fs::write(&path, &text).unwrap();
+        let (code, _, stderr) = sim(&["--fleet", path.to_str().unwrap()]);
+        assert_eq!(code, Some(1), "{text}");
+        assert!(
+            stderr.contains(says),
+            "{text}: expected `{says}` in {stderr}"
+        );
+    }
+}
