@@ -79,7 +79,7 @@ pub fn run(
             runtime.attach_journal(journal);
         }
         // Fleet mode: the node's cap follows its fleet's grants from the first tick.
-        let _fleet = if config.fleet.enabled {
+        let fleet = if config.fleet.enabled {
             let settings =
                 gamesa_runtime::fleet::link_settings(&config, &mut |name| std::env::var(name).ok())
                     .map_err(|(key, message)| anyhow::anyhow!("{key}: {message}"))?;
@@ -93,6 +93,9 @@ pub fn run(
             let ingress = gamesa_runtime::ingress::Ingress::start(&config)
                 .context("starting the ingress listeners")?;
             runtime.attach_ingress(std::sync::Arc::clone(ingress.hub()));
+            if let Some(link) = &fleet {
+                ingress.hub().set_fleet(std::sync::Arc::clone(link));
+            }
             Some(ingress)
         } else {
             None

@@ -216,6 +216,9 @@ enum QueryArg {
     /// Why a component had the limit it had (`--component` and one of `--tick`,
     /// `--at-ms`, `--correlation`), read from the daemon's journal.
     Why,
+    /// Fleet mode: the leader, the term, this node's lease, and (asked of the leader)
+    /// every node's draw, bid and grant.
+    Fleet,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -332,6 +335,7 @@ fn build_request(what: &SendCommand) -> anyhow::Result<Option<Request>> {
                 QueryArg::Decisions => QueryName::Decisions,
                 QueryArg::Experiences => QueryName::Experiences,
                 QueryArg::Why => QueryName::Why,
+                QueryArg::Fleet => QueryName::Fleet,
             },
             resource: *resource,
             agent: agent.clone(),
@@ -657,6 +661,39 @@ fn print_query(query: QueryName, reply: Reply) -> anyhow::Result<()> {
         QueryName::Why => {
             let explanation: gamesa_runtime::journal::why::Explanation = reply.into_result()?;
             print!("{explanation}");
+        }
+        QueryName::Fleet => {
+            let fleet: gamesa_fleet_nats::FleetStatus = reply.into_result()?;
+            println!(
+                "node {}: {}, leader {} (term {}){}",
+                fleet.node,
+                if fleet.connected {
+                    "connected"
+                } else {
+                    "not connected"
+                },
+                fleet.leader.as_deref().unwrap_or("unknown"),
+                fleet.term,
+                if fleet.is_leader { ", this node" } else { "" }
+            );
+            println!(
+                "cap: safe share {} mW + lease {} mW; draw {} mW; orders {} sent, {} unanswered; \
+                 grants {} taken, {} refused; {} malformed",
+                fleet.safe_share_mw,
+                fleet.leased_mw,
+                fleet.draw_mw,
+                fleet.orders_sent,
+                fleet.orders_unanswered,
+                fleet.grants_taken,
+                fleet.grants_refused,
+                fleet.malformed
+            );
+            for node in &fleet.nodes {
+                println!(
+                    "  {}: draws {} mW, asks {} mW (top price {}), granted {} mW",
+                    node.node, node.draw_mw, node.demand_mw, node.top_price, node.granted_mw
+                );
+            }
         }
     }
     Ok(())

@@ -24,7 +24,7 @@ use std::{
 use async_nats::{Client, ConnectOptions, Subscriber, jetstream::kv};
 use futures_util::StreamExt;
 use gamesa_fleet::{BidStep, Grant, Leader, LeaderSettings, NodeLeases, Order, Split, Term};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The key whose holder leads.
 const LEADER_KEY: &str = "leader";
@@ -68,8 +68,19 @@ pub struct LinkSettings {
     pub auth: Auth,
 }
 
+/// One node's last order and grant, as the leader saw them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeLine {
+    pub node: String,
+    pub draw_mw: u64,
+    /// What it asked for beyond its safe share, and at the highest price it bid.
+    pub demand_mw: u64,
+    pub top_price: u64,
+    pub granted_mw: u64,
+}
+
 /// What the link knows, for `query fleet`, metrics and tests.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FleetStatus {
     pub node: String,
     /// The leader's name and term, as last seen in the key-value bucket.
@@ -91,6 +102,8 @@ pub struct FleetStatus {
     /// decode: dropped, never applied.
     pub grants_refused: u64,
     pub malformed: u64,
+    /// On the leader, every node that ordered in the last epoch; empty elsewhere.
+    pub nodes: Vec<NodeLine>,
 }
 
 #[derive(Debug)]
@@ -339,7 +352,9 @@ impl Node {
                     Err(error) => {
                         tracing::warn!(%error, term = office.leader.term().0, "fleet: lost the mandate; no longer leader");
                         self.office = None;
-                        lock(&self.shared).status.is_leader = false;
+                        let mut shared = lock(&self.shared);
+                        shared.status.is_leader = false;
+                        shared.status.nodes.clear();
                     }
                 }
             }
@@ -468,9 +483,28 @@ impl Node {
         let orders = std::mem::take(&mut self.orders);
         let now = self.now();
         let Some(office) = self.office.as_mut() else {
+            lock(&self.shared).status.nodes.clear();
             return;
         };
-        for grant in office.leader.clear(now, &orders) {
+        let grants = office.leader.clear(now, &orders);
+        if !grants.is_empty() {
+            lock(&self.shared).status.nodes = grants
+                .iter()
+                .map(|grant| {
+                    let order = orders.iter().rev().find(|order| order.node == grant.node);
+                    NodeLine {
+                        node: grant.node.clone(),
+                        draw_mw: order.map_or(0, |order| order.draw_mw),
+                        demand_mw: order.map_or(0, Order::demand_mw),
+                        top_price: order
+                            .and_then(|order| order.bids.iter().map(|step| step.price).max())
+                            .unwrap_or(0),
+                        granted_mw: grant.mw,
+                    }
+                })
+                .collect();
+        }
+        for grant in grants {
             let subject = format!("gamesa.{}.grants.{}", self.settings.cluster, grant.node);
             if let Err(error) = self.client.publish(subject, encode(&grant).into()).await {
                 tracing::warn!(%error, node = %grant.node, "fleet: a grant could not be sent");

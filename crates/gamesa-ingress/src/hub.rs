@@ -205,6 +205,8 @@ pub struct IngressHub {
     pub counters: IngressCounters,
     /// Which connection answers each external agent's turns.
     pub external: crate::external::ExternalSeats,
+    /// Fleet mode's link, for `query fleet`, once one is attached.
+    fleet: OnceLock<Arc<gamesa_fleet_nats::FleetLink>>,
 }
 
 /// The clients and participants of one config, which a reload replaces whole: who
@@ -313,6 +315,7 @@ impl IngressHub {
             last_tick_at_us: AtomicU64::new(0),
             counters: IngressCounters::default(),
             external,
+            fleet: OnceLock::new(),
         })
     }
 
@@ -455,6 +458,16 @@ impl IngressHub {
     }
 
     /// The decision log, once the hub is attached to a runtime.
+    /// Fleet mode is on: `query fleet` reads `link`.
+    pub fn set_fleet(&self, link: Arc<gamesa_fleet_nats::FleetLink>) {
+        let _ = self.fleet.set(link);
+    }
+
+    /// What the fleet link knows now; `None` outside fleet mode.
+    pub fn fleet_status(&self) -> Option<gamesa_fleet_nats::FleetStatus> {
+        self.fleet.get().map(|link| link.status())
+    }
+
     pub fn decision_log(&self) -> Option<&DecisionLog> {
         self.decision_log.get()
     }

@@ -186,6 +186,13 @@ pub fn answer(
             Ok(explanation) => respond.ok(&explanation),
             Err(error) => respond.error(error),
         },
+        QueryName::Fleet => match hub.fleet_status() {
+            Some(status) => respond.ok(&status),
+            None => respond.error(ErrorBody::new(
+                ErrorCode::Unavailable,
+                "fleet mode is off on this node (`[fleet] enabled`)",
+            )),
+        },
     }
 }
 

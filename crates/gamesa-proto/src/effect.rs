@@ -63,7 +63,7 @@ impl EffectAction {
 }
 
 /// The scopes that [`EffectAction::Query`] and [`EffectAction::Subscribe`] accept.
-pub const QUERY_SCOPES: [&str; 9] = [
+pub const QUERY_SCOPES: [&str; 10] = [
     "health",
     "telemetry",
     "book",
@@ -73,6 +73,7 @@ pub const QUERY_SCOPES: [&str; 9] = [
     "decisions",
     "experiences",
     "why",
+    "fleet",
 ];
 pub const SUBSCRIBE_SCOPES: [&str; 4] = ["fills", "prices", "signals", "vetoes"];
 

@@ -113,6 +113,9 @@ wire_names! {
         /// Why a component had the limit it had at a moment, from the journal
         /// (`gamesa why`, `docs/journal.md`).
         Why = "why",
+        /// Fleet mode: the leader, the term, this node's lease, and on the leader every
+        /// node's last order and grant (`docs/fleet.md`).
+        Fleet = "fleet",
     }
 }
 
