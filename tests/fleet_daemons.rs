@@ -4,7 +4,8 @@
 //! own journal (its granted cap is an input of every tick): at every instant the caps in
 //! force add up to no more than the budget, leases were held, and each node's frame
 //! shows the granted cap as its `node.cap_mw`. `gamesa send query fleet` on the new
-//! leader names it, its later term, and the two nodes that order from it.
+//! leader names it, its later term, and the two nodes that order from it; its
+//! `/metrics` says it leads and has taken grants.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../crates/gamesa-fleet-nats/tests/nats_server/mod.rs"]
@@ -52,6 +53,10 @@ batch_ticks = 1
 unix_enabled = true
 unix_socket = "{socket}"
 
+[http]
+enabled = true
+address = "127.0.0.1:{http_port}"
+
 [[clients]]
 name = "ops"
 token = "ops-token-000001"
@@ -70,6 +75,7 @@ lease_ms = 1200
 {shares}"#,
         journal = dir.join(format!("{name}.sqlite")).display(),
         socket = dir.join(format!("{name}.sock")).display(),
+        http_port = http_port(name),
     ));
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();
@@ -90,6 +96,33 @@ fn spawn(dir: &Path, name: &str, port: u16) -> Child {
         .stderr(log)
         .spawn()
         .unwrap()
+}
+
+/// Node `name`'s HTTP port: fixed per node, picked free at the first call.
+fn http_port(name: &str) -> u16 {
+    static PORTS: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+    let ports = PORTS.get_or_init(|| NODES.iter().map(|_| free_port()).collect());
+    ports[NODES.iter().position(|node| *node == name).unwrap()]
+}
+
+/// The Prometheus scrape of node `name`.
+fn scrape(name: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", http_port(name))).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
+}
+
+/// The value of the sample whose line starts with `series` (name and labels).
+fn sample(scrape: &str, series: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
 }
 
 /// `gamesa send query fleet --json` on node `name`'s socket.
@@ -225,6 +258,20 @@ fn three_daemons_share_a_budget_through_nats_and_survive_the_leaders_death() {
         .collect();
     ordering.sort();
     assert_eq!(ordering, survivors, "{fleet}");
+    // The same, as Prometheus sees it.
+    let metrics = scrape(second);
+    assert_eq!(
+        sample(&metrics, "gamesa_fleet_leader"),
+        Some(1.0),
+        "{metrics}"
+    );
+    let cap = sample(&metrics, "gamesa_fleet_cap_watts").unwrap();
+    assert!(cap >= SAFE_MW as f64 / 1000.0, "{metrics}");
+    let taken = sample(
+        &metrics,
+        "gamesa_fleet_grants_total{gamesa_outcome=\"taken\"}",
+    );
+    assert!(taken.unwrap() > 0.0, "{metrics}");
     for (name, child) in &mut children {
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(child.id() as i32),

@@ -657,6 +657,7 @@ impl Conductor {
             .extend(sample.errors.iter().map(ToString::to_string));
         // The cap the fleet grants now: an input, journaled with the rest.
         intake.fleet_cap_mw = self.fleet.as_ref().map(|link| link.cap_mw());
+        let intake_cap = intake.fleet_cap_mw.unwrap_or(0);
         self.telemetry.take_injected(&intake.signals);
         // What the journal needs to run this tick again beside its output: the engine
         // consumes it.
@@ -674,6 +675,8 @@ impl Conductor {
                 link.status().safe_share_mw,
             );
             link.report(output.frame.node.draw_mw.unwrap_or(0), bids);
+            self.telemetry
+                .record_fleet(crate::fleet::figures(&link.status(), intake_cap));
         }
         output.timings.insert(
             0,

@@ -38,7 +38,7 @@ use std::path::PathBuf;
 
 pub use decision::{Decision, DecisionLog, DecisionQuery};
 pub use ingress::{IngressLink, request_span, route_requests_to};
-pub use metrics::TickMetrics;
+pub use metrics::{FleetFigures, TickMetrics};
 pub use pipeline::Telemetry;
 pub use prometheus::PrometheusReader;
 pub use queue::ExportStats;

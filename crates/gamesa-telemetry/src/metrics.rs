@@ -55,6 +55,23 @@ struct State {
     /// Energy per component since start, in joules.
     energy_j: BTreeMap<String, (ComponentKind, f64)>,
     ticks: u64,
+    /// Fleet mode's figures as of the last tick; `None` outside fleet mode.
+    fleet: Option<FleetFigures>,
+}
+
+/// What fleet mode reports each tick (`docs/fleet.md`): the node's cap and lease, whether
+/// it leads and under which term, and its link's counters since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FleetFigures {
+    pub cap_mw: u64,
+    pub leased_mw: u64,
+    pub is_leader: bool,
+    pub term: u64,
+    pub orders_sent: u64,
+    pub orders_unanswered: u64,
+    pub grants_taken: u64,
+    pub grants_refused: u64,
+    pub malformed: u64,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -83,6 +100,7 @@ impl TickMetrics {
         register_hardware(meter, &state);
         register_market(meter, &state);
         register_guardian(meter, &state);
+        register_fleet(meter, &state);
         let tick_duration = meter
             .f64_histogram("gamesa.tick.duration")
             .with_unit("s")
@@ -96,6 +114,14 @@ impl TickMetrics {
             state,
             tick_duration,
         }
+    }
+
+    /// Fleet mode's figures after a tick.
+    pub fn record_fleet(&self, figures: FleetFigures) {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .fleet = Some(figures);
     }
 
     /// Folds one tick's report in. `open_orders` counts the orders resting at the
@@ -389,6 +415,107 @@ fn register_market(meter: &Meter, state: &Shared) {
         |state| &state.open_orders,
         false,
     );
+}
+
+/// `gamesa.fleet.*`, observed only in fleet mode.
+fn register_fleet(meter: &Meter, state: &Shared) {
+    let gauge = |name: &'static str,
+                 unit: &'static str,
+                 description: &'static str,
+                 pick: fn(&FleetFigures) -> f64| {
+        let shared = Arc::clone(state);
+        meter
+            .f64_observable_gauge(name)
+            .with_unit(unit)
+            .with_description(description)
+            .with_callback(move |observer: &dyn AsyncInstrument<f64>| {
+                read(&shared, |state| {
+                    if let Some(fleet) = &state.fleet {
+                        observer.observe(pick(fleet), &[]);
+                    }
+                })
+            })
+            .build();
+    };
+    gauge(
+        "gamesa.fleet.cap",
+        "W",
+        "The node's cap in fleet mode: its safe share plus its valid lease.",
+        |fleet| fleet.cap_mw as f64 / 1000.0,
+    );
+    gauge(
+        "gamesa.fleet.lease",
+        "W",
+        "The fleet's pool this node holds under a valid lease.",
+        |fleet| fleet.leased_mw as f64 / 1000.0,
+    );
+    gauge(
+        "gamesa.fleet.leader",
+        "{leader}",
+        "1 while this node leads the fleet, else 0.",
+        |fleet| f64::from(u8::from(fleet.is_leader)),
+    );
+    gauge(
+        "gamesa.fleet.term",
+        "{term}",
+        "The highest leader term this node has seen.",
+        |fleet| fleet.term as f64,
+    );
+    let counter = |name: &'static str,
+                   unit: &'static str,
+                   description: &'static str,
+                   pick: fn(&FleetFigures) -> [(&'static str, u64); 2]| {
+        let shared = Arc::clone(state);
+        meter
+            .u64_observable_counter(name)
+            .with_unit(unit)
+            .with_description(description)
+            .with_callback(move |observer: &dyn AsyncInstrument<u64>| {
+                read(&shared, |state| {
+                    if let Some(fleet) = &state.fleet {
+                        for (outcome, count) in pick(fleet) {
+                            observer.observe(count, &[KeyValue::new("gamesa.outcome", outcome)]);
+                        }
+                    }
+                })
+            })
+            .build();
+    };
+    counter(
+        "gamesa.fleet.orders",
+        "{order}",
+        "Orders this node sent to the leader since start, and those no leader answered.",
+        |fleet| {
+            [
+                ("sent", fleet.orders_sent),
+                ("unanswered", fleet.orders_unanswered),
+            ]
+        },
+    );
+    counter(
+        "gamesa.fleet.grants",
+        "{grant}",
+        "Grants this node took, and those it refused (stale term, unknown order, too late).",
+        |fleet| {
+            [
+                ("taken", fleet.grants_taken),
+                ("refused", fleet.grants_refused),
+            ]
+        },
+    );
+    let shared = Arc::clone(state);
+    meter
+        .u64_observable_counter("gamesa.fleet.malformed")
+        .with_unit("{message}")
+        .with_description("Fleet messages that did not decode: dropped, never applied.")
+        .with_callback(move |observer: &dyn AsyncInstrument<u64>| {
+            read(&shared, |state| {
+                if let Some(fleet) = &state.fleet {
+                    observer.observe(fleet.malformed, &[]);
+                }
+            })
+        })
+        .build();
 }
 
 fn register_guardian(meter: &Meter, state: &Shared) {

@@ -41,6 +41,13 @@ impl TickRecorder {
         self.metrics = metrics;
     }
 
+    /// Fleet mode's figures after a tick, for the `gamesa.fleet.*` instruments.
+    pub fn record_fleet(&self, figures: super::FleetFigures) {
+        if let Some(metrics) = &self.metrics {
+            metrics.record_fleet(figures);
+        }
+    }
+
     pub fn set_tracer(&mut self, tracer: Option<TickTracer>) {
         self.tracer = tracer;
     }
