@@ -1,6 +1,8 @@
 //! Three `gamesa run` processes on the twin share one power budget through a real
 //! `nats-server`: they elect a leader and lease the pool; the leader is killed with
-//! SIGKILL and another takes over; the others stop cleanly. Read back from each node's
+//! SIGKILL and another takes over; a node is cut off (SIGSTOP) for two leases and comes
+//! back at its safe share; NATS is stopped (every node at its safe share a lease later)
+//! and restarted (leases again); the nodes left stop cleanly. Read back from each node's
 //! own journal (its granted cap is an input of every tick): at every instant the caps in
 //! force add up to no more than the budget, leases were held, and each node's frame
 //! shows the granted cap as its `node.cap_mw`. `gamesa send query fleet` on the new
@@ -20,12 +22,25 @@ use std::{
 
 use gamesa_runtime::journal::JournalReader;
 use nats_server::{NatsServer, free_port};
+use nix::{
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
 
 const BUDGET_MW: u64 = 900_000;
 const SAFE_MW: u64 = 250_000;
 const NODES: [&str; 3] = ["rack1-a", "rack1-b", "rack1-c"];
 /// `config/sim.toml` ticks at 10 Hz: a node holds the cap it read for one tick.
 const TICK_MS: u64 = 100;
+/// `fleet.lease_ms` in the nodes' config.
+const LEASE_MS: u64 = 1_200;
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -69,7 +84,7 @@ cluster = "rack1"
 node = "{name}"
 budget_mw = {BUDGET_MW}
 epoch_ms = 300
-lease_ms = 1200
+lease_ms = {LEASE_MS}
 
 [fleet.safe_shares_mw]
 {shares}"#,
@@ -195,7 +210,7 @@ fn caps(dir: &Path, name: &str) -> Vec<(u64, u64, Option<u64>)> {
 }
 
 #[test]
-fn three_daemons_share_a_budget_through_nats_and_survive_the_leaders_death() {
+fn three_daemons_share_a_budget_through_nats_through_failures() {
     let dir = tempfile::tempdir().unwrap();
     let server = NatsServer::start(&dir.path().join("nats"), free_port());
     let mut children: Vec<(&str, Child)> = NODES
@@ -272,12 +287,64 @@ fn three_daemons_share_a_budget_through_nats_and_survive_the_leaders_death() {
         "gamesa_fleet_grants_total{gamesa_outcome=\"taken\"}",
     );
     assert!(taken.unwrap() > 0.0, "{metrics}");
-    for (name, child) in &mut children {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        )
+
+    // A node cut off: the other survivor is stopped (SIGSTOP) for two leases. Its lease
+    // runs out on its own clock, so its first tick when it runs again is at its safe
+    // share; grants that reached it meanwhile are too late to be taken.
+    let third = *survivors.iter().find(|name| **name != second).unwrap();
+    let pid = |name: &str| {
+        let (_, child) = children.iter().find(|(node, _)| *node == name).unwrap();
+        Pid::from_raw(child.id() as i32)
+    };
+    kill(pid(third), Signal::SIGSTOP).unwrap();
+    std::thread::sleep(Duration::from_millis(2 * LEASE_MS));
+    let resumed_ms = wall_ms();
+    kill(pid(third), Signal::SIGCONT).unwrap();
+    wait_for(
+        "the stopped node ticking again",
+        Duration::from_secs(10),
+        || {
+            caps(dir.path(), third)
+                .last()
+                .is_some_and(|(at_ms, _, _)| *at_ms > resumed_ms + 500)
+        },
+    );
+    let (_, first_granted, _) = *caps(dir.path(), third)
+        .iter()
+        .find(|(at_ms, _, _)| *at_ms >= resumed_ms)
         .unwrap();
+    assert_eq!(
+        first_granted, SAFE_MW,
+        "{third} resumed with a lease it no longer held"
+    );
+
+    // NATS stops: a lease later every node is at its safe share, by its own journal;
+    // NATS comes back on the same store, and leases flow again.
+    let port = server.stop();
+    let stopped_ms = wall_ms();
+    std::thread::sleep(Duration::from_millis(2 * LEASE_MS + 500));
+    let settled_ms = stopped_ms + LEASE_MS + TICK_MS;
+    for name in &survivors {
+        let late: Vec<u64> = caps(dir.path(), name)
+            .iter()
+            .filter(|(at_ms, _, _)| *at_ms >= settled_ms && *at_ms <= settled_ms + LEASE_MS)
+            .map(|(_, granted, _)| *granted)
+            .collect();
+        assert!(!late.is_empty(), "{name} did not tick while NATS was down");
+        assert!(
+            late.iter().all(|granted| *granted == SAFE_MW),
+            "{name} held more than its safe share a lease after NATS stopped: {late:?}"
+        );
+    }
+    let server = NatsServer::start(&dir.path().join("nats"), port);
+    let before = leased_ticks(dir.path(), &survivors);
+    wait_for(
+        "leases after NATS came back",
+        Duration::from_secs(30),
+        || leased_ticks(dir.path(), &survivors) >= before + 10,
+    );
+    for (name, child) in &mut children {
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
         let status = child.wait().unwrap();
         assert!(
             status.success(),
