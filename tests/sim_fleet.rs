@@ -1,7 +1,7 @@
 //! `gamesa sim --fleet`: a small imbalanced fleet runs the same bytes twice, no split
 //! ever lets the nodes' caps add up past the budget, every node finishes, and the
 //! market finishes the job no later than the static split; bad fleet files are refused
-//! with a message that names what is wrong.
+//! with a message that names what is wrong; and every fleet in `scenarios/fleet/` loads.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
@@ -86,4 +86,25 @@ fn bad_fleet_files_are_refused_by_name() {
             "{text}: expected `{says}` in {stderr}"
         );
     }
+}
+
+#[test]
+fn every_shipped_fleet_loads() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/fleet");
+    let mut loaded = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let fleet = gamesa_sim::fleet::load(&path).unwrap_or_else(|error| panic!("{error}"));
+        assert!(!fleet.nodes.is_empty());
+        loaded.push((fleet.name, fleet.nodes.len()));
+    }
+    loaded.sort();
+    assert_eq!(
+        loaded,
+        vec![
+            ("hundred_mixed".to_owned(), 100),
+            ("imbalanced_training".to_owned(), 8),
+            ("rack_failing_node".to_owned(), 6),
+        ]
+    );
 }
