@@ -7,7 +7,8 @@
 //! force add up to no more than the budget, leases were held, and each node's frame
 //! shows the granted cap as its `node.cap_mw`. `gamesa send query fleet` on the new
 //! leader names it, its later term, and the two nodes that order from it; its
-//! `/metrics` says it leads and has taken grants.
+//! `/metrics` says it leads and has taken grants; and the leaders' `fleet.clear` spans
+//! are linked from the ticks of the nodes that ran under their grants.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../crates/gamesa-fleet-nats/tests/nats_server/mod.rs"]
@@ -68,6 +69,10 @@ batch_ticks = 1
 unix_enabled = true
 unix_socket = "{socket}"
 
+[telemetry]
+file = "{trace}"
+export_interval_ms = 200
+
 [http]
 enabled = true
 address = "127.0.0.1:{http_port}"
@@ -91,6 +96,7 @@ lease_ms = {LEASE_MS}
         journal = dir.join(format!("{name}.sqlite")).display(),
         socket = dir.join(format!("{name}.sock")).display(),
         http_port = http_port(name),
+        trace = dir.join(format!("{name}-trace.jsonl")).display(),
     ));
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();
@@ -106,7 +112,6 @@ fn spawn(dir: &Path, name: &str, port: u16) -> Child {
         .env("GAMESA_LOG", "info")
         .env("STATE_DIRECTORY", dir)
         .env("RUNTIME_DIRECTORY", dir)
-        .env("OTEL_SDK_DISABLED", "true")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -383,5 +388,31 @@ fn three_daemons_share_a_budget_through_nats_through_failures() {
         );
     }
     assert!(leased_ticks >= 20, "only {leased_ticks} ticks held a lease");
+
+    // Cluster spans: every leader's `fleet.clear`, and the nodes' ticks that link to
+    // them (the first tick under each new grant), read from their trace files.
+    let spans = |name: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(dir.path().join(format!("{name}-trace.jsonl")))
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    };
+    let clearings: std::collections::BTreeSet<String> = NODES
+        .iter()
+        .flat_map(|name| spans(name))
+        .filter(|span| span["name"] == "fleet.clear")
+        .map(|span| span["span_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!clearings.is_empty(), "no fleet.clear span was exported");
+    for name in &survivors {
+        let linked = spans(name)
+            .iter()
+            .filter(|span| span["name"] == "gamesa.tick")
+            .flat_map(|span| span["links"].as_array().cloned().unwrap_or_default())
+            .filter(|link| clearings.contains(link["span_id"].as_str().unwrap_or("")))
+            .count();
+        assert!(linked > 0, "no tick of {name} links to a leader's clearing");
+    }
     println!("failover after the leader's SIGKILL: {failover:?}");
 }

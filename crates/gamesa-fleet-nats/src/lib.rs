@@ -110,6 +110,9 @@ pub struct FleetStatus {
 struct Shared {
     leases: NodeLeases,
     status: FleetStatus,
+    /// The `traceparent` of the clearing behind the newest grant taken, until the
+    /// next tick links to it.
+    grant_trace: Option<String>,
 }
 
 /// The node's link to its fleet: a task on the caller's tokio runtime, and what the tick
@@ -151,6 +154,7 @@ impl FleetLink {
                 safe_share_mw: safe,
                 ..FleetStatus::default()
             },
+            grant_trace: None,
         }));
         let started = Instant::now();
         let task = tokio::spawn(run(settings, Arc::clone(&shared), started));
@@ -171,6 +175,12 @@ impl FleetLink {
         let mut shared = lock(&self.shared);
         shared.status.draw_mw = draw_mw;
         shared.status.bids = bids;
+    }
+
+    /// The `traceparent` of the leader's clearing behind the grant taken since the last
+    /// call, if any: the tick that first runs under it links to that span.
+    pub fn take_grant_trace(&self) -> Option<String> {
+        lock(&self.shared).grant_trace.take()
     }
 
     pub fn status(&self) -> FleetStatus {
@@ -450,6 +460,9 @@ impl Node {
                 Ok(()) => {
                     shared.status.grants_taken += 1;
                     shared.status.term = shared.status.term.max(grant.term.0);
+                    if grant.trace.is_some() {
+                        shared.grant_trace = grant.trace;
+                    }
                 }
                 Err(refused) => {
                     shared.status.grants_refused += 1;
@@ -486,8 +499,21 @@ impl Node {
             lock(&self.shared).status.nodes.clear();
             return;
         };
-        let grants = office.leader.clear(now, &orders);
+        let mut grants = office.leader.clear(now, &orders);
         if !grants.is_empty() {
+            // One span per clearing; every grant carries it, so the nodes' ticks that
+            // run under a grant link back to the epoch that made it.
+            let span = tracing::info_span!(
+                target: "gamesa::fleet",
+                "fleet.clear",
+                "gamesa.fleet.term" = office.leader.term().0,
+                "gamesa.fleet.orders" = orders.len(),
+                "gamesa.fleet.granted_mw" = grants.iter().map(|grant| grant.mw).sum::<u64>(),
+            );
+            let trace = gamesa_telemetry::traceparent(&span);
+            for grant in &mut grants {
+                grant.trace.clone_from(&trace);
+            }
             lock(&self.shared).status.nodes = grants
                 .iter()
                 .map(|grant| {

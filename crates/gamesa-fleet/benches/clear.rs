@@ -68,6 +68,7 @@ fn clear(c: &mut Criterion) {
         request: 1,
         mw: 42_000,
         ttl_ms: 3_000,
+        trace: None,
     };
     let bytes = (
         rmp_serde::to_vec_named(order).unwrap().len(),

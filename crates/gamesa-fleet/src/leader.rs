@@ -175,6 +175,7 @@ impl Leader {
                     request: order.request,
                     mw,
                     ttl_ms: self.settings.lease_ms,
+                    trace: None,
                 }
             })
             .collect()

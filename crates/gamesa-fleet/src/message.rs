@@ -56,4 +56,8 @@ pub struct Grant {
     pub request: u64,
     pub mw: u64,
     pub ttl_ms: u64,
+    /// The W3C `traceparent` of the leader's clearing that made it, when traced: the
+    /// node's next tick links to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }

@@ -156,6 +156,7 @@ mod tests {
             request,
             mw,
             ttl_ms: 3_000,
+            trace: None,
         }
     }
 

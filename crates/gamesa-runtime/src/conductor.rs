@@ -627,6 +627,15 @@ impl Conductor {
         let started = Instant::now();
         let tick = self.state.next_tick();
         let seed = self.state.settings().seed;
+        // The first tick under a new grant links to the leader's clearing that made it.
+        if let Some(link) = self
+            .fleet
+            .as_ref()
+            .and_then(|fleet| fleet.take_grant_trace())
+            .and_then(|traceparent| crate::telemetry::IngressLink::remote(&traceparent))
+        {
+            self.telemetry.link(link);
+        }
         self.telemetry
             .begin_tick(tick, gamesa_proto::CorrelationId::from_parts(seed, tick.0));
         match self.run_phases(tick).await {

@@ -59,7 +59,25 @@ pub fn request_span(
     }
 }
 
-/// Where an injected signal came from, in OpenTelemetry terms.
+/// `span`'s W3C `traceparent`, to carry it to another process; `None` when the span is
+/// not recorded (telemetry off).
+pub fn traceparent(span: &Span) -> Option<String> {
+    if span.is_disabled() {
+        return None;
+    }
+    let context = span.context().span().span_context().clone();
+    context.is_valid().then(|| {
+        format!(
+            "00-{}-{}-{:02x}",
+            context.trace_id(),
+            context.span_id(),
+            context.trace_flags().to_u8()
+        )
+    })
+}
+
+/// Where an injected signal came from, in OpenTelemetry terms. Also a fleet leader's
+/// clearing that a grant came from ([`IngressLink::remote`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct IngressLink {
     correlation: Option<CorrelationId>,
@@ -81,6 +99,36 @@ impl IngressLink {
         }
     }
 
+    /// A link to a span of another process, from its W3C `traceparent`
+    /// (`00-<trace id>-<span id>-<flags>`): a fleet leader's `fleet.clear`, whose grant
+    /// the node's next tick runs under. `None` when `traceparent` is not one.
+    pub fn remote(traceparent: &str) -> Option<IngressLink> {
+        let mut parts = traceparent.split('-');
+        let (Some("00"), Some(trace), Some(span), Some(flags), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return None;
+        };
+        if trace.len() != 32 || span.len() != 16 || flags.len() != 2 {
+            return None;
+        }
+        let context = SpanContext::new(
+            opentelemetry::trace::TraceId::from_hex(trace).ok()?,
+            opentelemetry::trace::SpanId::from_hex(span).ok()?,
+            opentelemetry::trace::TraceFlags::new(u8::from_str_radix(flags, 16).ok()?),
+            true,
+            opentelemetry::trace::TraceState::default(),
+        );
+        context.is_valid().then_some(IngressLink {
+            correlation: None,
+            context: Some(context),
+        })
+    }
+
     /// A link that carries only a correlation id (tracing off, or no span).
     pub fn correlation_only(correlation: CorrelationId) -> IngressLink {
         IngressLink {
@@ -95,5 +143,39 @@ impl IngressLink {
 
     pub fn span_context(&self) -> Option<&SpanContext> {
         self.context.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remote_link_reads_a_traceparent_and_refuses_anything_else() {
+        let link =
+            IngressLink::remote("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+        let context = link.span_context().unwrap();
+        assert_eq!(
+            context.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert_eq!(context.span_id().to_string(), "00f067aa0ba902b7");
+        assert!(context.is_remote() && context.is_sampled());
+        assert_eq!(link.correlation(), None);
+        for bad in [
+            "",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-zzf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ] {
+            assert_eq!(IngressLink::remote(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_span_that_is_not_recorded_has_no_traceparent() {
+        assert_eq!(traceparent(&Span::none()), None);
     }
 }

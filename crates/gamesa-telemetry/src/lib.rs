@@ -37,7 +37,7 @@ pub mod tracer;
 use std::path::PathBuf;
 
 pub use decision::{Decision, DecisionLog, DecisionQuery};
-pub use ingress::{IngressLink, request_span, route_requests_to};
+pub use ingress::{IngressLink, request_span, route_requests_to, traceparent};
 pub use metrics::{FleetFigures, TickMetrics};
 pub use pipeline::Telemetry;
 pub use prometheus::PrometheusReader;
