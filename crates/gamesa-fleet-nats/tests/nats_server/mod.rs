@@ -17,8 +17,14 @@ pub struct NatsServer {
 
 impl NatsServer {
     pub fn start(store: &Path, port: u16) -> NatsServer {
+        NatsServer::start_with(store, port, &[])
+    }
+
+    /// With `extra` arguments, such as `["--user", "u", "--pass", "p"]`.
+    pub fn start_with(store: &Path, port: u16, extra: &[&str]) -> NatsServer {
         let child = Command::new("nats-server")
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(extra)
             .arg("-sd")
             .arg(store)
             .stdout(std::process::Stdio::null())
