@@ -138,16 +138,27 @@ fn http_port(name: &str) -> u16 {
     ports[NODES.iter().position(|node| *node == name).unwrap()]
 }
 
-/// The Prometheus scrape of node `name`.
-fn scrape(name: &str) -> String {
+/// A GET of `path` on node `name`'s HTTP API: the whole response, head and body.
+fn http_get(name: &str, path: &str, token: Option<&str>) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", http_port(name))).unwrap();
+    let auth = token.map_or(String::new(), |token| {
+        format!("Authorization: Bearer {token}\r\n")
+    });
     stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n")
+                .as_bytes(),
+        )
         .unwrap();
     let mut text = String::new();
     stream.read_to_string(&mut text).unwrap();
     text
+}
+
+/// The Prometheus scrape of node `name`.
+fn scrape(name: &str) -> String {
+    http_get(name, "/metrics", None)
 }
 
 /// The value of the sample whose line starts with `series` (name and labels).
@@ -291,7 +302,12 @@ fn four_daemons_share_a_budget_through_nats_through_failures() {
         .collect();
     ordering.sort();
     assert_eq!(ordering, survivors, "{fleet}");
-    // The same, as Prometheus sees it.
+    // The same over HTTP.
+    let over_http = http_get(second, "/v1/fleet", Some("ops-token-000001"));
+    let body = over_http.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let over_http: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(over_http["leader"], second, "{over_http}");
+    // And as Prometheus sees it.
     let metrics = scrape(second);
     assert_eq!(
         sample(&metrics, "gamesa_fleet_leader"),

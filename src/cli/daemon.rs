@@ -111,6 +111,9 @@ pub fn run(
                     .map_err(|error| anyhow::anyhow!("ingress clients: {error}"))?;
                     let hub = std::sync::Arc::new(hub);
                     runtime.attach_ingress(std::sync::Arc::clone(&hub));
+                    if let Some(link) = &fleet {
+                        hub.set_fleet(std::sync::Arc::clone(link));
+                    }
                     hub
                 }
             };

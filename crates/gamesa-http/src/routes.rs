@@ -67,6 +67,7 @@ fn table() -> Vec<(&'static str, &'static str, MethodRouter<Arc<App>>)> {
         ("GET", "/v1/decisions", get(decisions)),
         ("GET", "/v1/experiences", get(experiences)),
         ("GET", "/v1/why", get(why)),
+        ("GET", "/v1/fleet", get(fleet)),
         ("POST", "/v1/signals", post(signal)),
         ("POST", "/v1/orders", post(order)),
         ("DELETE", "/v1/orders/{id}", delete(cancel)),
@@ -200,6 +201,15 @@ async fn telemetry(
     headers: HeaderMap,
 ) -> Response {
     let request = Ok(Request::query(QueryName::Telemetry));
+    authorized(&app, &connection, &headers, request).await
+}
+
+async fn fleet(
+    State(app): Shared,
+    Extension(connection): Connection,
+    headers: HeaderMap,
+) -> Response {
+    let request = Ok(Request::query(QueryName::Fleet));
     authorized(&app, &connection, &headers, request).await
 }
 
