@@ -41,6 +41,35 @@ const TICK_MS: u64 = 100;
 /// `fleet.lease_ms` in the nodes' config.
 const LEASE_MS: u64 = 1_200;
 
+/// The daemons still running, killed if the test fails half-way (a stopped one is
+/// continued first), so that no `gamesa run` outlives it.
+struct Daemons(Vec<(&'static str, Child)>);
+
+impl std::ops::Deref for Daemons {
+    type Target = Vec<(&'static str, Child)>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Daemons {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Daemons {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.0 {
+            if child.try_wait().ok().flatten().is_none() {
+                let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGCONT);
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
 fn pid_of(children: &[(&str, Child)], name: &str) -> Pid {
     let (_, child) = children.iter().find(|(node, _)| *node == name).unwrap();
     Pid::from_raw(child.id() as i32)
@@ -242,10 +271,12 @@ fn caps(dir: &Path, name: &str) -> Vec<(u64, u64, Option<u64>)> {
 fn four_daemons_share_a_budget_through_nats_through_failures() {
     let dir = tempfile::tempdir().unwrap();
     let server = NatsServer::start_with(&dir.path().join("nats"), free_port(), &NATS_AUTH);
-    let mut children: Vec<(&str, Child)> = NODES
-        .iter()
-        .map(|name| (*name, spawn(dir.path(), name, server.port)))
-        .collect();
+    let mut children = Daemons(
+        NODES
+            .iter()
+            .map(|name| (*name, spawn(dir.path(), name, server.port)))
+            .collect(),
+    );
 
     let leader = || {
         NODES
@@ -259,12 +290,11 @@ fn four_daemons_share_a_budget_through_nats_through_failures() {
     wait_for("ten ticks under a lease", Duration::from_secs(30), || {
         leased_ticks(dir.path(), &NODES) >= 10
     });
-    let (_, mut victim) = children.remove(
-        children
-            .iter()
-            .position(|(name, _)| *name == first)
-            .unwrap(),
-    );
+    let at = children
+        .iter()
+        .position(|(name, _)| *name == first)
+        .unwrap();
+    let (_, mut victim) = children.remove(at);
     victim.kill().unwrap();
     victim.wait().unwrap();
     let killed_at = Instant::now();
@@ -397,7 +427,7 @@ fn four_daemons_share_a_budget_through_nats_through_failures() {
         Duration::from_secs(30),
         || leased_ticks(dir.path(), &survivors) >= before + 10,
     );
-    for (name, child) in &mut children {
+    for (name, child) in children.iter_mut() {
         kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
         let status = child.wait().unwrap();
         assert!(
