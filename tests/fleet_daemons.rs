@@ -320,18 +320,33 @@ fn four_daemons_share_a_budget_through_nats_through_failures() {
         .iter()
         .find(|name| log(dir.path(), name).contains("fleet: elected leader"))
         .unwrap();
-    let fleet = query_fleet(dir.path(), second);
+    // The node table is the last epoch's orders; one may be late on a loaded machine,
+    // so ask until every survivor is in it.
+    let ordering = |fleet: &serde_json::Value| {
+        let mut nodes: Vec<String> = fleet["nodes"]
+            .as_array()
+            .map(|nodes| {
+                nodes
+                    .iter()
+                    .filter_map(|node| node["node"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        nodes.sort();
+        nodes
+    };
+    let mut fleet = serde_json::Value::Null;
+    wait_for(
+        "the new leader hearing every survivor",
+        Duration::from_secs(15),
+        || {
+            fleet = query_fleet(dir.path(), second);
+            ordering(&fleet) == survivors
+        },
+    );
     assert_eq!(fleet["is_leader"], true, "{fleet}");
     assert_eq!(fleet["leader"], second, "{fleet}");
     assert!(fleet["term"].as_u64().unwrap() > 1, "{fleet}");
-    let mut ordering: Vec<&str> = fleet["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|node| node["node"].as_str().unwrap())
-        .collect();
-    ordering.sort();
-    assert_eq!(ordering, survivors, "{fleet}");
     // The same over HTTP.
     let over_http = http_get(second, "/v1/fleet", Some("ops-token-000001"));
     let body = over_http.split("\r\n\r\n").nth(1).unwrap_or_default();
