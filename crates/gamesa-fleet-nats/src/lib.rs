@@ -183,6 +183,30 @@ impl FleetLink {
         lock(&self.shared).grant_trace.take()
     }
 
+    /// The node's safe share, in mW.
+    pub fn safe_share_mw(&self) -> u64 {
+        lock(&self.shared).status.safe_share_mw
+    }
+
+    /// The figures `gamesa.fleet.*` reports after a tick that took in `cap_mw`: read
+    /// once a tick, so it copies counters only (not the leader's node table).
+    pub fn figures(&self, cap_mw: u64) -> gamesa_telemetry::FleetFigures {
+        let now = now_ms(self.started);
+        let shared = lock(&self.shared);
+        let status = &shared.status;
+        gamesa_telemetry::FleetFigures {
+            cap_mw,
+            leased_mw: shared.leases.leased_mw(now),
+            is_leader: status.is_leader,
+            term: status.term,
+            orders_sent: status.orders_sent,
+            orders_unanswered: status.orders_unanswered,
+            grants_taken: status.grants_taken,
+            grants_refused: status.grants_refused,
+            malformed: status.malformed,
+        }
+    }
+
     pub fn status(&self) -> FleetStatus {
         let now = now_ms(self.started);
         let shared = lock(&self.shared);

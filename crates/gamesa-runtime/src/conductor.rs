@@ -681,11 +681,10 @@ impl Conductor {
                     .market
                     .last_price(gamesa_proto::Resource::PowerBudgetMw)
                     .map(|price| price.0),
-                link.status().safe_share_mw,
+                link.safe_share_mw(),
             );
             link.report(output.frame.node.draw_mw.unwrap_or(0), bids);
-            self.telemetry
-                .record_fleet(crate::fleet::figures(&link.status(), intake_cap));
+            self.telemetry.record_fleet(link.figures(intake_cap));
         }
         output.timings.insert(
             0,

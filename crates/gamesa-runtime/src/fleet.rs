@@ -85,22 +85,3 @@ pub fn start(settings: LinkSettings) -> Arc<FleetLink> {
     );
     Arc::new(FleetLink::start(settings))
 }
-
-/// The figures `gamesa.fleet.*` reports, from the link's status and the cap this tick
-/// took in.
-pub fn figures(
-    status: &gamesa_fleet_nats::FleetStatus,
-    cap_mw: u64,
-) -> gamesa_telemetry::FleetFigures {
-    gamesa_telemetry::FleetFigures {
-        cap_mw,
-        leased_mw: status.leased_mw,
-        is_leader: status.is_leader,
-        term: status.term,
-        orders_sent: status.orders_sent,
-        orders_unanswered: status.orders_unanswered,
-        grants_taken: status.grants_taken,
-        grants_refused: status.grants_refused,
-        malformed: status.malformed,
-    }
-}
