@@ -60,16 +60,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 request,
                 draw_mw: 300_000,
                 weight: 1,
-                bids: vec![
-                    BidStep {
-                        mw: 50_000,
-                        price: gamesa_fleet::KEEP_TIER + 1_000 + index as u64,
-                    },
-                    BidStep {
-                        mw: 100_000,
-                        price: 1_000 + index as u64,
-                    },
-                ],
+                // A node that knows its job's end bids the most steps: 16 slices
+                // priced by when it would finish (`gamesa_fleet::node_bid`).
+                bids: (0..16u64)
+                    .map(|slice| BidStep {
+                        mw: 10_000,
+                        price: gamesa_fleet::DEADLINE_TIER + 400_000 - slice * 5_000 + index as u64,
+                    })
+                    .collect(),
             };
             let payload = rmp_serde::to_vec_named(&order)?;
             // PUB <subject> <reply inbox> <len>\r\n<payload>\r\n; its ack comes back

@@ -9,8 +9,9 @@
 //! than the budget, leases were held, and each node's frame shows the granted cap as
 //! its `node.cap_mw`. `gamesa send query fleet` on the new leader names it, its later
 //! term, and the nodes that order from it; its `/metrics` says it leads and has taken
-//! grants; and the leaders' `fleet.clear` spans are linked from the ticks of the nodes
-//! that ran under their grants.
+//! grants, and every node's order is priced by when its job would end (the twin's
+//! workload says how much is left); and the leaders' `fleet.clear` spans are linked
+//! from the ticks of the nodes that ran under their grants.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../crates/gamesa-fleet-nats/tests/nats_server/mod.rs"]
@@ -86,14 +87,20 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `config/sim.toml` for node `name`, with its journal and log in `dir`.
+/// `config/sim.toml` for node `name`, with its journal and log in `dir`. Its twin runs
+/// `gpu_bottleneck` with a job too long to finish within the test, so the node always
+/// knows when its job would end.
 fn write_config(dir: &Path, name: &str, port: u16) -> PathBuf {
     let root = repo_root();
+    let scenario = std::fs::read_to_string(root.join("scenarios/gpu_bottleneck.toml")).unwrap();
+    let long_job = dir.join("long_job.toml");
+    let job = "[job]\ngpu0 = 50.0";
+    assert!(scenario.contains(job), "gpu_bottleneck's job changed");
+    std::fs::write(&long_job, scenario.replace(job, "[job]\ngpu0 = 100000.0")).unwrap();
     let mut text = std::fs::read_to_string(root.join("config/sim.toml")).unwrap();
-    text = text.replace(
-        "\"../scenarios/",
-        &format!("\"{}/scenarios/", root.display()),
-    );
+    let named = "\"../scenarios/gpu_bottleneck.toml\"";
+    assert!(text.contains(named), "config/sim.toml's scenario changed");
+    text = text.replace(named, &format!("{:?}", long_job.display().to_string()));
     let shares: String = NODES
         .iter()
         .map(|node| format!("{node} = {SAFE_MW}\n"))
@@ -346,6 +353,13 @@ fn four_daemons_share_a_budget_through_nats_through_failures() {
     );
     assert_eq!(fleet["is_leader"], true, "{fleet}");
     assert_eq!(fleet["leader"], second, "{fleet}");
+    // Each node's workload says how much of its job is left, so each prices its order
+    // by when it would finish, below the keep steps of nodes that cannot tell.
+    let deadline = gamesa_fleet::DEADLINE_TIER..gamesa_fleet::KEEP_TIER;
+    for node in fleet["nodes"].as_array().unwrap() {
+        let top = node["top_price"].as_u64().unwrap();
+        assert!(deadline.contains(&top), "not a deadline bid: {node}");
+    }
     assert!(fleet["term"].as_u64().unwrap() > 1, "{fleet}");
     // The same over HTTP.
     let over_http = http_get(second, "/v1/fleet", Some("ops-token-000001"));

@@ -649,6 +649,27 @@ async fn bad_progress_reports_get_their_codes() {
             assert_eq!(error.code, ErrorCode::InvalidRequest, "{id}: {error}");
             assert!(error.message.contains("`amount`"), "{id}: {error}");
         }
+        // The work left is held to the same rule, and named.
+        for (id, left) in [
+            (81, rmpv::Value::from(-1)),
+            (82, rmpv::Value::from(f64::NAN)),
+            (83, rmpv::Value::from("all of it")),
+        ] {
+            trainer
+                .send_raw(&frame(&map(&[
+                    ("id", id.into()),
+                    ("type", "progress".into()),
+                    ("component", "gpu0".into()),
+                    ("amount", 1.into()),
+                    ("left", left),
+                ])))
+                .unwrap();
+            let reply = next_reply(&mut trainer);
+            assert_eq!(reply.id, Some(id), "{transport:?}");
+            let error = reply.outcome.unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidRequest, "{id}: {error}");
+            assert!(error.message.contains("`left`"), "{id}: {error}");
+        }
         // No amount at all, and a component id that is not one.
         trainer
             .send_raw(&frame(&map(&[

@@ -163,13 +163,26 @@ fn gamesa_send_talks_to_gamesa_run() {
         progress.contains("12.5 of gpu0 queued for tick") && progress.contains("12500000"),
         "{progress}"
     );
-    for amount in ["--amount=-1", "--amount=nan", "--amount=inf"] {
+    for bad in [
+        ["--amount=-1", "--left=1"],
+        ["--amount=nan", "--left=1"],
+        ["--amount=inf", "--left=1"],
+        ["--amount=1", "--left=-1"],
+        ["--amount=1", "--left=nan"],
+    ] {
         let mut args = game.to_vec();
-        args.extend(["progress", "--component", "gpu0", amount]);
+        args.extend(["progress", "--component", "gpu0"]);
+        args.extend(bad);
+        let amount = if bad[0] == "--amount=1" {
+            bad[1]
+        } else {
+            bad[0]
+        };
         let bad = send(&socket, &args);
         assert_eq!(bad.status.code(), Some(2), "{amount} is a usage error");
         let message = String::from_utf8_lossy(&bad.stderr);
-        assert!(message.contains("--amount"), "{message}");
+        let flag = amount.split('=').next().unwrap();
+        assert!(message.contains(flag), "{message}");
     }
     let mut args = game.to_vec();
     args.extend(["progress", "--component", "cpu", "--amount", "1"]);

@@ -1,7 +1,8 @@
 //! A workload's `progress` reports over ingress become the `progress_micro` of its
 //! component in the next tick's frame, the frame the agents observe: reports of several
-//! clients add up, a client without `progress:<component>` is refused, and a sensor
-//! that counts progress itself (the twin) is not overwritten.
+//! clients add up, the work a job has `left` is the newest report's, a client without
+//! `progress:<component>` is refused, and a sensor that counts progress itself (the
+//! twin) is not overwritten.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod ingress_support;
@@ -48,6 +49,7 @@ impl<S: Sensors> Sensors for NoProgressSensors<S> {
         let mut sample = self.0.sample(tick);
         for component in &mut sample.frame.components {
             component.progress_micro = None;
+            component.work_left_micro = None;
         }
         sample
     }
@@ -62,7 +64,20 @@ fn progress(component: &str, amount: f64) -> Request {
     Request::Progress(ProgressRequest {
         component: ComponentName::new(component).unwrap(),
         amount: ProgressAmount::try_from(amount).unwrap(),
+        left: None,
     })
+}
+
+fn progress_with_left(component: &str, amount: f64, left: f64) -> Request {
+    Request::Progress(ProgressRequest {
+        component: ComponentName::new(component).unwrap(),
+        amount: ProgressAmount::try_from(amount).unwrap(),
+        left: Some(ProgressAmount::try_from(left).unwrap()),
+    })
+}
+
+fn left_of(frame: &TelemetryFrame, component: &str) -> Option<u64> {
+    frame.component(component).unwrap().work_left_micro
 }
 
 fn progress_of(frame: &TelemetryFrame, component: &str) -> Option<u64> {
@@ -116,6 +131,34 @@ async fn reports_of_two_clients_add_up_in_the_next_frame_the_agents_see() {
     let later = daemon.ticks(1).await.remove(0);
     assert_eq!(progress_of(&later.frame, "gpu0"), Some(16_000_001));
     assert_eq!(progress_of(&later.frame, "cpu"), Some(3_000_000));
+}
+
+#[actix::test]
+async fn the_work_left_is_the_newest_reports_and_stands_until_another_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = progress_config(dir.path());
+    let mut daemon = start_without_progress(&config);
+    daemon.ticks(1).await;
+    let mut trainer = daemon.tcp_as(TRAINER);
+    let _: ProgressResult = trainer
+        .call_as(&progress_with_left("gpu0", 1.0, 500.0))
+        .unwrap();
+    let _: ProgressResult = trainer
+        .call_as(&progress_with_left("gpu0", 1.0, 499.0))
+        .unwrap();
+    let tick = daemon.ticks(1).await.remove(0);
+    assert_eq!(progress_of(&tick.frame, "gpu0"), Some(2_000_000));
+    assert_eq!(left_of(&tick.frame, "gpu0"), Some(499_000_000));
+    assert_eq!(left_of(&tick.frame, "cpu"), None, "no one said for the CPU");
+    // A report that does not say leaves what was said.
+    let _: ProgressResult = trainer.call_as(&progress("gpu0", 1.0)).unwrap();
+    let tick = daemon.ticks(1).await.remove(0);
+    assert_eq!(left_of(&tick.frame, "gpu0"), Some(499_000_000));
+    let _: ProgressResult = trainer
+        .call_as(&progress_with_left("gpu0", 1.0, 0.0))
+        .unwrap();
+    let tick = daemon.ticks(1).await.remove(0);
+    assert_eq!(left_of(&tick.frame, "gpu0"), Some(0));
 }
 
 #[actix::test]

@@ -106,10 +106,14 @@ class Client:
         )
         return client
 
-    def progress(self, component, amount):
+    def progress(self, component, amount, left=None):
         """Reports `amount` units of work (frames, steps: any non-negative number)
-        done on `component` since the previous report; needs `progress:<component>`."""
-        return self.call({"type": "progress", "component": component, "amount": amount})
+        done on `component` since the previous report; needs `progress:<component>`.
+        `left`, when the workload knows its job's size: the work still to do."""
+        request = {"type": "progress", "component": component, "amount": amount}
+        if left is not None:
+            request["left"] = left
+        return self.call(request)
 
 
 def add_connection_args(parser):

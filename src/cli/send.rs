@@ -139,6 +139,11 @@ enum SendCommand {
         /// (frames, steps); a number from 0 to 10^12.
         #[arg(long)]
         amount: f64,
+        /// Work the job still has to do after this report, in the same unit, when the
+        /// workload knows its size: fleet mode moves power to the node that would
+        /// finish last.
+        #[arg(long)]
+        left: Option<f64>,
     },
     /// Read the runtime's state as of the last tick.
     Query {
@@ -306,10 +311,18 @@ fn build_request(what: &SendCommand) -> anyhow::Result<Option<Request>> {
         SendCommand::Cancel { order } => Request::Cancel(CancelRequest {
             order: OrderId(*order),
         }),
-        SendCommand::Progress { component, amount } => Request::Progress(ProgressRequest {
+        SendCommand::Progress {
+            component,
+            amount,
+            left,
+        } => Request::Progress(ProgressRequest {
             component: ComponentName::new(component.as_str()).map_err(anyhow::Error::msg)?,
             amount: ProgressAmount::try_from(*amount)
                 .map_err(|reason| anyhow::anyhow!("--amount: {reason}"))?,
+            left: left
+                .map(ProgressAmount::try_from)
+                .transpose()
+                .map_err(|reason| anyhow::anyhow!("--left: {reason}"))?,
         }),
         SendCommand::Query {
             query,

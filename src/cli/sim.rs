@@ -153,6 +153,15 @@ fn sim_fleet(path: &Path, args: &SimArgs, registry: &AgentRegistry) -> anyhow::R
         );
         runs.push(metrics);
     }
+    let started = std::time::Instant::now();
+    let bound = gamesa_sim::fleet::run_unconstrained(&fleet, &template, registry)
+        .with_context(|| format!("{} with no budget", path.display()))?;
+    eprintln!(
+        "gamesa sim: fleet {} with no budget: run {:.2} s (wall time, not in the JSON)",
+        fleet.name,
+        started.elapsed().as_secs_f64()
+    );
+    runs.push(bound);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(());
@@ -176,9 +185,14 @@ fn sim_fleet(path: &Path, args: &SimArgs, registry: &AgentRegistry) -> anyhow::R
         "draw over budget"
     );
     for run in &runs {
+        let label = if run.unconstrained {
+            "no budget".to_owned()
+        } else {
+            format!("{:?}", run.split).to_lowercase()
+        };
         println!(
             "{:<13} {:>16} {:>10} {:>12.1} {:>17} {:>17}",
-            format!("{:?}", run.split).to_lowercase(),
+            label,
             tts(run.time_to_solution_s),
             run.unfinished,
             run.energy_j / 1_000.0,
@@ -187,7 +201,7 @@ fn sim_fleet(path: &Path, args: &SimArgs, registry: &AgentRegistry) -> anyhow::R
         );
     }
     if let Some(market) = runs[0].time_to_solution_s {
-        for baseline in &runs[1..] {
+        for baseline in runs[1..].iter().filter(|run| !run.unconstrained) {
             if let Some(other) = baseline.time_to_solution_s {
                 println!(
                     "market vs {:?}: time to solution {:+.1} % ({:.1} s against {:.1} s)",
@@ -197,6 +211,17 @@ fn sim_fleet(path: &Path, args: &SimArgs, registry: &AgentRegistry) -> anyhow::R
                     other
                 );
             }
+        }
+        let (statik, bound) = (runs[1].time_to_solution_s, runs[3].time_to_solution_s);
+        if let (Some(statik), Some(bound)) = (statik, bound)
+            && statik > bound
+        {
+            println!(
+                "market closes {:.0} % of the gap from static to the bound ({:.1} s with no \
+                 budget: no split can end sooner)",
+                (statik - market) / (statik - bound) * 100.0,
+                bound
+            );
         }
     }
     Ok(())

@@ -82,18 +82,7 @@ impl World {
 
 /// A component with no readings and no limits at all.
 pub fn component(id: &str, kind: ComponentKind) -> ComponentTelemetry {
-    ComponentTelemetry {
-        id: id.into(),
-        kind,
-        utilization_permille: 0,
-        power_mw: None,
-        temp_mc: None,
-        t_max_mc: None,
-        limit_mw: None,
-        limit_min_mw: None,
-        limit_max_mw: None,
-        progress_micro: None,
-    }
+    ComponentTelemetry::unread(id, kind)
 }
 
 /// A component with power limits 100..300 W and t_max 90 °C, idle, with no readings.

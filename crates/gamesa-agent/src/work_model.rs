@@ -188,6 +188,7 @@ mod tests {
             limit_min_mw: None,
             limit_max_mw: None,
             progress_micro: Some((progress * 1e6).round() as u64),
+            work_left_micro: None,
         }
     }
 

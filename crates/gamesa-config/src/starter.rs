@@ -227,6 +227,7 @@ mod tests {
             limit_min_mw: min,
             limit_max_mw: max,
             progress_micro: None,
+            work_left_micro: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! Workloads' progress counters: what clients report over ingress (`progress`), added
-//! up per component and written into the telemetry frame where the sensors gave none.
+//! up per component and written into the telemetry frame where the sensors gave none,
+//! with the work their jobs have left where a report said (`left`).
 //!
 //! # Invariants
 //! - a counter only grows: reports add, saturating at `u64::MAX`, and nothing resets it
@@ -16,6 +17,7 @@ use gamesa_proto::TelemetryFrame;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProgressCounters {
     micro_by_component: BTreeMap<String, u64>,
+    left_by_component: BTreeMap<String, u64>,
 }
 
 impl ProgressCounters {
@@ -34,11 +36,20 @@ impl ProgressCounters {
         self.micro_by_component.get(component).copied()
     }
 
-    /// Sets `progress_micro` of every component with a counter whose sensor gave none.
+    /// Sets the work `component`'s job has left: the newest report's.
+    pub fn set_left(&mut self, component: &str, micro: u64) {
+        self.left_by_component.insert(component.to_owned(), micro);
+    }
+
+    /// Sets `progress_micro` (and `work_left_micro`) of every component with a counter
+    /// (a report of what is left) whose sensor gave none.
     pub fn fill(&self, frame: &mut TelemetryFrame) {
         for component in &mut frame.components {
             if component.progress_micro.is_none() {
                 component.progress_micro = self.get(&component.id);
+            }
+            if component.work_left_micro.is_none() {
+                component.work_left_micro = self.left_by_component.get(&component.id).copied();
             }
         }
     }
@@ -52,16 +63,9 @@ mod tests {
 
     fn component(id: &str, progress_micro: Option<u64>) -> ComponentTelemetry {
         ComponentTelemetry {
-            id: id.into(),
-            kind: ComponentKind::Gpu,
             utilization_permille: 500,
-            power_mw: None,
-            temp_mc: None,
-            t_max_mc: None,
-            limit_mw: None,
-            limit_min_mw: None,
-            limit_max_mw: None,
             progress_micro,
+            ..ComponentTelemetry::unread(id, ComponentKind::Gpu)
         }
     }
 
@@ -105,6 +109,32 @@ mod tests {
         assert_eq!(
             progress,
             [("gpu0", Some(7)), ("gpu1", Some(42)), ("cpu", None)]
+        );
+    }
+
+    #[test]
+    fn the_work_left_is_the_newest_report_and_a_sensors_own_wins() {
+        let mut counters = ProgressCounters::default();
+        counters.set_left("gpu0", 500);
+        counters.set_left("gpu0", 400);
+        counters.set_left("gpu1", 9);
+        let mut sampled = frame(vec![
+            component("gpu0", None),
+            ComponentTelemetry {
+                work_left_micro: Some(42),
+                ..component("gpu1", None)
+            },
+            component("cpu", None),
+        ]);
+        counters.fill(&mut sampled);
+        let left: Vec<_> = sampled
+            .components
+            .iter()
+            .map(|component| (component.id.as_str(), component.work_left_micro))
+            .collect();
+        assert_eq!(
+            left,
+            [("gpu0", Some(400)), ("gpu1", Some(42)), ("cpu", None)]
         );
     }
 }

@@ -131,6 +131,9 @@ pub struct Intake {
     pub intents: Vec<StampedIntent>,
     /// Workloads' progress reports, component → millionths of a unit.
     pub progress: Vec<(String, u64)>,
+    /// Work left in workloads' jobs, component → millionths of a unit, where they said.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub work_left: Vec<(String, u64)>,
     /// Agents to answer as having missed their deadline (with it, in ms) whatever
     /// they return: a replay of a shell tick in which they did, since thread timing is
     /// the one thing the engine cannot reproduce. The shell finds lateness itself and
@@ -194,12 +197,16 @@ pub async fn run<C: Cores>(
         signals: injected,
         intents: client_intents,
         progress,
+        work_left,
         late,
         answered,
         fleet_cap_mw,
     } = intake;
     for (component, micro) in progress {
         state.progress.add(&component, micro);
+    }
+    for (component, micro) in work_left {
+        state.progress.set_left(&component, micro);
     }
     let frame = Arc::new(state.prepare(frame, fleet_cap_mw));
 

@@ -1,5 +1,5 @@
-//! The leader's work per cluster epoch: clearing 1,000 nodes' orders (four bid steps
-//! each) into grants, under each split, and the MessagePack encoding of one order and
+//! The leader's work per cluster epoch: clearing 1,000 nodes' orders (16 bid steps
+//! each, as many as a node that knows its job's end sends) into grants, under each split, and the MessagePack encoding of one order and
 //! one grant (what a node sends and receives per epoch). At 1 Hz epochs, the clearing
 //! time per epoch is the leader's share of a core spent deciding.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -20,10 +20,10 @@ fn orders(request: u64) -> Vec<Order> {
                 request,
                 draw_mw: 300_000 + mixed % 200_000,
                 weight: 1,
-                bids: (0..4)
+                bids: (0..16)
                     .map(|step| BidStep {
-                        mw: 10_000 + (mixed >> (8 * step)) % 20_000,
-                        price: 1_000 - 200 * step - (mixed >> 40) % 150,
+                        mw: 10_000 + (mixed >> (4 * step)) % 20_000,
+                        price: 4_000 - 200 * step - (mixed >> 40) % 150,
                     })
                     .collect(),
             }

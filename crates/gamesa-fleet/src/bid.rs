@@ -1,20 +1,48 @@
 //! What a node asks the fleet for, read from its own telemetry and market: the pool
 //! beyond its safe share it could use, and what that is worth to it.
+//!
+//! Prices fall in three tiers, highest first:
+//! 1. **keep** ([`KEEP_TIER`]): a node that cannot tell when its job ends keeps what it
+//!    draws, with headroom;
+//! 2. **deadline** ([`DEADLINE_TIER`]): a node that can ([`Outlook`]) prices each slice
+//!    of power by when its job would end with it. Clearing highest first then gives
+//!    each node power up to where its end falls to the others': the pool goes to the
+//!    node that would finish last, as a job that waits for its last node needs;
+//! 3. **more**: a node held back by power asks for the rest at its market's price.
 
 use gamesa_proto::TelemetryFrame;
 
-use crate::BidStep;
+use crate::{BidStep, pace::Outlook};
 
 /// How close to its cap a node draws before it counts as held back by it.
 const CAP_BOUND_PERMILLE: u64 = 950;
 /// A node that is not held back asks for its draw plus this much headroom.
 const HEADROOM_PERMILLE: u64 = 100;
+/// Slices of a deadline bid: fine enough that the clearing lands within a few percent
+/// of each node's power range, few enough for a small order.
+const DEADLINE_STEPS: u64 = 16;
+/// How a node's work rate grows with its power when nothing better is known: the
+/// cube-root law of voltage and frequency scaling (dynamic power goes as `f·V²`, with
+/// `V` roughly proportional to `f`), as the node's own agents assume before they learn.
+/// A wrong law only slows the fleet's convergence: every epoch measures the rate anew.
+const RATE_EXPONENT: f64 = 1.0 / 3.0;
 
 /// Steps that keep what a node uses outrank every step that asks for more: the pool
 /// first covers the power nodes draw, then goes where it is held back and most valued.
 pub const KEEP_TIER: u64 = 1_000_000_000_000_000;
+/// Deadline steps rank below keep steps and above every market-priced step; their
+/// price above the tier is the job's end in milliseconds.
+pub const DEADLINE_TIER: u64 = KEEP_TIER / 2;
 
-/// The node's bid for the coming epoch, in two steps beyond its safe share:
+/// The node's bid for the coming epoch, beyond its safe share.
+///
+/// With an [`Outlook`] of a job not yet done, [`DEADLINE_STEPS`] slices from its safe
+/// share up to all its components could draw (when held back by power) or its draw
+/// plus 10 % (when not), each priced at [`DEADLINE_TIER`] plus when the job would end
+/// at the slice's top power: the recent end scaled by `(draw / power)^⅓`, and no
+/// sooner than at the power it draws when power does not hold it back.
+///
+/// Otherwise, in two steps:
 /// - **keep**: its draw plus 10 % headroom, at [`KEEP_TIER`] plus its price. A node
 ///   that finished its work and idles asks for little or nothing, and its part of the
 ///   pool goes to others.
@@ -29,6 +57,7 @@ pub fn node_bid(
     frame: &TelemetryFrame,
     power_price_per_mw: Option<u64>,
     safe_share_mw: u64,
+    outlook: Option<Outlook>,
 ) -> Vec<BidStep> {
     let Some(draw_mw) = frame.node.draw_mw else {
         return Vec::new();
@@ -52,13 +81,21 @@ pub fn node_bid(
             _ => false,
         }
     });
+    let held_back = cap_bound || limit_bound;
+    let with_headroom_mw = draw_mw.saturating_add(draw_mw / 1_000 * HEADROOM_PERMILLE);
+    if let Some(outlook) = outlook.filter(|outlook| outlook.left_ms > 0) {
+        let top_mw = if held_back {
+            could_draw_mw.max(with_headroom_mw)
+        } else {
+            with_headroom_mw
+        };
+        return deadline_ladder(outlook, safe_share_mw, top_mw, held_back);
+    }
     let price = power_price_per_mw
         .unwrap_or(1)
         .saturating_mul(1_000)
-        .clamp(1, KEEP_TIER - 1);
-    let keep_mw = draw_mw
-        .saturating_add(draw_mw / 1_000 * HEADROOM_PERMILLE)
-        .saturating_sub(safe_share_mw);
+        .clamp(1, DEADLINE_TIER - 1);
+    let keep_mw = with_headroom_mw.saturating_sub(safe_share_mw);
     let mut bids = Vec::new();
     if keep_mw > 0 {
         bids.push(BidStep {
@@ -67,8 +104,54 @@ pub fn node_bid(
         });
     }
     let more_mw = could_draw_mw.saturating_sub(safe_share_mw.saturating_add(keep_mw));
-    if (cap_bound || limit_bound) && more_mw > 0 {
+    if held_back && more_mw > 0 {
         bids.push(BidStep { mw: more_mw, price });
+    }
+    bids
+}
+
+/// Slices of `(safe_share_mw, top_mw]`, each priced by when the job would end with
+/// the slice's top as the node's power.
+fn deadline_ladder(
+    outlook: Outlook,
+    safe_share_mw: u64,
+    top_mw: u64,
+    held_back: bool,
+) -> Vec<BidStep> {
+    let range_mw = top_mw.saturating_sub(safe_share_mw);
+    if range_mw == 0 {
+        return Vec::new();
+    }
+    // The power its recent pace was measured at: more than that speeds it up only
+    // while power holds it back.
+    let measured_w = outlook.draw_mw.max(1) as f64;
+    let end_ms = |power_mw: u64| {
+        let power_w = power_mw.max(1) as f64;
+        let power_w = if held_back {
+            power_w
+        } else {
+            power_w.min(measured_w)
+        };
+        let end = outlook.left_ms as f64 * (measured_w / power_w).powf(RATE_EXPONENT);
+        // Saturating: `as` clamps a float too large (or NaN, as 0) for the integer.
+        (end as u64).min(DEADLINE_TIER - 1)
+    };
+    let mut bids: Vec<BidStep> = Vec::new();
+    let mut bottom_mw = safe_share_mw;
+    for step in 1..=DEADLINE_STEPS {
+        let top = safe_share_mw.saturating_add(
+            u64::try_from(u128::from(range_mw) * u128::from(step) / u128::from(DEADLINE_STEPS))
+                .unwrap_or(u64::MAX),
+        );
+        let price = DEADLINE_TIER + end_ms(top);
+        let mw = top - bottom_mw;
+        bottom_mw = top;
+        match bids.last_mut() {
+            // Slices at one price are one step.
+            Some(last) if last.price == price => last.mw += mw,
+            _ if mw > 0 => bids.push(BidStep { mw, price }),
+            _ => {}
+        }
     }
     bids
 }
@@ -81,16 +164,9 @@ mod tests {
 
     fn frame(draw_mw: Option<u64>, cap_mw: Option<u64>) -> TelemetryFrame {
         let gpu = |id: &str| ComponentTelemetry {
-            id: id.into(),
-            kind: ComponentKind::Gpu,
             utilization_permille: 900,
-            power_mw: None,
-            temp_mc: None,
-            t_max_mc: None,
-            limit_mw: None,
-            limit_min_mw: None,
             limit_max_mw: Some(300_000),
-            progress_micro: None,
+            ..ComponentTelemetry::unread(id, ComponentKind::Gpu)
         };
         TelemetryFrame {
             components: vec![gpu("gpu0"), gpu("gpu1")],
@@ -101,7 +177,7 @@ mod tests {
 
     #[test]
     fn a_node_at_its_cap_keeps_its_draw_and_asks_for_the_rest_at_its_market_price() {
-        let bid = node_bid(&frame(Some(396_000), Some(400_000)), Some(7), 250_000);
+        let bid = node_bid(&frame(Some(396_000), Some(400_000)), Some(7), 250_000, None);
         assert_eq!(
             bid,
             vec![
@@ -122,16 +198,16 @@ mod tests {
         let mut held = frame(Some(300_000), Some(400_000));
         held.components[0].power_mw = Some(196_000);
         held.components[0].limit_mw = Some(200_000);
-        assert_eq!(node_bid(&held, Some(7), 250_000).len(), 2);
+        assert_eq!(node_bid(&held, Some(7), 250_000, None).len(), 2);
         // At its highest limit already: more cap would not help it.
         held.components[0].limit_mw = Some(300_000);
         held.components[0].power_mw = Some(296_000);
-        assert_eq!(node_bid(&held, Some(7), 250_000).len(), 1);
+        assert_eq!(node_bid(&held, Some(7), 250_000, None).len(), 1);
     }
 
     #[test]
     fn a_node_below_its_cap_keeps_its_draw_with_headroom_and_an_idle_one_asks_nothing() {
-        let bid = node_bid(&frame(Some(300_000), Some(400_000)), Some(7), 250_000);
+        let bid = node_bid(&frame(Some(300_000), Some(400_000)), Some(7), 250_000, None);
         assert_eq!(
             bid,
             vec![BidStep {
@@ -139,9 +215,67 @@ mod tests {
                 price: KEEP_TIER + 7_000
             }]
         );
-        assert!(node_bid(&frame(Some(100_000), Some(400_000)), Some(7), 250_000).is_empty());
-        assert!(node_bid(&frame(None, Some(400_000)), Some(7), 0).is_empty());
-        let huge = node_bid(&frame(Some(u64::MAX), None), Some(u64::MAX), 0);
-        assert_eq!(huge[0].price, KEEP_TIER + KEEP_TIER - 1);
+        assert!(node_bid(&frame(Some(100_000), Some(400_000)), Some(7), 250_000, None).is_empty());
+        assert!(node_bid(&frame(None, Some(400_000)), Some(7), 0, None).is_empty());
+        let huge = node_bid(&frame(Some(u64::MAX), None), Some(u64::MAX), 0, None);
+        assert_eq!(huge[0].price, KEEP_TIER + DEADLINE_TIER - 1);
+    }
+
+    #[test]
+    fn a_node_that_knows_its_end_prices_each_slice_by_it_and_the_later_end_outranks() {
+        let held = frame(Some(396_000), Some(400_000));
+        let outlook = |left_ms| {
+            Some(Outlook {
+                left_ms,
+                draw_mw: 396_000,
+            })
+        };
+        let late = node_bid(&held, Some(7), 250_000, outlook(500_000));
+        let early = node_bid(&held, Some(7), 250_000, outlook(300_000));
+        // Up to all its components could draw, in slices whose price falls with power.
+        assert_eq!(late.iter().map(|step| step.mw).sum::<u64>(), 350_000);
+        assert!(late.windows(2).all(|pair| pair[0].price > pair[1].price));
+        assert!(
+            late.iter()
+                .all(|step| (DEADLINE_TIER..KEEP_TIER).contains(&step.price))
+        );
+        // At its draw its end is the measured one: cube-root law around it.
+        let at_600 = late.last().unwrap().price - DEADLINE_TIER;
+        let expected = 500_000.0 * (396.0f64 / 600.0).powf(1.0 / 3.0);
+        assert!(
+            (at_600 as f64 - expected).abs() < 1.0,
+            "{at_600} against {expected}"
+        );
+        // The node that would finish last is served first, slice for slice.
+        assert!(late.iter().zip(&early).all(|(l, e)| l.price > e.price));
+    }
+
+    #[test]
+    fn a_node_not_held_back_gains_nothing_above_its_draw_and_a_done_one_bids_as_before() {
+        let free = frame(Some(300_000), Some(400_000));
+        let outlook = Outlook {
+            left_ms: 100_000,
+            draw_mw: 300_000,
+        };
+        let bid = node_bid(&free, Some(7), 250_000, Some(outlook));
+        assert_eq!(bid.iter().map(|step| step.mw).sum::<u64>(), 80_000);
+        assert_eq!(bid.last().unwrap().price, DEADLINE_TIER + 100_000);
+        let done = Outlook {
+            left_ms: 0,
+            ..outlook
+        };
+        assert_eq!(
+            node_bid(&free, Some(7), 250_000, Some(done)),
+            node_bid(&free, Some(7), 250_000, None)
+        );
+        let huge = Outlook {
+            left_ms: u64::MAX,
+            draw_mw: u64::MAX,
+        };
+        assert!(
+            node_bid(&frame(Some(u64::MAX), Some(1)), Some(7), 0, Some(huge))
+                .iter()
+                .all(|step| step.price < KEEP_TIER)
+        );
     }
 }

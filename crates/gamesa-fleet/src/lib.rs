@@ -32,12 +32,14 @@ mod bid;
 mod leader;
 mod message;
 mod node;
+mod pace;
 mod split;
 
-pub use bid::{KEEP_TIER, node_bid};
+pub use bid::{DEADLINE_TIER, KEEP_TIER, node_bid};
 pub use leader::{Leader, LeaderSettings};
 pub use message::{BidStep, Grant, Order, Term};
 pub use node::{NodeLeases, Refused};
+pub use pace::{JobPace, Outlook};
 pub use split::Split;
 
 /// Why a fleet cannot be set up as asked.

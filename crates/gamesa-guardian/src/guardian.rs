@@ -526,6 +526,7 @@ mod tests {
             limit_min_mw: Some(50_000),
             limit_max_mw: Some(300_000),
             progress_micro: None,
+            work_left_micro: None,
         };
         TelemetryFrame {
             tick: Tick(1),

@@ -134,6 +134,7 @@ mod tests {
             limit_min_mw: min_mw,
             limit_max_mw: None,
             progress_micro: None,
+            work_left_micro: None,
         }
     }
 

@@ -57,6 +57,8 @@ pub struct HubIntake {
     /// In canonical order: by client id, then arrival.
     pub intents: Vec<StampedIntent>,
     pub progress: Vec<(String, u64)>,
+    /// The work left per component, where a report said.
+    pub work_left: Vec<(String, u64)>,
 }
 
 /// The market and the bank as a tick left them: what queries read until the next.
@@ -125,6 +127,8 @@ struct Intake {
     /// Progress reported per component, in micro-units, saturating: a sum, so the order
     /// in which clients reported does not matter.
     progress: BTreeMap<String, u64>,
+    /// Work left per component: the newest report's.
+    work_left: BTreeMap<String, u64>,
 }
 
 /// A submission a tick took in, waiting for that tick's outcome.
@@ -616,6 +620,9 @@ impl IngressHub {
         let mut intake = lock(&self.intake);
         let counter = intake.progress.entry(component.to_owned()).or_default();
         *counter = counter.saturating_add(micro);
+        if let Some(left) = request.left {
+            intake.work_left.insert(component.to_owned(), left.micro());
+        }
         // Workloads may report every frame: debug, not info.
         tracing::debug!(
             target: "gamesa::ingress",

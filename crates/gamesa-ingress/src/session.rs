@@ -372,6 +372,7 @@ mod tests {
             Request::Progress(gamesa_wire::ProgressRequest {
                 component: gamesa_wire::ComponentName::new(component).unwrap(),
                 amount: gamesa_wire::ProgressAmount::try_from(1.0).unwrap(),
+                left: None,
             })
         };
         let (verdict, audit) = session.authorize(Tick(4), &report("gpu0"), None);

@@ -133,6 +133,31 @@ pub struct ComponentTelemetry {
     /// source reports it: a performance counter, a workload's `progress` reports over
     /// ingress, or the twin. A counter: only differences between frames mean anything.
     pub progress_micro: Option<u64>,
+    /// Work left in the component's job, in the same unit, when the workload says how
+    /// much it has to do (a training run knows its steps): its `progress` reports'
+    /// `left`, or the twin's `[job]`. With the counter's rate it tells when the job
+    /// ends, which the fleet uses to move power to the node that finishes last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_left_micro: Option<u64>,
+}
+
+impl ComponentTelemetry {
+    /// A component of which nothing was read yet: idle, every reading `None`.
+    pub fn unread(id: impl Into<String>, kind: ComponentKind) -> Self {
+        Self {
+            id: id.into(),
+            kind,
+            utilization_permille: 0,
+            power_mw: None,
+            temp_mc: None,
+            t_max_mc: None,
+            limit_mw: None,
+            limit_min_mw: None,
+            limit_max_mw: None,
+            progress_micro: None,
+            work_left_micro: None,
+        }
+    }
 }
 
 /// Node-wide figures: total draw of the managed components and the cap they share.

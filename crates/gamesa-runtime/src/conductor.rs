@@ -407,6 +407,8 @@ pub struct Conductor {
     /// Fleet mode's link, when `[fleet]` is on: its cap goes into each tick's intake,
     /// and each tick's draw and bid go back to it.
     fleet: Option<Arc<gamesa_fleet_nats::FleetLink>>,
+    /// The job's recent pace, which prices the fleet bids of a node that knows its end.
+    job_pace: gamesa_fleet::JobPace,
 }
 
 impl Conductor {
@@ -432,6 +434,7 @@ impl Conductor {
             journal_inputs: None,
             reloaded: Vec::new(),
             fleet: None,
+            job_pace: gamesa_fleet::JobPace::default(),
         }
     }
 
@@ -604,6 +607,12 @@ impl Conductor {
         self.intake.progress.push((component.to_owned(), micro));
     }
 
+    /// Sets the work `component`'s job has left, as its workload reported; the next
+    /// tick's frame carries it.
+    pub fn report_work_left(&mut self, component: &str, micro: u64) {
+        self.intake.work_left.push((component.to_owned(), micro));
+    }
+
     /// The market and the bank as the last tick left them: books `levels` deep, every
     /// live lease, the resting orders of `owners`, every account, and the isolated
     /// agents.
@@ -675,6 +684,7 @@ impl Conductor {
         let mut output = tick::run(&mut self.state, &mut self.cores, sample.frame, intake).await?;
         if let Some(link) = &self.fleet {
             // What the node draws and would bid for, for its next order.
+            self.job_pace.observe(&output.frame);
             let bids = gamesa_fleet::node_bid(
                 &output.frame,
                 output
@@ -682,6 +692,7 @@ impl Conductor {
                     .last_price(gamesa_proto::Resource::PowerBudgetMw)
                     .map(|price| price.0),
                 link.safe_share_mw(),
+                self.job_pace.outlook(),
             );
             link.report(output.frame.node.draw_mw.unwrap_or(0), bids);
             self.telemetry.record_fleet(link.figures(intake_cap));

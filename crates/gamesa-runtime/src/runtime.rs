@@ -578,6 +578,9 @@ async fn tick_with(
         for (component, micro) in taken.progress {
             conductor.report_progress(&component, micro);
         }
+        for (component, micro) in taken.work_left {
+            conductor.report_work_left(&component, micro);
+        }
         for (signal, link) in taken.signals {
             conductor.inject_linked(signal, link);
         }

@@ -35,7 +35,7 @@ use std::{
 use gamesa_agent::AgentRegistry;
 use gamesa_config::{Config, assemble};
 use gamesa_engine::{Intake, TickEngine};
-use gamesa_fleet::{BidStep, Leader, LeaderSettings, NodeLeases, Order, Split, Term};
+use gamesa_fleet::{BidStep, JobPace, Leader, LeaderSettings, NodeLeases, Order, Split, Term};
 use gamesa_hw::{
     Actuator, Sensors,
     twin::{Scenario, SharedTwin, Twin},
@@ -217,6 +217,11 @@ pub struct NodeMetrics {
 pub struct FleetMetrics {
     pub fleet: String,
     pub split: Split,
+    /// The budget it ran under: the fleet's, or for the bound, all its nodes could draw.
+    pub budget_mw: u64,
+    /// The bound: no node ever short of power, so no split under the fleet's budget can
+    /// finish sooner.
+    pub unconstrained: bool,
     /// The slowest live node's time to solution; `None` when a live node did not finish.
     pub time_to_solution_s: Option<f64>,
     pub unfinished: usize,
@@ -236,6 +241,7 @@ struct SimNode {
     actuator: Box<dyn Actuator>,
     twin: SharedTwin,
     leases: NodeLeases,
+    pace: JobPace,
     bids: Vec<BidStep>,
     draw_mw: u64,
     safe_share_mw: u64,
@@ -284,6 +290,7 @@ fn start_node(
             fleet.lease_ms,
             fleet.margin_ms,
         ),
+        pace: JobPace::default(),
         bids: Vec::new(),
         draw_mw: 0,
         safe_share_mw: node.safe_share_mw,
@@ -293,6 +300,39 @@ fn start_node(
         cap_sum_mw: 0,
         steps: 0,
     })
+}
+
+/// The bound on a fleet's time to solution: the same nodes with a budget that covers
+/// everything every node could draw (its components' highest limits), so each runs as
+/// it would alone. More power never slows a twin, so no split of the real budget ends
+/// sooner; how much of the gap from the static split to this a split closes says how
+/// near the best it comes.
+pub fn run_unconstrained(
+    fleet: &Fleet,
+    template: &Config,
+    registry: &AgentRegistry,
+) -> Result<FleetMetrics, SimError> {
+    let budget_mw = fleet
+        .nodes
+        .iter()
+        .map(|node| {
+            let could_draw: u64 = node
+                .scenario
+                .components()
+                .iter()
+                .map(|component| watts_to_mw(component.max_w))
+                .sum();
+            could_draw.max(node.safe_share_mw)
+        })
+        .fold(0u64, u64::saturating_add)
+        .max(fleet.budget_mw);
+    let unconstrained = Fleet {
+        budget_mw,
+        ..fleet.clone()
+    };
+    let mut metrics = run(&unconstrained, template, registry, Split::Market)?;
+    metrics.unconstrained = true;
+    Ok(metrics)
 }
 
 /// Runs `fleet` to the end of its longest scenario with the pool divided by `split`.
@@ -375,6 +415,7 @@ pub fn run(
                 .engine
                 .step(node.sensors.as_mut(), node.actuator.as_mut(), intake);
             node.draw_mw = output.frame.node.draw_mw.unwrap_or(0);
+            node.pace.observe(&output.frame);
             node.bids = gamesa_fleet::node_bid(
                 &output.frame,
                 output
@@ -382,6 +423,7 @@ pub fn run(
                     .last_price(Resource::PowerBudgetMw)
                     .map(|price| price.0),
                 node.safe_share_mw,
+                node.pace.outlook(),
             );
             node.cap_sum_mw += u128::from(cap);
             node.steps += 1;
@@ -436,6 +478,8 @@ pub fn run(
     Ok(FleetMetrics {
         fleet: fleet.name.clone(),
         split,
+        budget_mw: fleet.budget_mw,
+        unconstrained: false,
         time_to_solution_s: (unfinished == 0).then(|| {
             live.iter()
                 .filter_map(|node| node.time_to_solution_s)

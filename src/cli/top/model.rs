@@ -433,6 +433,7 @@ pub(crate) mod tests {
             limit_min_mw: None,
             limit_max_mw: None,
             progress_micro: None,
+            work_left_micro: None,
         }
     }
 

@@ -364,6 +364,7 @@ mod tests {
             limit_min_mw: Some(50_000),
             limit_max_mw: Some(300_000),
             progress_micro: None,
+            work_left_micro: None,
         };
         TelemetryFrame {
             components: vec![
@@ -515,6 +516,7 @@ mod tests {
                     limit_min_mw: limit_min,
                     limit_max_mw: limit_max,
                     progress_micro: None,
+                    work_left_micro: None,
                 },
             )
     }

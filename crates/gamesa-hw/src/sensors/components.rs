@@ -42,6 +42,7 @@ pub(crate) fn cpu(
         limit_min_mw: sum(|d| d.limit_min_mw),
         limit_max_mw: sum(|d| d.limit_max_mw),
         progress_micro: None,
+        work_left_micro: None,
     })
 }
 
@@ -113,6 +114,7 @@ mod tests {
                 limit_min_mw: None,
                 limit_max_mw: Some(200_000),
                 progress_micro: None,
+                work_left_micro: None,
             })
         );
     }

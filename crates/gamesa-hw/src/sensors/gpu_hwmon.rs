@@ -243,6 +243,7 @@ impl Gpu {
             limit_min_mw: self.limit_min_mw,
             limit_max_mw: self.limit_max_mw,
             progress_micro: None,
+            work_left_micro: None,
         }
     }
 }

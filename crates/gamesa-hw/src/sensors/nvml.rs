@@ -226,6 +226,7 @@ fn read_gpu(
         limit_min_mw: info.limit_min_mw,
         limit_max_mw: info.limit_max_mw,
         progress_micro: None,
+        work_left_micro: None,
     };
     (gpu, component)
 }

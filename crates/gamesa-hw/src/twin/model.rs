@@ -78,6 +78,13 @@ pub(super) struct ComponentState {
     time_to_solution_s: Option<f64>,
 }
 
+impl ComponentState {
+    /// Weighted work the scenario's `[job]` still asks of it, once it has one.
+    pub fn work_left(&self) -> Option<f64> {
+        self.job.map(|job| (job - self.work).max(0.0))
+    }
+}
+
 impl Twin {
     /// A twin at the start of `scenario`: every component at ambient temperature, at its
     /// initial limit (`tdp_w` clamped to `[min_w, max_w]`), at demand 0 until a phase

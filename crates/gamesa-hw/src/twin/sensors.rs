@@ -58,6 +58,10 @@ pub fn frame_of(twin: &Twin, tick: Tick, advanced: bool) -> TelemetryFrame {
                 progress_micro: Some(
                     (component.work / component.constants.weight * 1e6).round() as u64
                 ),
+                // The workload knows its job's size, as a training run knows its steps.
+                work_left_micro: component
+                    .work_left()
+                    .map(|left| (left / component.constants.weight * 1e6).round() as u64),
             })
             .collect();
     let temperatures = twin

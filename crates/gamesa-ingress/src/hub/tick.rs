@@ -26,18 +26,20 @@ impl IngressHub {
     /// Before the tick numbered `tick`: every signal, order, cancel and progress report
     /// that arrived, for the engine's intake, in canonical order.
     pub fn take_in(&self, tick: Tick) -> HubIntake {
-        let (signals, submissions, progress) = {
+        let (signals, submissions, progress, work_left) = {
             let mut intake = lock(&self.intake);
             intake.next_tick = tick.next();
             (
                 std::mem::take(&mut intake.signals),
                 std::mem::take(&mut intake.submissions),
                 std::mem::take(&mut intake.progress),
+                std::mem::take(&mut intake.work_left),
             )
         };
         let mut taken = HubIntake {
             signals: signals.into_values().flatten().collect(),
             progress: progress.into_iter().collect(),
+            work_left: work_left.into_iter().collect(),
             ..HubIntake::default()
         };
         let mut awaiting = Vec::new();

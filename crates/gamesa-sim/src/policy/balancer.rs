@@ -500,6 +500,7 @@ mod tests {
             limit_min_mw: None,
             limit_max_mw: None,
             progress_micro: Some(0),
+            work_left_micro: None,
         };
         TelemetryFrame {
             interval_ms: 100,

@@ -151,6 +151,7 @@ mod tests {
                 limit_min_mw: None,
                 limit_max_mw: None,
                 progress_micro: None,
+                work_left_micro: None,
             }],
             ..TelemetryFrame::default()
         }

@@ -279,10 +279,14 @@ impl From<ProgressAmount> for f64 {
 
 /// `progress`: work a workload did on a component since its previous report, added to
 /// the component's progress counter at the next tick (needs `progress:<component>`).
+/// `left`, when the workload knows its job's size, is the work the job still has to
+/// do; the newest report's stands until another says otherwise.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProgressRequest {
     pub component: ComponentName,
     pub amount: ProgressAmount,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left: Option<ProgressAmount>,
 }
 
 /// `attach`: this connection answers the turns of the external agent named `agent`
@@ -568,6 +572,12 @@ mod tests {
             Request::Progress(ProgressRequest {
                 component: ComponentName::new("gpu0").unwrap(),
                 amount: ProgressAmount::try_from(12.5).unwrap(),
+                left: None,
+            }),
+            Request::Progress(ProgressRequest {
+                component: ComponentName::new("gpu0").unwrap(),
+                amount: ProgressAmount::try_from(1.0).unwrap(),
+                left: Some(ProgressAmount::try_from(99.0).unwrap()),
             }),
         ];
         for (id, request) in requests.into_iter().enumerate() {
@@ -787,6 +797,7 @@ mod tests {
                 Request::Progress(ProgressRequest {
                     component: ComponentName::new("gpu0").unwrap(),
                     amount: ProgressAmount::try_from(0.25).unwrap(),
+                    left: Some(ProgressAmount::try_from(3.0).unwrap()),
                 }),
             ];
             requests.iter().map(|request| body(request, 3)).collect()

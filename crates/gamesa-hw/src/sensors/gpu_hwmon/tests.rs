@@ -66,6 +66,7 @@ fn an_amdgpu_card_is_gpu0_with_power_cap_range_temperature_and_utilization() {
             limit_min_mw: Some(150_000),
             limit_max_mw: Some(230_000),
             progress_micro: None,
+            work_left_micro: None,
         }]
     );
     assert_eq!(
