@@ -243,7 +243,7 @@ fn a_file_that_is_not_a_journal_of_this_version_is_refused() {
     let expected = JournalError::Version {
         path: future.clone(),
         found: "999".to_owned(),
-        expected: 1,
+        expected: 2,
     };
     assert_eq!(JournalReader::open(&future).unwrap_err(), expected);
     // Nor is it written to.
@@ -257,6 +257,44 @@ fn a_file_that_is_not_a_journal_of_this_version_is_refused() {
     assert!(
         refused
             .to_string()
-            .contains("schema version 999, but this gamesa reads version 1")
+            .contains("schema version 999, but this gamesa reads version 2")
+    );
+}
+
+#[test]
+fn a_version_1_journal_is_read_as_it_is_and_upgraded_when_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.sqlite");
+    let config = config();
+    let journal = writer(&path, &config, |_| {});
+    for entry in entries(&config, 5, |tick| tick * 100) {
+        journal.record(entry);
+    }
+    journal.close();
+    // Version 1 is version 2 without the table of WASM modules.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "DROP TABLE modules;
+             UPDATE meta SET value = '1' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    let reader = JournalReader::open(&path).unwrap();
+    assert!(count(&reader, "SELECT COUNT(*) FROM batches WHERE run = 1") > 0);
+    drop(reader);
+    writer(&path, &config, |_| {}).close();
+    let reader = JournalReader::open(&path).unwrap();
+    assert_eq!(
+        count(
+            &reader,
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema_version'"
+        ),
+        2
+    );
+    assert_eq!(count(&reader, "SELECT COUNT(*) FROM modules"), 0);
+    assert_eq!(
+        count(&reader, "SELECT COUNT(*) FROM runs"),
+        2,
+        "the old run is kept"
     );
 }

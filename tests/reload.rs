@@ -544,4 +544,9 @@ fn a_reload_adds_and_replaces_a_wasm_agent_without_restarting_the_others() {
     std::thread::sleep(Duration::from_millis(500));
     stop(&mut daemon);
     assert_replays(dir.path());
+    // The journal kept the module that ran: replay runs it after the file was rebuilt
+    // in place (here, to another guest altogether) and after it was removed.
+    std::fs::copy(build_guest::module(build_guest::HOSTILE), &first).unwrap();
+    std::fs::remove_file(&second).unwrap();
+    assert_replays(dir.path());
 }

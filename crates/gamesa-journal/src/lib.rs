@@ -8,6 +8,7 @@
 //!   retention by age and size; the tick never waits on it;
 //! - [`reader`]: [`JournalReader`], runs and ticks decoded from the file;
 //! - [`experience`]: each power-buying agent's epochs, warming it at the next start;
+//! - `modules`: the WASM modules a run loaded, kept by digest for replay;
 //! - [`snapshot`]: what every agent holds, at each epoch and at shutdown, resumed by
 //!   the next run;
 //! - [`replay`]: the recorded inputs run again through the same tick engine, compared
@@ -16,6 +17,7 @@
 
 mod batch;
 pub mod experience;
+mod modules;
 pub mod reader;
 pub mod record;
 pub mod replay;

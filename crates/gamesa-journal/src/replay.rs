@@ -27,6 +27,7 @@ use serde_json::Value;
 
 use crate::{
     JournalError, JournalReader, RecordedTick, RunRecord, decisions_digest, decisions_json,
+    modules::ModuleCopies,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -131,7 +132,7 @@ pub fn replay(
 ) -> Result<ReplayReport, ReplayError> {
     let started = Instant::now();
     let record = reader.run(run)?;
-    let mut engine = recorded_engine(&record, registry)?;
+    let mut engine = recorded_engine(reader, &record, registry)?;
     let mut report = ReplayReport {
         run: record.run,
         executed: 0,
@@ -195,7 +196,7 @@ fn each_recorded_tick(
             return Ok(ControlFlow::Break(()));
         }
         for config in &recorded.inputs.reloads {
-            if let Err(error) = recorded_engine.reload(config, registry, run) {
+            if let Err(error) = recorded_engine.reload(reader, config, registry, run) {
                 failed = Some(error);
                 return Ok(ControlFlow::Break(()));
             }
@@ -226,18 +227,26 @@ struct RecordedEngine {
     config: Config,
     /// The highest participant id used so far, as the daemon counted it.
     highest_id: u32,
+    /// The journal's copies of the WASM modules the run loaded, which its configs
+    /// point at.
+    modules: ModuleCopies,
 }
 
 impl RecordedEngine {
     /// Applies a reload journaled before a tick, through the same plan as the daemon.
     fn reload(
         &mut self,
+        reader: &JournalReader,
         text: &str,
         registry: &AgentRegistry,
         run: i64,
     ) -> Result<(), ReplayError> {
         let reason = |reason: String| ReplayError::RecordedConfig { run, reason };
-        let next = journaled_config(text, registry).map_err(|error| reason(error.to_string()))?;
+        let text = self
+            .modules
+            .point(reader.connection(), text)
+            .map_err(|error| reason(format!("its reload: {error}")))?;
+        let next = journaled_config(&text, registry).map_err(|error| reason(error.to_string()))?;
         let plan = gamesa_config::reload::plan(&self.config, &next, self.highest_id, registry)
             .map_err(|error| reason(format!("its reload: {error}")))?;
         let added = assemble::host(plan.added, registry)
@@ -264,6 +273,7 @@ fn journaled_config(text: &str, registry: &AgentRegistry) -> Result<Config, Conf
 /// The engine of a run, built from its recorded config, with what it resumed and its
 /// agents warmed as they were.
 fn recorded_engine(
+    reader: &JournalReader,
     record: &RunRecord,
     registry: &AgentRegistry,
 ) -> Result<RecordedEngine, ReplayError> {
@@ -271,8 +281,11 @@ fn recorded_engine(
         run: record.run,
         reason,
     };
-    let config =
-        journaled_config(&record.config, registry).map_err(|error| reason(error.to_string()))?;
+    let mut modules = ModuleCopies::default();
+    let text = modules
+        .point(reader.connection(), &record.config)
+        .map_err(reason)?;
+    let config = journaled_config(&text, registry).map_err(|error| reason(error.to_string()))?;
     let mut engine = assemble::engine(&config, registry)
         .map_err(|(key, message)| reason(format!("{key}: {message}")))?;
     if !record.resumed.is_empty() {
@@ -288,6 +301,7 @@ fn recorded_engine(
         engine,
         highest_id: gamesa_config::reload::highest_id(&config),
         config,
+        modules,
     })
 }
 
@@ -418,7 +432,7 @@ pub fn what_if(
     other: &Config,
 ) -> Result<WhatIfReport, ReplayError> {
     let record = reader.run(run)?;
-    let mut recorded_engine = recorded_engine(&record, registry)?;
+    let mut recorded_engine = recorded_engine(reader, &record, registry)?;
     let mut other_engine = assemble::engine(other, registry)
         .map_err(|(key, message)| ReplayError::OtherConfig(format!("{key}: {message}")))?;
     let other_names = assemble::participants(other);

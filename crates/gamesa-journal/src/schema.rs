@@ -9,8 +9,22 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::JournalError;
 
 /// Bumped whenever a table, a column or the encoding of a blob changes. A journal of
-/// another version is refused with both versions named, never read half-way.
-pub const SCHEMA_VERSION: u32 = 1;
+/// another version is refused with both versions named, never read half-way, except
+/// those this version knows how to read ([`READS_VERSION_1`]).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Version 1 is version 2 without `modules`: read as it is (replay then reads WASM
+/// modules from their paths), and upgraded by adding the table when opened to write.
+const READS_VERSION_1: &str = "1";
+
+/// What version 2 added to version 1.
+const MODULES_TABLE: &str = "
+-- The WASM modules runs loaded, one row per digest: replay runs these bytes.
+CREATE TABLE modules (
+    digest TEXT PRIMARY KEY,  -- XXH3-64 in hex, as config's `module_xxh3`
+    bytes  BLOB NOT NULL
+);
+";
 
 /// Every table of version [`SCHEMA_VERSION`].
 const TABLES: &str = "
@@ -157,7 +171,19 @@ pub fn open_for_writing(path: &Path) -> Result<Connection, JournalError> {
                 .execute_batch(&format!(
                     "BEGIN;
                      {TABLES}
+                     {MODULES_TABLE}
                      INSERT INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');
+                     COMMIT;"
+                ))
+                .map_err(error)?;
+            Ok(connection)
+        }
+        Some(found) if found == READS_VERSION_1 => {
+            connection
+                .execute_batch(&format!(
+                    "BEGIN;
+                     {MODULES_TABLE}
+                     UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version';
                      COMMIT;"
                 ))
                 .map_err(error)?;
@@ -187,18 +213,23 @@ pub fn open_for_reading(path: &Path) -> Result<Connection, JournalError> {
             path: path.to_owned(),
             reason: "not a GAMESA journal (no schema version)".to_owned(),
         }),
+        Some(found) if found == READS_VERSION_1 => Ok(connection),
         Some(found) => check_version(path, found).map(|()| connection),
     }
 }
 
+/// Whether the database has a table named `name`.
+pub(crate) fn has_table(connection: &Connection, name: &str) -> rusqlite::Result<bool> {
+    connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        [name],
+        |row| row.get(0),
+    )
+}
+
 /// The schema version recorded in `meta`, `None` in an empty database.
 fn version(connection: &Connection) -> rusqlite::Result<Option<String>> {
-    let has_meta: bool = connection.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
-        [],
-        |row| row.get(0),
-    )?;
-    if !has_meta {
+    if !has_table(connection, "meta")? {
         return Ok(None);
     }
     connection

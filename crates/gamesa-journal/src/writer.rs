@@ -257,6 +257,8 @@ impl JournalWriter {
             )
             .map_err(|error| JournalError::write(path, error))?;
         let run_id = connection.last_insert_rowid();
+        crate::modules::store(&connection, &run.config)
+            .map_err(|error| JournalError::write(path, error))?;
         let (sender, receiver) = mpsc::sync_channel(settings.queue_ticks.max(1));
         let shared = Arc::new(Shared::default());
         let mut writer = Writer {
@@ -585,6 +587,7 @@ impl Writer {
         // the names of those it removed stay, for the rows before it.
         let named = self.names.len();
         for text in batch.iter().flat_map(|entry| &entry.reloads) {
+            crate::modules::store(&transaction, text).map_err(write)?;
             if let Ok(config) = toml::from_str::<Config>(text) {
                 for (id, name) in assemble::participants(&config) {
                     if !self.names.iter().any(|(known, _)| *known == id) {
