@@ -1,7 +1,8 @@
 //! The leader's work per cluster epoch: clearing 1,000 nodes' orders (16 bid steps
-//! each, as many as a node that knows its job's end sends) into grants, under each split, and the MessagePack encoding of one order and
-//! one grant (what a node sends and receives per epoch). At 1 Hz epochs, the clearing
-//! time per epoch is the leader's share of a core spent deciding.
+//! each, as many as a node that knows its job's end sends) into grants, under each
+//! split, and the MessagePack encoding of one order and one grant (what a node sends
+//! and receives per epoch). At 1 Hz epochs, the clearing time per epoch is the
+//! leader's share of a core spent deciding.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{collections::BTreeMap, hint::black_box};
