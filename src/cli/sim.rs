@@ -218,7 +218,7 @@ fn sim_fleet(path: &Path, args: &SimArgs, registry: &AgentRegistry) -> anyhow::R
         {
             println!(
                 "market closes {:.0} % of the gap from static to the bound ({:.1} s with no \
-                 budget: no split can end sooner)",
+                 budget, which no split should beat)",
                 (statik - market) / (statik - bound) * 100.0,
                 bound
             );

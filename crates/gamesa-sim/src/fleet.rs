@@ -304,9 +304,10 @@ fn start_node(
 
 /// The bound on a fleet's time to solution: the same nodes with a budget that covers
 /// everything every node could draw (its components' highest limits), so each runs as
-/// it would alone. More power never slows a twin, so no split of the real budget ends
-/// sooner; how much of the gap from the static split to this a split closes says how
-/// near the best it comes.
+/// it would alone. A twin's work never slows with more power (its agents keep it under
+/// its thermal limits), so no split of the real budget ends sooner, up to sensor noise
+/// and the agents' own choices; how much of the gap from the static split to this a
+/// split closes says how near the best it comes.
 pub fn run_unconstrained(
     fleet: &Fleet,
     template: &Config,
