@@ -1,8 +1,8 @@
 //! `gamesa sim --fleet`: a small imbalanced fleet runs the same bytes twice, no split
 //! ever lets the nodes' caps add up past the budget, every node finishes, and the
 //! market (its nodes knowing their jobs' ends) closes most of the gap from the static
-//! split to the bound of a fleet with no budget; bad fleet files are refused
-//! with a message that names what is wrong; and every fleet in `scenarios/fleet/` loads.
+//! split to the bound (every node alone, with no fleet cap); bad fleet files are refused
+//! with a message that names what is wrong; and every shipped fleet loads.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
@@ -36,15 +36,14 @@ fn a_small_fleet_is_deterministic_within_budget_and_the_market_comes_near_the_bo
         assert_eq!(run["unfinished"], 0, "{run}");
         assert_eq!(run["nodes"].as_array().unwrap().len(), 3);
     }
-    let tts = |split: &str, unconstrained: bool| {
-        runs.iter()
-            .find(|run| run["split"] == split && run["unconstrained"] == unconstrained)
-            .unwrap()["time_to_solution_s"]
+    // The bound's run has no split: every node alone, with no fleet cap.
+    let tts = |split: serde_json::Value| {
+        runs.iter().find(|run| run["split"] == split).unwrap()["time_to_solution_s"]
             .as_f64()
             .unwrap()
     };
-    let (market, statik) = (tts("market", false), tts("static", false));
-    let bound = tts("market", true);
+    let (market, statik) = (tts("market".into()), tts("static".into()));
+    let bound = tts(serde_json::Value::Null);
     assert!(
         runs[3]["budget_mw"].as_u64().unwrap() > runs[0]["budget_mw"].as_u64().unwrap(),
         "the bound runs with more than the fleet's budget"
@@ -52,7 +51,7 @@ fn a_small_fleet_is_deterministic_within_budget_and_the_market_comes_near_the_bo
     // Sensor noise and the agents' own choices may put a constrained run a hair under
     // the bound, never more.
     for split in ["market", "static", "proportional"] {
-        assert!(tts(split, false) >= bound * 0.99, "{split} beat the bound");
+        assert!(tts(split.into()) >= bound * 0.99, "{split} beat the bound");
     }
     // Static leaves the fast nodes' power idle once they are done; the market moves it
     // to the node that finishes last from the first epochs.
@@ -106,18 +105,22 @@ fn bad_fleet_files_are_refused_by_name() {
 
 #[test]
 fn every_shipped_fleet_loads() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/fleet");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut loaded = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let fleet = gamesa_sim::fleet::load(&path).unwrap_or_else(|error| panic!("{error}"));
-        assert!(!fleet.nodes.is_empty());
-        loaded.push((fleet.name, fleet.nodes.len()));
+    for dir in ["scenarios/fleet", "scenarios/holdout/fleet"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            let fleet = gamesa_sim::fleet::load(&path).unwrap_or_else(|error| panic!("{error}"));
+            assert!(!fleet.nodes.is_empty());
+            loaded.push((fleet.name, fleet.nodes.len()));
+        }
     }
     loaded.sort();
     assert_eq!(
         loaded,
         vec![
+            ("holdout_servers".to_owned(), 4),
+            ("holdout_workstations".to_owned(), 6),
             ("hundred_mixed".to_owned(), 100),
             ("imbalanced_training".to_owned(), 8),
             ("rack_failing_node".to_owned(), 6),

@@ -185,11 +185,9 @@ fn sim_fleet(path: &Path, args: &SimArgs, registry: &AgentRegistry) -> anyhow::R
         "draw over budget"
     );
     for run in &runs {
-        let label = if run.unconstrained {
-            "no budget".to_owned()
-        } else {
-            format!("{:?}", run.split).to_lowercase()
-        };
+        let label = run.split.map_or("no budget".to_owned(), |split| {
+            format!("{split:?}").to_lowercase()
+        });
         println!(
             "{:<13} {:>16} {:>10} {:>12.1} {:>17} {:>17}",
             label,
@@ -201,11 +199,10 @@ fn sim_fleet(path: &Path, args: &SimArgs, registry: &AgentRegistry) -> anyhow::R
         );
     }
     if let Some(market) = runs[0].time_to_solution_s {
-        for baseline in runs[1..].iter().filter(|run| !run.unconstrained) {
-            if let Some(other) = baseline.time_to_solution_s {
+        for run in &runs[1..] {
+            if let (Some(split), Some(other)) = (run.split, run.time_to_solution_s) {
                 println!(
-                    "market vs {:?}: time to solution {:+.1} % ({:.1} s against {:.1} s)",
-                    baseline.split,
+                    "market vs {split:?}: time to solution {:+.1} % ({:.1} s against {:.1} s)",
                     (other - market) / other * 100.0,
                     market,
                     other

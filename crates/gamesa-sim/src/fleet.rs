@@ -3,7 +3,8 @@
 //! exchange) on its own scenario, as `gamesa sim` runs one; over them, the fleet core of
 //! `gamesa-fleet` (the same leases, leader and node bids `gamesa run` uses over NATS)
 //! divides the budget beyond the safe shares every epoch, by the market or by one of its
-//! two baselines, a static split and a split in proportion to demand. Messages arrive
+//! two baselines, a static split and a split in proportion to demand. A fourth run, the
+//! bound, has no budget and no leader: every node runs alone. Messages arrive
 //! at once and clocks agree: what the fleet sim measures is the economics, while
 //! `tests/fleet_daemons.rs` and `gamesa-fleet`'s safety test cover the failures.
 //!
@@ -176,7 +177,10 @@ pub fn load(path: &Path) -> Result<Fleet, SimError> {
         )));
     }
     let budget_mw = watts_to_mw(file.budget_w);
-    let safe: u64 = nodes.iter().map(|node| node.safe_share_mw).sum();
+    let safe = nodes
+        .iter()
+        .map(|node| node.safe_share_mw)
+        .fold(0u64, u64::saturating_add);
     if safe > budget_mw {
         return Err(bad(format!(
             "the safe shares add up to {safe} mW, over the budget of {budget_mw} mW"
@@ -216,12 +220,11 @@ pub struct NodeMetrics {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FleetMetrics {
     pub fleet: String,
-    pub split: Split,
+    /// How the pool was divided; `None` for the bound ([`run_unconstrained`]): no
+    /// budget and no leader, every node on its own machine's limits alone.
+    pub split: Option<Split>,
     /// The budget it ran under: the fleet's, or for the bound, all its nodes could draw.
     pub budget_mw: u64,
-    /// The bound: no node ever short of power, so no split under the fleet's budget can
-    /// finish sooner.
-    pub unconstrained: bool,
     /// The slowest live node's time to solution; `None` when a live node did not finish.
     pub time_to_solution_s: Option<f64>,
     pub unfinished: usize,
@@ -245,6 +248,8 @@ struct SimNode {
     bids: Vec<BidStep>,
     draw_mw: u64,
     safe_share_mw: u64,
+    /// All its components could draw: its cap in the bound's run, which has no fleet cap.
+    could_draw_mw: u64,
     weight: u32,
     fails_at_ms: Option<u64>,
     failed: bool,
@@ -294,6 +299,7 @@ fn start_node(
         bids: Vec::new(),
         draw_mw: 0,
         safe_share_mw: node.safe_share_mw,
+        could_draw_mw: could_draw_mw(node),
         weight: node.weight,
         fails_at_ms: node.fails_at_ms,
         failed: false,
@@ -302,12 +308,14 @@ fn start_node(
     })
 }
 
-/// The bound on a fleet's time to solution: the same nodes with a budget that covers
-/// everything every node could draw (its components' highest limits), so each runs as
-/// it would alone. A twin's work never slows with more power (its agents keep it under
-/// its thermal limits), so no split of the real budget ends sooner, up to sensor noise
-/// and the agents' own choices; how much of the gap from the static split to this a
-/// split closes says how near the best it comes.
+/// The bound on a fleet's time to solution: every node runs alone, with no fleet cap
+/// and no leader, as `gamesa sim --scenario` runs it: its machine's own cap and limits
+/// are all that hold it back. A twin's work never slows with more power (its agents
+/// keep it under its thermal limits), so no split of the real budget ends sooner, up
+/// to sensor noise and the agents' own choices; how much of the gap from the static
+/// split to this a split closes says how near the best it comes. Its `budget_mw` is
+/// everything the nodes' components could draw (their highest limits), so its caps
+/// are judged against what they could reach.
 pub fn run_unconstrained(
     fleet: &Fleet,
     template: &Config,
@@ -316,24 +324,23 @@ pub fn run_unconstrained(
     let budget_mw = fleet
         .nodes
         .iter()
-        .map(|node| {
-            let could_draw: u64 = node
-                .scenario
-                .components()
-                .iter()
-                .map(|component| watts_to_mw(component.max_w))
-                .sum();
-            could_draw.max(node.safe_share_mw)
-        })
+        .map(|node| could_draw_mw(node).max(node.safe_share_mw))
         .fold(0u64, u64::saturating_add)
         .max(fleet.budget_mw);
     let unconstrained = Fleet {
         budget_mw,
         ..fleet.clone()
     };
-    let mut metrics = run(&unconstrained, template, registry, Split::Market)?;
-    metrics.unconstrained = true;
-    Ok(metrics)
+    simulate(&unconstrained, template, registry, None)
+}
+
+/// Everything a node's components could draw: the sum of their highest limits.
+fn could_draw_mw(node: &FleetNode) -> u64 {
+    node.scenario
+        .components()
+        .iter()
+        .map(|component| watts_to_mw(component.max_w))
+        .fold(0, u64::saturating_add)
 }
 
 /// Runs `fleet` to the end of its longest scenario with the pool divided by `split`.
@@ -342,6 +349,16 @@ pub fn run(
     template: &Config,
     registry: &AgentRegistry,
     split: Split,
+) -> Result<FleetMetrics, SimError> {
+    simulate(fleet, template, registry, Some(split))
+}
+
+/// Runs `fleet` with the pool divided by `split`, or with no fleet cap at all (`None`).
+fn simulate(
+    fleet: &Fleet,
+    template: &Config,
+    registry: &AgentRegistry,
+    split: Option<Split>,
 ) -> Result<FleetMetrics, SimError> {
     let mut nodes: Vec<SimNode> = fleet
         .nodes
@@ -355,19 +372,23 @@ pub fn run(
     // The leader took office a lease and a margin before the run, so that it may grant
     // from the first epoch.
     let start_ms = fleet.lease_ms + fleet.margin_ms;
-    let mut leader = Leader::take_office(
-        LeaderSettings {
-            budget_mw: fleet.budget_mw,
-            lease_ms: fleet.lease_ms,
-            margin_ms: fleet.margin_ms,
-        },
-        Term(1),
-        split,
-        safe,
-        0,
-        u64::MAX / 2,
-    )
-    .map_err(|error| SimError::Scenario(error.to_string()))?;
+    let mut leader = split
+        .map(|split| {
+            Leader::take_office(
+                LeaderSettings {
+                    budget_mw: fleet.budget_mw,
+                    lease_ms: fleet.lease_ms,
+                    margin_ms: fleet.margin_ms,
+                },
+                Term(1),
+                split,
+                safe,
+                0,
+                u64::MAX / 2,
+            )
+        })
+        .transpose()
+        .map_err(|error| SimError::Scenario(error.to_string()))?;
     let steps = fleet
         .nodes
         .iter()
@@ -383,7 +404,9 @@ pub fn run(
                 node.failed = true;
             }
         }
-        if elapsed.is_multiple_of(fleet.epoch_ms) {
+        if let Some(leader) = leader.as_mut()
+            && elapsed.is_multiple_of(fleet.epoch_ms)
+        {
             let orders: Vec<Order> = nodes
                 .iter_mut()
                 .filter(|node| !node.failed)
@@ -407,11 +430,12 @@ pub fn run(
             if node.twin.with(|twin| twin.is_finished()) {
                 continue;
             }
-            let cap = node.leases.cap_mw(now);
+            let fleet_cap_mw = leader.is_some().then(|| node.leases.cap_mw(now));
             let intake = Intake {
-                fleet_cap_mw: Some(cap),
+                fleet_cap_mw,
                 ..Intake::default()
             };
+            let cap = fleet_cap_mw.unwrap_or(node.could_draw_mw);
             let output = node
                 .engine
                 .step(node.sensors.as_mut(), node.actuator.as_mut(), intake);
@@ -428,8 +452,8 @@ pub fn run(
             );
             node.cap_sum_mw += u128::from(cap);
             node.steps += 1;
-            caps += cap;
-            draws += node.draw_mw;
+            caps = caps.saturating_add(cap);
+            draws = draws.saturating_add(node.draw_mw);
         }
         caps_over += u64::from(caps > fleet.budget_mw);
         draw_over += u64::from(draws > fleet.budget_mw);
@@ -480,7 +504,6 @@ pub fn run(
         fleet: fleet.name.clone(),
         split,
         budget_mw: fleet.budget_mw,
-        unconstrained: false,
         time_to_solution_s: (unfinished == 0).then(|| {
             live.iter()
                 .filter_map(|node| node.time_to_solution_s)
