@@ -1,7 +1,8 @@
 //! The journal as a store: retention holds it under `max_mb` and drops ticks older than
 //! `keep_days`; a write error turns it off without touching the ticks; a full queue
 //! drops ticks and leaves a gap that replay reports; a file that is not a journal of
-//! this version is refused with a message that says so.
+//! this version is refused with a message that says so; the WASM module copies do not
+//! count toward `max_mb`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -125,6 +126,41 @@ fn retention_keeps_the_journal_under_max_mb() {
             first: first.0
         }
     );
+}
+
+#[test]
+fn module_copies_do_not_count_toward_max_mb() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    let config = config();
+    writer(&path, &config, |_| {}).close();
+    // Copies of WASM modules larger than the whole limit, as a long life of rebuilt
+    // modules would leave: retention never removes them.
+    let copies = rusqlite::Connection::open(&path).unwrap();
+    for digest in ["00000000000000a1", "00000000000000a2"] {
+        copies
+            .execute(
+                "INSERT INTO modules (digest, bytes) VALUES (?1, zeroblob(?2))",
+                rusqlite::params![digest, 1 << 20],
+            )
+            .unwrap();
+    }
+    drop(copies);
+    let ticks = 3_000;
+    let journal = writer(&path, &config, |settings| settings.max_mb = 1);
+    for entry in entries(&config, ticks, |tick| tick * 100) {
+        journal.record(entry);
+    }
+    journal.close();
+    let reader = JournalReader::open(&path).unwrap();
+    // Had the copies counted, retention would have cut the new run down to one batch.
+    let (first, last) = reader.tick_range(2).unwrap().unwrap();
+    assert_eq!(
+        (first.0, last.0),
+        (0, ticks - 1),
+        "ticks of the new run were deleted"
+    );
+    assert_eq!(count(&reader, "SELECT COUNT(*) FROM modules"), 2);
 }
 
 #[test]

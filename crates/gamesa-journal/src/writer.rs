@@ -678,7 +678,9 @@ impl Writer {
     }
 
     /// Deletes batches older than `keep_days` before the newest, then the oldest while
-    /// the journal's pages hold more than `max_mb`.
+    /// the journal's pages hold more than `max_mb`. The WASM module copies do not count
+    /// toward `max_mb`: retention never removes them, so counting them would only cost
+    /// tick history.
     fn retain(&mut self) -> Result<(), JournalError> {
         let write = |error| JournalError::write(&self.path, error);
         let connection = &self.connection;
@@ -690,7 +692,7 @@ impl Writer {
         let cutoff = newest - i64::from(self.settings.keep_days) * 86_400_000;
         let mut deleted = delete_batches(connection, "last_ms < ?1", cutoff).map_err(write)?;
         let limit = self.settings.max_mb.saturating_mul(1 << 20);
-        while used_bytes(connection).map_err(write)? > limit {
+        while history_bytes(connection).map_err(write)? > limit {
             // The oldest eighth (at least one) of what is left, then measure again.
             let count: i64 = connection
                 .query_row("SELECT count(*) FROM batches", [], |row| row.get(0))
@@ -724,6 +726,17 @@ pub(crate) fn used_bytes(connection: &Connection) -> rusqlite::Result<u64> {
             .map(|value| value.max(0) as u64)
     };
     Ok(pragma("page_count")?.saturating_sub(pragma("freelist_count")?) * pragma("page_size")?)
+}
+
+/// The bytes in use but for the WASM module copies (their blobs, which fill whole
+/// overflow pages but for the last).
+fn history_bytes(connection: &Connection) -> rusqlite::Result<u64> {
+    let modules: i64 = connection.query_row(
+        "SELECT coalesce(sum(length(bytes)), 0) FROM modules",
+        [],
+        |row| row.get(0),
+    )?;
+    Ok(used_bytes(connection)?.saturating_sub(modules.max(0) as u64))
 }
 
 /// Deletes the batches `condition` (on `batches`, with `?1` bound to `value`) selects,
