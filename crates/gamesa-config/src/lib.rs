@@ -302,6 +302,11 @@ fn default_weight() -> u32 {
     1
 }
 
+/// A WASM module's digest as `module_xxh3` holds it: XXH3-64 in 16 hex digits.
+pub fn module_digest(bytes: &[u8]) -> String {
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes))
+}
+
 /// Makes a WASM agent's `module` path absolute (from `base`, the directory of the file
 /// that names it) and fills in the module's digest, refusing a module that does not
 /// match a digest config pinned.
@@ -314,7 +319,7 @@ fn pin_module(agent: &mut AgentConfig, base: Option<&std::path::Path>) -> Result
     }
     let bytes = std::fs::read(&*module)
         .map_err(|error| format!("cannot read {}: {error}", module.display()))?;
-    let digest = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes));
+    let digest = module_digest(&bytes);
     match &agent.module_xxh3 {
         Some(pinned) if *pinned != digest => Err(format!(
             "{} has digest {digest}, but `module_xxh3` pins {pinned}",

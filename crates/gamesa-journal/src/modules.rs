@@ -32,11 +32,6 @@ fn named_modules(config_text: &str) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
-/// A module's digest as config load writes it into `module_xxh3`.
-fn digest_of(bytes: &[u8]) -> String {
-    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes))
-}
-
 /// Stores a copy of every module `config_text` names that the journal lacks. A file
 /// that cannot be read, or no longer has its pinned digest, is logged and skipped.
 pub(crate) fn store(connection: &Connection, config_text: &str) -> rusqlite::Result<()> {
@@ -50,7 +45,7 @@ pub(crate) fn store(connection: &Connection, config_text: &str) -> rusqlite::Res
             continue;
         }
         match std::fs::read(&path) {
-            Ok(bytes) if digest_of(&bytes) == digest => {
+            Ok(bytes) if gamesa_config::module_digest(&bytes) == digest => {
                 connection.execute(
                     "INSERT INTO modules (digest, bytes) VALUES (?1, ?2)",
                     params![digest, bytes],
@@ -195,7 +190,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let module = dir.path().join("agent.wasm");
         std::fs::write(&module, b"the module that ran").unwrap();
-        let digest = digest_of(b"the module that ran");
+        let digest = gamesa_config::module_digest(b"the module that ran");
         let journal = journal();
         let text = config(&module, &digest);
         store(&journal, &text).unwrap();
@@ -234,7 +229,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let module = dir.path().join("agent.wasm");
         std::fs::write(&module, b"rebuilt before the journal read it").unwrap();
-        let text = config(&module, &digest_of(b"what config load read"));
+        let text = config(
+            &module,
+            &gamesa_config::module_digest(b"what config load read"),
+        );
         let journal = journal();
         store(&journal, &text).unwrap();
         store(&journal, &config(&dir.path().join("missing.wasm"), "00")).unwrap();
