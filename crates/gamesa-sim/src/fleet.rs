@@ -440,16 +440,19 @@ fn simulate(
                 .engine
                 .step(node.sensors.as_mut(), node.actuator.as_mut(), intake);
             node.draw_mw = output.frame.node.draw_mw.unwrap_or(0);
-            node.pace.observe(&output.frame);
-            node.bids = gamesa_fleet::node_bid(
-                &output.frame,
-                output
-                    .market
-                    .last_price(Resource::PowerBudgetMw)
-                    .map(|price| price.0),
-                node.safe_share_mw,
-                node.pace.outlook(),
-            );
+            // The bound has no leader to bid to.
+            if leader.is_some() {
+                node.pace.observe(&output.frame);
+                node.bids = gamesa_fleet::node_bid(
+                    &output.frame,
+                    output
+                        .market
+                        .last_price(Resource::PowerBudgetMw)
+                        .map(|price| price.0),
+                    node.safe_share_mw,
+                    node.pace.outlook(),
+                );
+            }
             node.cap_sum_mw += u128::from(cap);
             node.steps += 1;
             caps = caps.saturating_add(cap);
