@@ -142,6 +142,13 @@ fn promql(
         .collect()
 }
 
+/// Whether Prometheus is listening and ready to answer queries: it opens its port
+/// before its storage is loaded, and answers queries with 503 until then.
+fn ready(prometheus: std::net::SocketAddr) -> bool {
+    std::net::TcpStream::connect(prometheus).is_ok()
+        && Http::connect(prometheus).get("/-/ready", None).status == 200
+}
+
 fn now_s() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -191,7 +198,7 @@ fn a_real_prometheus_scrapes_what_the_daemon_reports() {
         let text = scrape(&mut http);
         ours.push((now_s(), value_of(&text, "gamesa_ticks_total").unwrap()));
         if ours.len().is_multiple_of(10)
-            && std::net::TcpStream::connect(port).is_ok()
+            && ready(port)
             && let Some((labels, points)) = promql(port, "gamesa_ticks_total[1m]").into_iter().next()
             && let Some(&(at, value)) = points.first()
             // Our reads must reach past the scrape, so as to bracket it.
