@@ -3,7 +3,7 @@
 //!
 //! Prices fall in three tiers, highest first:
 //! 1. **keep** ([`KEEP_TIER`]): a node that cannot tell when its job ends keeps what it
-//!    draws, with headroom;
+//!    draws, with headroom, and no less than the limits its own market has set;
 //! 2. **deadline** ([`DEADLINE_TIER`]): a node that can ([`Outlook`]) prices each slice
 //!    of power by when its job would end with it. Clearing highest first then gives
 //!    each node power up to where its end falls to the others': the pool goes to the
@@ -16,7 +16,8 @@ use crate::{BidStep, pace::Outlook};
 
 /// How close to its cap a node draws before it counts as held back by it.
 const CAP_BOUND_PERMILLE: u64 = 950;
-/// A node that is not held back asks for its draw plus this much headroom.
+/// A node that is not held back asks for its draw plus this much headroom, or for what
+/// its components' limits allow, whichever is more.
 const HEADROOM_PERMILLE: u64 = 100;
 /// Slices of a deadline bid: fine enough that the clearing lands within a few percent
 /// of each node's power range, few enough for a small order.
@@ -38,14 +39,17 @@ pub const DEADLINE_TIER: u64 = KEEP_TIER / 2;
 ///
 /// With an [`Outlook`] of a job not yet done, [`DEADLINE_STEPS`] slices from its safe
 /// share up to all its components could draw (when held back by power) or its draw
-/// plus 10 % (when not), each priced at [`DEADLINE_TIER`] plus when the job would end
+/// plus its headroom (when not, see **keep**), each priced at [`DEADLINE_TIER`] plus when the job would end
 /// at the slice's top power: the recent end scaled by `(draw / power)^⅓`, and no
 /// sooner than at the power it draws when power does not hold it back.
 ///
 /// Otherwise, in two steps:
-/// - **keep**: its draw plus 10 % headroom, at [`KEEP_TIER`] plus its price. A node
-///   that finished its work and idles asks for little or nothing, and its part of the
-///   pool goes to others.
+/// - **keep**: its draw plus 10 % headroom, or its draw plus what its components may
+///   still draw under the limits its own market set, whichever is more; at
+///   [`KEEP_TIER`] plus its price. A cap below those limits would make its market cut
+///   them, and a component it cut is then held back: the node would flap between
+///   keeping and asking for more, each epoch. A node that finished its work and idles
+///   asks for little or nothing, and its part of the pool goes to others.
 /// - **more**: when it is held back by power (drawing within 5 % of its cap, or with a
 ///   component within 5 % of a limit it could raise), everything else its components
 ///   could draw, at its price.
@@ -82,7 +86,14 @@ pub fn node_bid(
         }
     });
     let held_back = cap_bound || limit_bound;
-    let with_headroom_mw = draw_mw.saturating_add(draw_mw / 1_000 * HEADROOM_PERMILLE);
+    let under_limits_mw = frame
+        .components
+        .iter()
+        .filter_map(|component| Some(component.limit_mw?.saturating_sub(component.power_mw?)))
+        .fold(0u64, u64::saturating_add);
+    let with_headroom_mw = draw_mw
+        .saturating_add(draw_mw / 1_000 * HEADROOM_PERMILLE)
+        .max(draw_mw.saturating_add(under_limits_mw));
     if let Some(outlook) = outlook.filter(|outlook| outlook.left_ms > 0) {
         let top_mw = if held_back {
             could_draw_mw.max(with_headroom_mw)
@@ -219,6 +230,32 @@ mod tests {
         assert!(node_bid(&frame(None, Some(400_000)), Some(7), 0, None).is_empty());
         let huge = node_bid(&frame(Some(u64::MAX), None), Some(u64::MAX), 0, None);
         assert_eq!(huge[0].price, KEEP_TIER + DEADLINE_TIER - 1);
+    }
+
+    #[test]
+    fn a_node_keeps_the_limits_its_market_set_when_they_exceed_its_draw_with_headroom() {
+        // 300 W drawn, of which gpu0 180 W under a 200 W limit and gpu1 60 W under a
+        // 150 W limit: 110 W more is allowed, above the 30 W of headroom.
+        let mut planned = frame(Some(300_000), Some(450_000));
+        planned.components[0].power_mw = Some(180_000);
+        planned.components[0].limit_mw = Some(200_000);
+        planned.components[1].power_mw = Some(60_000);
+        planned.components[1].limit_mw = Some(150_000);
+        let keep = |frame: &TelemetryFrame, outlook| {
+            node_bid(frame, Some(7), 250_000, outlook)
+                .iter()
+                .map(|step| step.mw)
+                .sum::<u64>()
+        };
+        assert_eq!(keep(&planned, None), 160_000);
+        let outlook = Outlook {
+            left_ms: 100_000,
+            draw_mw: 300_000,
+        };
+        assert_eq!(keep(&planned, Some(outlook)), 160_000);
+        // Limits it nearly uses leave the headroom as the larger.
+        planned.components[1].limit_mw = Some(65_000);
+        assert_eq!(keep(&planned, None), 80_000);
     }
 
     #[test]
