@@ -121,6 +121,7 @@ fn every_shipped_fleet_loads() {
         vec![
             ("holdout_mixed_2028".to_owned(), 7),
             ("holdout_mixed_2029".to_owned(), 8),
+            ("holdout_mixed_2030".to_owned(), 8),
             ("holdout_servers".to_owned(), 4),
             ("holdout_workstations".to_owned(), 6),
             ("hundred_mixed".to_owned(), 100),

@@ -38,10 +38,10 @@ pub const DEADLINE_TIER: u64 = KEEP_TIER / 2;
 /// The node's bid for the coming epoch, beyond its safe share.
 ///
 /// With an [`Outlook`] of a job not yet done, [`DEADLINE_STEPS`] slices from its safe
-/// share up to all its components could draw (when held back by power) or its draw
-/// plus its headroom (when not, see **keep**), each priced at [`DEADLINE_TIER`] plus when the job would end
-/// at the slice's top power: the recent end scaled by `(draw / power)^⅓`, and no
-/// sooner than at the power it draws when power does not hold it back.
+/// share up to all its components could draw (when held back by power) or what it
+/// keeps (when not, see **keep**), each priced at [`DEADLINE_TIER`] plus when the job
+/// would end at the slice's top power: the recent end scaled by `(draw / power)^⅓`,
+/// and no sooner than at the power it draws when power does not hold it back.
 ///
 /// Otherwise, in two steps:
 /// - **keep**: its draw plus 10 % headroom, or its draw plus what its components may
