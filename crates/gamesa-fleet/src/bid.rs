@@ -16,8 +16,8 @@ use crate::{BidStep, pace::Outlook};
 
 /// How close to its cap a node draws before it counts as held back by it.
 const CAP_BOUND_PERMILLE: u64 = 950;
-/// A node that is not held back asks for its draw plus this much headroom, or for what
-/// its components' limits allow, whichever is more.
+/// The headroom above its draw a node that is not held back asks for at least (its keep
+/// also covers the limits its own market set, see [`node_bid`]).
 const HEADROOM_PERMILLE: u64 = 100;
 /// Slices of a deadline bid: fine enough that the clearing lands within a few percent
 /// of each node's power range, few enough for a small order.
@@ -37,7 +37,7 @@ pub const DEADLINE_TIER: u64 = KEEP_TIER / 2;
 
 /// The node's bid for the coming epoch, beyond its safe share.
 ///
-/// With an [`Outlook`] of a job not yet done, [`DEADLINE_STEPS`] slices from its safe
+/// With an [`Outlook`] of a job not yet done, `DEADLINE_STEPS` (16) slices from its safe
 /// share up to all its components could draw (when held back by power) or what it
 /// keeps (when not, see **keep**), each priced at [`DEADLINE_TIER`] plus when the job
 /// would end at the slice's top power: the recent end scaled by `(draw / power)^⅓`,
