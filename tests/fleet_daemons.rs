@@ -205,8 +205,9 @@ fn sample(scrape: &str, series: &str) -> Option<f64> {
         .and_then(|line| line.rsplit(' ').next()?.parse().ok())
 }
 
-/// `gamesa send query fleet --json` on node `name`'s socket.
-fn query_fleet(dir: &Path, name: &str) -> serde_json::Value {
+/// `gamesa send query fleet --json` on node `name`'s socket; what it printed to stderr
+/// when it got no answer (the node not started yet, or stopped).
+fn query_fleet(dir: &Path, name: &str) -> Result<serde_json::Value, String> {
     let output = Command::new(env!("CARGO_BIN_EXE_gamesa"))
         .arg("send")
         .arg("--unix")
@@ -215,12 +216,25 @@ fn query_fleet(dir: &Path, name: &str) -> serde_json::Value {
         .args(["query", "fleet"])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&output.stdout).unwrap())
+}
+
+/// The node among `names` that says it leads now, with what it reports. Asked of the
+/// nodes, not read from their logs: a node that was elected once may have lost the
+/// mandate since, on a loaded machine.
+fn leading(dir: &Path, names: &[&'static str]) -> Option<(&'static str, serde_json::Value)> {
+    names.iter().find_map(|name| {
+        let fleet = query_fleet(dir, name).ok()?;
+        (fleet["is_leader"] == true).then_some((*name, fleet))
+    })
+}
+
+/// How many times node `name` has been elected leader, by its log.
+fn elections(dir: &Path, name: &str) -> usize {
+    log(dir, name).matches("fleet: elected leader").count()
 }
 
 fn log(dir: &Path, name: &str) -> String {
@@ -285,18 +299,27 @@ fn four_daemons_share_a_budget_through_nats_through_failures() {
             .collect(),
     );
 
-    let leader = || {
-        NODES
-            .iter()
-            .find(|name| log(dir.path(), name).contains("fleet: elected leader"))
-            .copied()
-    };
-    wait_for("a leader", Duration::from_secs(20), || leader().is_some());
-    let first = leader().unwrap();
     // Let leases flow for a while (the journals show them), then kill the leader.
     wait_for("ten ticks under a lease", Duration::from_secs(30), || {
         leased_ticks(dir.path(), &NODES) >= 10
     });
+    let mut first = None;
+    wait_for("a node that leads", Duration::from_secs(10), || {
+        first = leading(dir.path(), &NODES).map(|(name, _)| name);
+        first.is_some()
+    });
+    let first = first.unwrap();
+    let survivors: Vec<&str> = NODES
+        .iter()
+        .copied()
+        .filter(|name| *name != first)
+        .collect();
+    // A survivor may have been elected before (a mandate lost on a loaded machine): the
+    // new leader is the one elected once more.
+    let elected: Vec<usize> = survivors
+        .iter()
+        .map(|name| elections(dir.path(), name))
+        .collect();
     let at = children
         .iter()
         .position(|(name, _)| *name == first)
@@ -306,29 +329,21 @@ fn four_daemons_share_a_budget_through_nats_through_failures() {
     victim.wait().unwrap();
     let killed_at = Instant::now();
     wait_for("a new leader", Duration::from_secs(10), || {
-        NODES
+        survivors
             .iter()
-            .any(|name| *name != first && log(dir.path(), name).contains("fleet: elected leader"))
+            .zip(&elected)
+            .any(|(name, before)| elections(dir.path(), name) > *before)
     });
     let failover = killed_at.elapsed();
-    let survivors: Vec<&str> = NODES
-        .iter()
-        .copied()
-        .filter(|name| *name != first)
-        .collect();
     let before = leased_ticks(dir.path(), &survivors);
     wait_for(
         "ten more ticks under the new leader's leases",
         Duration::from_secs(30),
         || leased_ticks(dir.path(), &survivors) >= before + 10,
     );
-    // `query fleet` on the new leader: it leads a later term, and sees every survivor.
-    let second = *survivors
-        .iter()
-        .find(|name| log(dir.path(), name).contains("fleet: elected leader"))
-        .unwrap();
-    // The node table is the last epoch's orders; one may be late on a loaded machine,
-    // so ask until every survivor is in it.
+    // `query fleet` on the survivor that leads now: it leads a later term, and sees
+    // every survivor. The node table is the last epoch's orders; one may be late on a
+    // loaded machine, so ask until every survivor is in it.
     let ordering = |fleet: &serde_json::Value| {
         let mut nodes: Vec<String> = fleet["nodes"]
             .as_array()
@@ -342,16 +357,23 @@ fn four_daemons_share_a_budget_through_nats_through_failures() {
         nodes.sort();
         nodes
     };
-    let mut fleet = serde_json::Value::Null;
-    wait_for(
-        "the new leader hearing every survivor",
-        Duration::from_secs(15),
-        || {
-            fleet = query_fleet(dir.path(), second);
-            ordering(&fleet) == survivors
-        },
-    );
-    assert_eq!(fleet["is_leader"], true, "{fleet}");
+    let asked = Instant::now();
+    let (second, fleet) = loop {
+        let heard = leading(dir.path(), &survivors);
+        match heard {
+            Some((name, fleet)) if ordering(&fleet) == survivors => break (name, fleet),
+            _ => assert!(
+                asked.elapsed() < Duration::from_secs(15),
+                "no survivor leads and hears every survivor within 15 s; the last \
+                 leader seen: {heard:?}; survivors: {:?}",
+                survivors
+                    .iter()
+                    .map(|name| query_fleet(dir.path(), name))
+                    .collect::<Vec<_>>()
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(fleet["leader"], second, "{fleet}");
     // Each node's workload says how much of its job is left, so each prices its order
     // by when it would finish, below the keep steps of nodes that cannot tell.
